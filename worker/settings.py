@@ -1,0 +1,94 @@
+"""The one place for configuration: environment variables read by pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BOILERPLATE = (
+    "advertisment",
+    "advertisement",
+    "advertisements",
+    "sponsored content",
+    "story continues below advertisement",
+    "continue reading below",
+    "scroll to continue with content",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWS_INGEST_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///news.db",
+        validation_alias=AliasChoices("DATABASE_URL", "NEWS_INGEST_DATABASE_URL"),
+    )
+    broker_url: str = Field(
+        default="redis://localhost:6379/0",
+        validation_alias=AliasChoices("BROKER_URL", "NEWS_INGEST_BROKER_URL"),
+    )
+    # Redis for shared state other than the queue (per-host politeness, event stream);
+    # defaults to the broker's Redis.
+    redis_url: str | None = None
+
+    # Batching and limits: a hostile producer cannot make a worker allocate without bound.
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    max_batch_size: int = Field(default=5000, ge=1)
+    max_article_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_task_deliveries: int = Field(default=5, ge=1)
+
+    # Normalization
+    boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
+    title_max_chars: int = Field(default=200, ge=20)
+
+    # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)
+    near_dup_threshold: float = Field(default=0.7, gt=0.0, le=1.0)
+    shingle_words: int = Field(default=4, ge=1, le=10)
+    minhash_perms: int = Field(default=128, ge=16, le=512)
+    lsh_bands: int = Field(default=64, ge=1)
+
+    # Feeds
+    fetch_connect_timeout: float = 10.0
+    fetch_total_timeout: float = 30.0
+    fetch_max_bytes: int = 15 * 1024 * 1024
+    fetch_max_redirects: int = 5
+    per_host_concurrency: int = Field(default=2, ge=1)
+    per_host_rate_per_minute: int = Field(default=60, ge=1)
+    feed_min_interval_s: int = 5 * 60
+    feed_max_interval_s: int = 24 * 3600
+    feed_default_interval_s: int = 30 * 60
+    allow_private_networks: bool = False
+
+    # Jobs: a part with no progress for this long is re-enqueued by jobs.resume
+    job_stall_s: int = Field(default=120, ge=5)
+
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, url: str) -> str:
+        # Compose files and PaaS hand out postgres:// URLs; SQLAlchemy wants a driver name.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @field_validator("boilerplate", mode="before")
+    @classmethod
+    def _split_boilerplate(cls, value: object) -> object:
+        # Accept a comma-separated env var as well as a JSON list.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def shared_redis_url(self) -> str:
+        return self.redis_url or self.broker_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
