@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=64, ge=1)
+    # Containment (share of the shorter text found in the longer) counts only when the
+    # shorter text has at least this many shingles: a footer alone never reaches it.
+    min_containment_shingles: int = Field(default=40, ge=1)
 
     # Feeds
     fetch_connect_timeout: float = 10.0

@@ -1,0 +1,190 @@
+"""The ingest path end to end (services and storage, no broker), on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from schemas import IngestSummary, RawArticle
+from worker.services import jobs as job_service
+from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting
+
+from tests.factories import STORY
+
+
+
+def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> dict:
+    """Run the documents through a job, in process, and return the job row."""
+    job_id = job_service.create_job(engine=engine)
+    job_service.add_article_parts(
+        engine=engine, job_id=job_id, documents=documents, batch_size=batch_size,
+        send_part=lambda job, part, _kind: job_service.run_part(engine=engine, job_id=job, part_no=part),
+    )
+    job_service.seal_job(engine=engine, job_id=job_id)
+    with engine.connect() as connection:
+        return dict(connection.execute(select(IngestJob.__table__).where(IngestJob.id == job_id)).mappings().one())
+
+
+def count(engine, model) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model.__table__)).scalar_one()
+
+
+def write_seed(directory: Path, name: str, text: str | bytes) -> Path:
+    path = directory / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+class TestSeedJobs:
+    def test_seed_directory_is_stored_once(self, engine, seed_dir: Path) -> None:
+        """A second run over the same seeds stores nothing new: every file is a duplicate."""
+        for _ in range(2):
+            job_id = job_service.create_job(engine=engine)
+            job_service.add_seed_parts(
+                engine=engine, job_id=job_id, paths=[seed_dir], batch_size=10,
+                send_part=lambda job, part, _k: job_service.run_part(engine=engine, job_id=job, part_no=part),
+            )
+            job_service.seal_job(engine=engine, job_id=job_id)
+        with engine.connect() as connection:
+            jobs = connection.execute(select(IngestJob.__table__).order_by(IngestJob.created_at)).mappings().all()
+        assert [(j["received"], j["new"], j["duplicates"], j["status"]) for j in jobs] == [
+            (1, 1, 0, "done"), (1, 0, 1, "done")]
+        assert count(engine, Article) == 1
+        assert count(engine, Sighting) == 2
+
+    def test_bad_files_are_rejected_and_the_rest_goes_on(self, engine, tmp_path: Path) -> None:
+        """Empty, binary and date-less files: rejects keep the reason, the good file is stored."""
+        write_seed(tmp_path, "001_good.txt", " date 2024-01-02 " + STORY)
+        write_seed(tmp_path, "002_empty.txt", "")
+        write_seed(tmp_path, "003_binary.txt", b"\x00\x01\x02\xff" * 100)
+        write_seed(tmp_path, "004_nodate.txt", STORY.replace("council", "board"))
+        write_seed(tmp_path, "005_baddate.txt", " date 2024-02-30 " + STORY.replace("mayor", "governor"))
+        job_id = job_service.create_job(engine=engine)
+        job_service.add_seed_parts(
+            engine=engine, job_id=job_id, paths=[tmp_path], batch_size=2,
+            send_part=lambda job, part, _k: job_service.run_part(engine=engine, job_id=job, part_no=part),
+        )
+        job_service.seal_job(engine=engine, job_id=job_id)
+        with engine.connect() as connection:
+            job = connection.execute(select(IngestJob.__table__)).mappings().one()
+            reasons = connection.execute(select(Reject.location, Reject.reason).order_by(Reject.location)).all()
+            dates = connection.execute(select(Article.published_at, Article.warnings).order_by(Article.id)).all()
+        assert job["received"] == 5 and job["rejected"] == 2 and job["status"] == "done"
+        assert job["new"] + job["duplicates"] + job["near_duplicates"] == 3
+        assert [Path(location).name for location, _ in reasons] == ["002_empty.txt", "003_binary.txt"]
+        assert all(reason for _, reason in reasons)
+        assert dates[0][0] is not None and dates[0][0].isoformat() == "2024-01-02T00:00:00+00:00"
+        assert [d for d, _ in dates[1:]] == [None, None]
+        assert all(warnings for _, warnings in dates[1:])
+
+
+class TestExactDuplicates:
+    def test_same_text_from_two_producers_is_one_article(self, engine) -> None:
+        """The same body under two URLs is one article with two sightings."""
+        job = ingest_documents(engine, [
+            {"body": STORY, "url": "https://a.example/story?utm_source=x", "source": "a"},
+            {"body": STORY, "url": "https://b.example/other", "source": "b"},
+        ])
+        assert (job["new"], job["duplicates"]) == (1, 1)
+        assert count(engine, Article) == 1 and count(engine, Sighting) == 2
+
+    def test_tracking_links_are_one_article(self, engine) -> None:
+        """Two tracking variants of one URL are the same article even with different text."""
+        job = ingest_documents(engine, [
+            {"body": STORY, "url": "https://news.example/a?utm_campaign=1#top", "source": "f"},
+            {"body": STORY + "\n\nUpdated at noon.", "url": "https://NEWS.example:443/a?fbclid=2", "source": "g"},
+        ], batch_size=1)
+        assert (job["new"], job["duplicates"]) == (1, 1)
+        with engine.connect() as connection:
+            url, body = connection.execute(select(Article.url, Article.body)).one()
+            revisions = connection.execute(select(ArticleRevision.body)).scalars().all()
+        assert url == "https://news.example/a"
+        assert body.endswith("Updated at noon.")
+        assert revisions == [STORY]
+
+    def test_changed_text_under_same_guid_updates_and_keeps_old_text(self, engine) -> None:
+        """An entry whose text changed under the same (source, guid) updates the article."""
+        first = ingest_documents(engine, [{"body": STORY, "guid": "g-1", "source": "feed"}])
+        second = ingest_documents(engine, [{"body": STORY + "\n\nCorrection: four votes.",
+                                            "guid": "g-1", "source": "feed"}])
+        assert (first["new"], second["duplicates"]) == (1, 1)
+        assert count(engine, Article) == 1 and count(engine, ArticleRevision) == 1
+
+    def test_invalid_documents_are_rejected_with_reason(self, engine) -> None:
+        """A document that is not a RawArticle is counted and kept as a reject."""
+        job = ingest_documents(engine, [{"title": "no body"}, {"body": STORY}, {"body": "   "}])
+        assert (job["received"], job["new"], job["rejected"]) == (3, 1, 2)
+        with engine.connect() as connection:
+            reasons = sorted(connection.execute(select(Reject.reason)).scalars())
+        assert any("body" in reason for reason in reasons)
+
+
+class TestRedelivery:
+    def test_running_a_part_twice_has_one_effect(self, engine) -> None:
+        """A redelivered batch is recognised and stores nothing the second time."""
+        job_id = job_service.create_job(engine=engine)
+        (part,) = job_service.add_article_parts(engine=engine, job_id=job_id,
+                                                documents=[{"body": STORY}], batch_size=10)
+        job_service.seal_job(engine=engine, job_id=job_id)
+        first = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        second = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        assert first == IngestSummary(received=1, new=1)
+        assert second is None
+        assert count(engine, Sighting) == 1
+
+    def test_a_poison_part_gives_up_after_max_deliveries(self, engine, monkeypatch) -> None:
+        """A part delivered more than the cap is rejected whole instead of looping forever."""
+        from worker.settings import get_settings
+        from worker.storage import jobs as job_rows
+
+        monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "2")
+        get_settings.cache_clear()
+        job_id = job_service.create_job(engine=engine)
+        (part,) = job_service.add_article_parts(engine=engine, job_id=job_id,
+                                                documents=[{"body": STORY}], batch_size=10)
+        job_service.seal_job(engine=engine, job_id=job_id)
+        for _ in range(2):  # two deliveries that died before storing anything
+            with engine.begin() as connection:
+                job_rows.claim_part(connection=connection, job_id=job_id, part_no=part)
+        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        assert summary == IngestSummary(received=1, rejected=1)
+        with engine.connect() as connection:
+            status = connection.execute(select(IngestJob.status)).scalar_one()
+            reason = connection.execute(select(Reject.reason)).scalar_one()
+        assert status == "done" and "gave up after 2 deliveries" in reason
+
+
+class TestNearDuplicates:
+    def test_lead_only_copy_joins_the_story(self, engine) -> None:
+        """A copy that keeps the first paragraph and adds a dateline is a near duplicate."""
+        lead = "WELLINGTON (Reuters) - " + STORY.split("\n\n")[0]
+        job = ingest_documents(engine, [{"body": STORY}, {"body": STORY.replace("four votes", "five votes")},
+                                        {"body": lead}])
+        assert (job["new"], job["near_duplicates"]) == (1, 2)
+        with engine.connect() as connection:
+            rows = connection.execute(select(Article.id, Article.story_id, Article.duplicate_of,
+                                             Article.similarity).order_by(Article.id)).all()
+        first = rows[0].id
+        assert [r.story_id for r in rows] == [first] * 3
+        assert [r.duplicate_of for r in rows] == [None, first, first]
+        assert all(r.similarity >= 0.7 for r in rows[1:])
+
+    def test_different_story_stays_apart(self, engine) -> None:
+        """Another article about a budget vote is its own story."""
+        other = ("Lawmakers in the state senate rejected a proposal on Wednesday to raise the "
+                 "fuel tax, saying drivers had been hit hard by prices this year. The governor "
+                 "had hoped to use the money to repair bridges across the northern counties.\n\n"
+                 "Supporters of the tax promised to bring the measure back next session with a "
+                 "smaller increase and an exemption for farmers and commercial fleets.")
+        job = ingest_documents(engine, [{"body": STORY}, {"body": other}])
+        assert job["new"] == 2
+        with engine.connect() as connection:
+            stories = connection.execute(select(func.count(func.distinct(Article.story_id)))).scalar_one()
+        assert stories == 2
+
+
+def test_raw_article_contract_requires_only_body() -> None:
+    """RawArticle needs a body and nothing else."""
+    assert RawArticle(body="x").content_type == "text/plain"

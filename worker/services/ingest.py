@@ -1,0 +1,306 @@
+"""Ingest one batch: normalize, identify and sketch outside the transaction, then decide and
+store everything in one transaction that also marks the batch done (exactly-once effect)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+import structlog
+from sqlalchemy import Connection, Engine
+
+from schemas import IngestSummary, RawArticle
+from worker.errors import RejectedInput
+from worker.pipeline import dedup
+from worker.pipeline.identify import content_hash
+from worker.pipeline.normalize import (
+    NORMALIZER_VERSION,
+    NormalizedArticle,
+    fingerprint_text,
+    normalize_article,
+)
+from worker.settings import Settings, get_settings
+from worker.storage import articles as article_rows
+from worker.storage import index, jobs
+from worker.storage.models import utcnow
+from worker.storage.sources import ensure_sources
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Arrival:
+    """One input of a batch: a RawArticle, or the reason it could not even be read."""
+
+    raw: RawArticle | None
+    location: str | None = None
+    source: str | None = None
+    source_kind: str = "producer"
+    rejected: RejectedInput | None = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    arrival: Arrival
+    article: NormalizedArticle
+    content_hash: str
+    shingles: set[str]
+    sketch: dedup.Sketch
+
+
+@dataclass(slots=True)
+class _Decision:
+    """What the transaction will write for the batch."""
+
+    new_rows: list[dict[str, object]] = field(default_factory=list)
+    bands: dict[int, int] = field(default_factory=dict)
+    sightings: list[dict[str, object]] = field(default_factory=list)
+    rejects: list[dict[str, object]] = field(default_factory=list)
+    summary: IngestSummary = field(default_factory=IngestSummary)
+
+
+def ingest_batch(
+    *,
+    engine: Engine,
+    job_id: str,
+    part_no: int,
+    arrivals: Sequence[Arrival],
+    settings: Settings | None = None,
+) -> IngestSummary | None:
+    """Store one batch. Returns its counts, or None if an earlier delivery already stored it."""
+    settings = settings or get_settings()
+    prepared, rejected = _prepare(arrivals, settings)
+    with engine.begin() as connection:
+        if not jobs.lock_part_if_open(connection=connection, job_id=job_id, part_no=part_no):
+            log.info("batch already stored", job_id=job_id, part_no=part_no)
+            return None
+        decision = _store(connection, job_id, prepared, rejected, settings)
+        jobs.finish_part(
+            connection=connection, job_id=job_id, part_no=part_no, summary=decision.summary
+        )
+    return decision.summary
+
+
+def _prepare(
+    arrivals: Sequence[Arrival], settings: Settings
+) -> tuple[list[_Prepared], list[tuple[Arrival, RejectedInput]]]:
+    """The CPU-bound half, before any lock is taken."""
+    prepared: list[_Prepared] = []
+    rejected: list[tuple[Arrival, RejectedInput]] = []
+    boilerplate = frozenset(word.lower() for word in settings.boilerplate)
+    for arrival in arrivals:
+        if arrival.rejected is not None or arrival.raw is None:
+            rejected.append((arrival, arrival.rejected or RejectedInput("no input")))
+            continue
+        try:
+            if len(arrival.raw.body.encode("utf-8", "surrogatepass")) > settings.max_article_bytes:
+                raise RejectedInput(
+                    f"article larger than NEWS_INGEST_MAX_ARTICLE_BYTES={settings.max_article_bytes}"
+                )
+            article = normalize_article(
+                arrival.raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
+            )
+        except RejectedInput as error:
+            if error.raw is None:
+                error.raw = arrival.raw.body.encode("utf-8", "surrogatepass")[: 1024 * 1024]
+            rejected.append((arrival, error))
+            continue
+        shingles = dedup.shingles(fingerprint_text(article.body), size=settings.shingle_words)
+        prepared.append(
+            _Prepared(
+                arrival=arrival,
+                article=article,
+                content_hash=content_hash(article.body),
+                shingles=shingles,
+                sketch=dedup.sketch(shingles, perms=settings.minhash_perms, bands=settings.lsh_bands),
+            )
+        )
+    return prepared, rejected
+
+
+def _store(
+    connection: Connection,
+    job_id: str,
+    prepared: list[_Prepared],
+    rejected: list[tuple[Arrival, RejectedInput]],
+    settings: Settings,
+) -> _Decision:
+    now = utcnow()
+    decision = _Decision()
+    source_ids = ensure_sources(
+        connection=connection,
+        names={(a.source_kind, a.source) for a in (p.arrival for p in prepared) if a.source}
+        | {(a.source_kind, a.source) for a, _ in rejected if a.source},
+    )
+    for arrival, error in rejected:
+        decision.rejects.append({
+            "job_id": job_id, "source_id": source_ids.get(arrival.source or ""),
+            "location": arrival.location, "reason": error.reason, "raw": error.raw, "created_at": now,
+        })
+        decision.summary.rejected += 1
+
+    index.lock_for_dedup(connection=connection)
+    known = _Known.load(connection, prepared, source_ids)
+    band_owners = index.find_band_owners(
+        connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
+    )
+    candidate_ids = {owner for owner in band_owners.values()}
+    candidates = {
+        article_id: (story_id, dedup.shingles(fingerprint_text(body), size=settings.shingle_words))
+        for article_id, (story_id, body) in article_rows.load_bodies(
+            connection=connection, article_ids=candidate_ids
+        ).items()
+    }
+    new_ids = iter(article_rows.allocate_article_ids(
+        connection=connection, count=sum(1 for p in prepared if known.match(p, source_ids) is None)
+    ))
+    # `allocate` over-reserves when in-batch copies turn out to be exact duplicates; gaps in
+    # ids are harmless and cheaper than a second round trip.
+
+    for item in prepared:
+        source_id = source_ids.get(item.arrival.source or "")
+        match = known.match(item, source_ids)
+        if match is not None:
+            article_id, story_id, stored_hash = match
+            if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
+                # Same URL or guid, new text: update the article, keep the earlier text.
+                article_rows.replace_text(
+                    connection=connection, article_id=article_id, replaced_at=now,
+                    values=_text_values(item),
+                )
+                known.rehash(article_id, stored_hash, item.content_hash)
+            elif stored_hash != item.content_hash:
+                article_id = known.hash_owner(item.content_hash)  # type: ignore[assignment]
+            decision.summary.duplicates += 1
+        else:
+            article_id = next(new_ids)
+            story_id, duplicate_of, score = article_id, None, None
+            best = _best_candidate(item, band_owners, candidates, settings)
+            if best is not None:
+                story_id, score = best
+                duplicate_of = story_id
+                decision.summary.near_duplicates += 1
+            else:
+                decision.summary.new += 1
+            decision.new_rows.append({
+                "id": article_id, **_text_values(item),
+                "source_id": source_id, "guid": item.article.guid,
+                "story_id": story_id, "duplicate_of": duplicate_of, "similarity": score,
+                "created_at": now, "updated_at": now,
+            })
+            known.add(item, article_id, story_id, source_id)
+            for key in item.sketch.band_keys:
+                if key not in band_owners:
+                    band_owners[key] = article_id
+                    decision.bands[key] = article_id
+            candidates[article_id] = (story_id, item.shingles)
+        decision.sightings.append({
+            "article_id": article_id, "source_id": source_id, "location": item.arrival.location,
+            "guid": item.article.guid, "job_id": job_id, "seen_at": now,
+        })
+    decision.summary.received = len(prepared) + len(rejected)
+
+    article_rows.insert_articles(connection=connection, rows=decision.new_rows)
+    index.add_bands(connection=connection, rows=decision.bands.items())
+    article_rows.insert_sightings(connection=connection, rows=decision.sightings)
+    article_rows.insert_rejects(connection=connection, rows=decision.rejects)
+    return decision
+
+
+def _text_values(item: _Prepared) -> dict[str, object]:
+    return {
+        "title": item.article.title,
+        "body": item.article.body,
+        "url": item.article.url,
+        "published_at": item.article.published_at,
+        "content_hash": item.content_hash,
+        "shingle_count": item.sketch.shingle_count,
+        "normalizer_version": NORMALIZER_VERSION,
+        "warnings": list(item.article.warnings) or None,
+        "raw": item.arrival.raw.model_dump(mode="json") if item.arrival.raw else {},
+    }
+
+
+def _best_candidate(
+    item: _Prepared,
+    band_owners: dict[int, int],
+    candidates: dict[int, tuple[int, set[str]]],
+    settings: Settings,
+) -> tuple[int, float] | None:
+    """The story of the most similar indexed article, if it is similar enough."""
+    best: tuple[int, float] | None = None
+    seen: set[int] = set()
+    for key in item.sketch.band_keys:
+        owner = band_owners.get(key)
+        if owner is None or owner in seen or owner not in candidates:
+            continue
+        seen.add(owner)
+        story_id, their_shingles = candidates[owner]
+        score = dedup.similarity(item.shingles, their_shingles).score(
+            min_containment_shingles=settings.min_containment_shingles
+        )
+        if score >= settings.near_dup_threshold and (best is None or score > best[1]):
+            best = (story_id, round(score, 4))
+    return best
+
+
+class _Known:
+    """Exact-identity lookups: stored articles plus the ones this batch adds."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[str, tuple[int, int, str]] = {}
+        self.by_url: dict[str, tuple[int, int, str]] = {}
+        self.by_guid: dict[tuple[int, str], tuple[int, int, str]] = {}
+
+    @classmethod
+    def load(cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]) -> _Known:
+        known = cls()
+        stored = article_rows.find_by_identity(
+            connection=connection,
+            content_hashes=sorted({p.content_hash for p in prepared}),
+            urls=sorted({p.article.url for p in prepared if p.article.url}),
+            source_guids=sorted({
+                (source_ids[p.arrival.source], p.article.guid)
+                for p in prepared if p.article.guid and p.arrival.source in source_ids
+            }),
+        )
+        for row in stored:
+            entry = (row.id, row.story_id, row.content_hash)
+            known.by_hash[row.content_hash] = entry
+            if row.url:
+                known.by_url[row.url] = entry
+            if row.guid and row.source_id is not None:
+                known.by_guid[(row.source_id, row.guid)] = entry
+        return known
+
+    def match(self, item: _Prepared, source_ids: dict[str, int]) -> tuple[int, int, str] | None:
+        source_id = source_ids.get(item.arrival.source or "")
+        if item.article.guid and source_id is not None:
+            found = self.by_guid.get((source_id, item.article.guid))
+            if found:
+                return found
+        if item.article.url and item.article.url in self.by_url:
+            return self.by_url[item.article.url]
+        return self.by_hash.get(item.content_hash)
+
+    def hash_owner(self, content_hash: str) -> int | None:
+        found = self.by_hash.get(content_hash)
+        return found[0] if found else None
+
+    def add(self, item: _Prepared, article_id: int, story_id: int, source_id: int | None) -> None:
+        entry = (article_id, story_id, item.content_hash)
+        self.by_hash[item.content_hash] = entry
+        if item.article.url:
+            self.by_url[item.article.url] = entry
+        if item.article.guid and source_id is not None:
+            self.by_guid[(source_id, item.article.guid)] = entry
+
+    def rehash(self, article_id: int, old_hash: str, new_hash: str) -> None:
+        old = self.by_hash.pop(old_hash, None)
+        if old is not None:
+            entry = (article_id, old[1], new_hash)
+            self.by_hash[new_hash] = entry
+            for table in (self.by_url, self.by_guid):
+                for key, value in list(table.items()):  # type: ignore[attr-defined]
+                    if value[0] == article_id:
+                        table[key] = entry  # type: ignore[index]
+

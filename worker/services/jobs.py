@@ -1,0 +1,213 @@
+"""Jobs: split a request into parts, run a part, resume parts whose messages were lost.
+
+The CLI's `run`, the Celery tasks and the HTTP API all go through these functions, so there
+is one ingest path. Queueing is a callback (`send_part`) invoked only after the part's row
+is committed: a worker never receives a part that could still roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from schemas import IngestSummary, RawArticle
+from worker.errors import RejectedInput
+from worker.services.ingest import Arrival, ingest_batch
+from worker.settings import Settings, get_settings
+from worker.sources.seeds import iter_seed_files, read_seed_file
+from worker.storage import jobs
+from worker.storage.articles import insert_rejects
+from worker.storage.models import utcnow
+
+log = structlog.get_logger(__name__)
+
+SendPart = Callable[[str, int, str], None]  # (job_id, part_no, kind) -> None
+
+
+def create_job(*, engine: Engine, request: dict[str, Any] | None = None,
+               job_id: str | None = None) -> str:
+    with engine.begin() as connection:
+        return jobs.create_job(connection=connection, request=request, job_id=job_id)
+
+
+def add_seed_parts(
+    *, engine: Engine, job_id: str, paths: Iterable[str | Path], batch_size: int,
+    send_part: SendPart | None = None,
+) -> int:
+    """Scan seed paths and add one part per `batch_size` files, streaming: the first parts
+    are queued (and can be worked on) while the scan goes on. Returns the file count."""
+    count = 0
+    for source, batch in _seed_batches(paths, batch_size):
+        with engine.begin() as connection:
+            (part_no,) = jobs.add_parts(
+                connection=connection, job_id=job_id, kind="seeds",
+                payloads=[{"source": source, "paths": batch}],
+            )
+        count += len(batch)
+        if send_part is not None:
+            send_part(job_id, part_no, "seeds")
+    return count
+
+
+def add_article_parts(
+    *, engine: Engine, job_id: str, documents: list[dict[str, Any]], batch_size: int,
+    send_part: SendPart | None = None,
+) -> list[int]:
+    numbers: list[int] = []
+    for start in range(0, len(documents), batch_size):
+        with engine.begin() as connection:
+            numbers += jobs.add_parts(
+                connection=connection, job_id=job_id, kind="articles",
+                payloads=[{"articles": documents[start : start + batch_size]}],
+            )
+        if send_part is not None:
+            send_part(job_id, numbers[-1], "articles")
+    return numbers
+
+
+def accept_message(
+    *, engine: Engine, job_id: str, articles: Any, settings: Settings
+) -> None:
+    """Turn a producer's `ingest.articles` message into a one-part job, once per message.
+
+    A payload that is not a list, or a batch over NEWS_INGEST_MAX_BATCH_SIZE, is accepted as
+    a part whose inputs are all rejected with the reason: checked before any work is done,
+    never retried.
+    """
+    if not isinstance(articles, list):
+        articles = [{"__rejected__": "payload is not a list of RawArticle documents",
+                     "payload": repr(articles)[:10_000]}]
+    elif len(articles) > settings.max_batch_size:
+        reason = (f"batch of {len(articles)} articles exceeds "
+                  f"NEWS_INGEST_MAX_BATCH_SIZE={settings.max_batch_size}")
+        articles = [{"__rejected__": reason, "payload": f"article {i}"} for i in range(len(articles))]
+    with engine.begin() as connection:
+        jobs.create_job(connection=connection, request={"producer": "ingest.articles"},
+                        job_id=job_id)
+        job = jobs.get_job(connection=connection, job_id=job_id)
+        if job is not None and job["parts_total"] == 0:
+            jobs.add_parts(connection=connection, job_id=job_id, kind="articles",
+                           payloads=[{"articles": articles}])
+            jobs.seal_job(connection=connection, job_id=job_id)
+
+
+def seal_job(*, engine: Engine, job_id: str) -> None:
+    with engine.begin() as connection:
+        jobs.seal_job(connection=connection, job_id=job_id)
+
+
+def run_part(
+    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None
+) -> IngestSummary | None:
+    """Do one part of a job. Safe to call any number of times: only the first delivery that
+    commits has an effect. Returns None when there was nothing (left) to do."""
+    settings = settings or get_settings()
+    with engine.begin() as connection:
+        claim = jobs.claim_part(connection=connection, job_id=job_id, part_no=part_no)
+    if claim is None:
+        log.warning("unknown job part", job_id=job_id, part_no=part_no)
+        return None
+    if claim.status in ("done", "failed"):
+        return None
+    arrivals = _arrivals(claim, settings)
+    if claim.attempts > settings.max_task_deliveries:
+        return _give_up(engine, claim, arrivals, settings)
+    return ingest_batch(
+        engine=engine, job_id=job_id, part_no=part_no, arrivals=arrivals, settings=settings
+    )
+
+
+def resume_stalled(
+    *, engine: Engine, send_part: SendPart, job_id: str | None = None,
+    older_than: timedelta | None = None,
+) -> int:
+    """Re-enqueue parts that made no progress for a while (broker lost the message, worker
+    died and the redelivery is far off). Running a part twice is harmless."""
+    older_than = older_than if older_than is not None else timedelta(
+        seconds=get_settings().job_stall_s)
+    with engine.begin() as connection:
+        stalled = jobs.stalled_parts(connection=connection, older_than=older_than, job_id=job_id)
+        jobs.touch_parts(connection=connection, keys=[(j, p) for j, p, _ in stalled])
+    for stalled_job, part_no, kind in stalled:
+        send_part(stalled_job, part_no, kind)
+    if stalled:
+        log.warning("re-enqueued stalled parts", parts=len(stalled))
+    return len(stalled)
+
+
+def _seed_batches(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[str, list[str]]]:
+    for root in paths:
+        root_path = Path(root).resolve()
+        source = str(root_path if root_path.is_dir() else root_path.parent)
+        files = iter_seed_files([root_path])
+        while batch := [str(path) for path in islice(files, batch_size)]:
+            yield source, batch
+
+
+def _arrivals(claim: jobs.PartClaim, settings: Settings) -> list[Arrival]:
+    if claim.kind == "seeds":
+        source = claim.payload["source"]
+        return [_read_seed(Path(path), source, settings) for path in claim.payload["paths"]]
+    if claim.kind == "articles":
+        return [_parse_document(document) for document in claim.payload["articles"]]
+    raise ValueError(f"unknown part kind {claim.kind!r}")
+
+
+def _read_seed(path: Path, source: str, settings: Settings) -> Arrival:
+    location = str(path)
+    try:
+        raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
+    except RejectedInput as error:
+        return Arrival(raw=None, location=location, source=source, source_kind="seed_dir",
+                       rejected=error)
+    except OSError as error:
+        return Arrival(raw=None, location=location, source=source, source_kind="seed_dir",
+                       rejected=RejectedInput(f"cannot read file: {error.strerror or error}"))
+    return Arrival(raw=raw, location=location, source=source, source_kind="seed_dir")
+
+
+def _parse_document(document: Any) -> Arrival:
+    if isinstance(document, dict) and "__rejected__" in document:
+        return Arrival(raw=None, rejected=RejectedInput(
+            document["__rejected__"], raw=str(document.get("payload", "")).encode()))
+    try:
+        raw = RawArticle.model_validate(document)
+    except ValidationError as error:
+        reason = "invalid RawArticle: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'document'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        blob = repr(document).encode("utf-8", "replace")[: 1024 * 1024]
+        return Arrival(raw=None, rejected=RejectedInput(reason, raw=blob))
+    location = raw.extra.get("path") or raw.extra.get("entry_link") or raw.url
+    kind = "feed" if raw.extra.get("feed_url") else "producer"
+    return Arrival(raw=raw, location=location, source=raw.source, source_kind=kind)
+
+
+def _give_up(
+    engine: Engine, claim: jobs.PartClaim, arrivals: list[Arrival], settings: Settings
+) -> IngestSummary:
+    """A part delivered too often (it crashed or OOM-killed its worker each time): keep every
+    input in `rejects` with the reason instead of looping forever."""
+    reason = f"batch gave up after {claim.attempts - 1} deliveries (NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})"
+    summary = IngestSummary(received=len(arrivals), rejected=len(arrivals))
+    now = utcnow()
+    with engine.begin() as connection:
+        if not jobs.lock_part_if_open(connection=connection, job_id=claim.job_id,
+                                      part_no=claim.part_no):
+            return summary
+        insert_rejects(connection=connection, rows=[
+            {"job_id": claim.job_id, "location": a.location, "reason": reason,
+             "raw": a.raw.body.encode()[: 1024 * 1024] if a.raw else None, "created_at": now}
+            for a in arrivals
+        ])
+        jobs.finish_part(connection=connection, job_id=claim.job_id, part_no=claim.part_no,
+                         summary=summary, status="failed", error=reason)
+    log.error("gave up on batch", job_id=claim.job_id, part_no=claim.part_no, reason=reason)
+    return summary

@@ -1,0 +1,224 @@
+"""Seed files: find them, decode their bytes, split off the `date YYYY-MM-DD` header.
+
+Turns a file into a RawArticle and nothing more; cleaning is the normalizer's job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from schemas.articles import MAX_BODY_CHARS, RawArticle
+from worker.errors import RejectedInput
+
+__all__ = ["decode_seed_bytes", "iter_seed_files", "parse_seed_text", "read_seed_file"]
+
+SEED_SUFFIX = ".txt"
+
+
+def iter_seed_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The seed files under `paths`, each once, in a deterministic order.
+
+    A file named directly is yielded whatever its name; a directory is walked recursively
+    for `*.txt` (case-insensitive), skipping hidden files and directories (editor and VCS
+    droppings), in sorted order. Raises FileNotFoundError at once, before yielding
+    anything, if a path does not exist.
+    """
+    roots = [Path(path) for path in paths]
+    for root in roots:
+        if not root.exists():
+            raise FileNotFoundError(errno.ENOENT, "no such seed file or directory", str(root))
+    return _walk(roots)
+
+
+def _walk(roots: list[Path]) -> Iterator[Path]:
+    seen: set[Path] = set()
+    for root in roots:
+        candidates = _files_under(root) if root.is_dir() else [root]
+        for path in candidates:
+            key = path.resolve()
+            if key not in seen:  # the same file named twice is read once
+                seen.add(key)
+                yield path
+
+
+def _files_under(directory: Path) -> list[Path]:
+    found: list[Path] = []
+    for current, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and name.lower().endswith(SEED_SUFFIX):
+                path = Path(current, name)
+                if path.is_file():
+                    found.append(path)
+    # Sorting by path components gives the same order on every file system.
+    found.sort(key=lambda path: path.relative_to(directory).parts)
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Bytes to text
+# --------------------------------------------------------------------------------------
+
+_BOMS = (
+    # UTF-32 first: its little-endian BOM starts with UTF-16's.
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Padding and end-of-file markers that old tools leave after the text.
+_TRAILING_NOISE = b"\x00\x1a \t\r\n\x0b\x0c"
+# Bytes that never occur in text: C0 controls other than whitespace and ESC, and DEL.
+_BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+_BINARY_RATIO = 0.01
+_SAMPLE_BYTES = 64 * 1024
+
+# Bytes 0x80-0x9f as cp1252 shows them; the five it leaves undefined stay C1 controls
+# (what Latin-1 gives), so decoding never fails and depends on nothing but the bytes.
+_CP1252_HIGH = {
+    byte: bytes([byte]).decode("cp1252", errors="ignore") or chr(byte)
+    for byte in range(0x80, 0xA0)
+}
+_CP1252_TABLE = str.maketrans({chr(byte): text for byte, text in _CP1252_HIGH.items()})
+_ERROR_HANDLER = "news_ingest.cp1252"
+
+
+def _decode_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return bytes(bad).decode("latin-1").translate(_CP1252_TABLE), error.end
+
+
+codecs.register_error(_ERROR_HANDLER, _decode_as_cp1252)
+
+
+def decode_seed_bytes(data: bytes) -> str:
+    """Text of a seed file's bytes.
+
+    A BOM decides the encoding (UTF-8, UTF-16 or UTF-32). Without one the bytes are read
+    as UTF-8, and any byte that is not valid UTF-8 is read as cp1252 (Latin-1 for the
+    five bytes cp1252 leaves undefined): a cp1252 file comes out right, and so does a
+    UTF-8 file with a few stray cp1252 bytes. UTF-16 without a BOM is recognised by its
+    zero bytes. Raises RejectedInput (with the bytes) for an empty file, binary data or
+    text that cannot be decoded in the encoding its BOM names.
+    """
+    content = data.rstrip(_TRAILING_NOISE)
+    if not content.strip():
+        raise RejectedInput("empty file", raw=data)
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return _decode_with_bom(data, content, bom, encoding)
+    utf16 = _sniff_utf16(data)
+    if utf16 is not None:
+        return utf16
+    if _looks_binary(content):
+        raise RejectedInput("binary file (control bytes)", raw=data)
+    return content.decode("utf-8", errors=_ERROR_HANDLER).removeprefix("\ufeff")
+
+
+def _decode_with_bom(data: bytes, content: bytes, bom: bytes, encoding: str) -> str:
+    if encoding == "utf-8":
+        text = content[len(bom) :].decode("utf-8", errors=_ERROR_HANDLER)
+    else:
+        # Zero bytes belong to UTF-16/32 code units: strip padding after decoding, and
+        # only drop a ragged end that is padding.
+        body = data[len(bom) :]
+        unit = 4 if "32" in encoding else 2
+        if len(body) % unit and not body[len(body) - len(body) % unit :].strip(_TRAILING_NOISE):
+            body = body[: len(body) - len(body) % unit]
+        try:
+            text = body.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise RejectedInput(f"undecodable {encoding}: {error.reason}", raw=data) from None
+    text = text.rstrip("\x00\x1a \t\r\n").removeprefix("\ufeff")
+    if not text.strip():
+        raise RejectedInput("empty file", raw=data)
+    if _looks_binary(text.encode("utf-8", errors="surrogatepass")):
+        raise RejectedInput("binary file (control characters)", raw=data)
+    return text
+
+
+def _sniff_utf16(data: bytes) -> str | None:
+    """UTF-16 without a BOM: text in Latin script has a zero in every other byte."""
+    sample = data[:_SAMPLE_BYTES]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 3:
+        return None
+    even_zeros = sample[0::2].count(0)
+    odd_zeros = sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd_zeros > 0.9 * half and even_zeros < 0.1 * half:
+        encoding = "utf-16-le"
+    elif even_zeros > 0.9 * half and odd_zeros < 0.1 * half:
+        encoding = "utf-16-be"
+    else:
+        return None
+    body = data[: len(data) - len(data) % 2]
+    try:
+        text = body.decode(encoding).rstrip("\x00\x1a \t\r\n")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip() or _looks_binary(text.encode("utf-8", errors="surrogatepass")):
+        return None
+    return text
+
+
+def _looks_binary(content: bytes) -> bool:
+    sample = content[:_SAMPLE_BYTES]
+    controls = len(sample) - len(sample.translate(None, _BINARY_BYTES))
+    return controls > _BINARY_RATIO * len(sample)
+
+
+# --------------------------------------------------------------------------------------
+# Text to article
+# --------------------------------------------------------------------------------------
+
+_DATE_HEADER = re.compile(r"\s*date[ \t]+(\d{4}-\d{2}-\d{2})(?:[ \t]+|(?=[\r\n])|\Z)")
+
+
+def parse_seed_text(text: str) -> tuple[str | None, str]:
+    """(date, body) of a seed: optional leading whitespace, `date YYYY-MM-DD`, a space,
+    then the body on the same line. Without that header: (None, the whole text).
+    The date is returned as written, even if impossible; the normalizer judges it."""
+    match = _DATE_HEADER.match(text)
+    if match is None:
+        return None, text
+    return match.group(1), text[match.end() :]
+
+
+def read_seed_file(path: Path, *, source: str, max_bytes: int) -> RawArticle:
+    """One seed file as a RawArticle (text/plain, `extra["path"]` set).
+
+    Raises RejectedInput for a file that is not a regular file, is larger than
+    `max_bytes` (checked before reading it, and again while reading in case it grows),
+    is empty, binary or undecodable. OSError (unreadable file) propagates: it may be
+    fixed by the operator and is not a property of the input.
+    """
+    path = Path(path)
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise RejectedInput("not a regular file")
+    if info.st_size > max_bytes:
+        raise RejectedInput(f"seed file is {info.st_size} bytes, over the {max_bytes} limit")
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise RejectedInput(f"seed file is over the {max_bytes} byte limit")
+    text = decode_seed_bytes(data)
+    if len(text) > MAX_BODY_CHARS:
+        raise RejectedInput(f"seed file has over {MAX_BODY_CHARS} characters", raw=data)
+    published_at, body = parse_seed_text(text)
+    return RawArticle(
+        body=body,
+        published_at=published_at,
+        content_type="text/plain",
+        source=source,
+        extra={"path": str(path)},
+    )

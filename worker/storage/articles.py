@@ -1,0 +1,148 @@
+"""Article, sighting, revision and reject rows: bulk reads and writes for one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, literal, select, text, update
+
+from worker.storage.models import Article, ArticleRevision, Reject, Sighting, Source
+from worker.storage.sql import in_chunks, is_postgres
+
+articles = Article.__table__
+sightings = Sighting.__table__
+revisions = ArticleRevision.__table__
+rejects = Reject.__table__
+sources = Source.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIdentity:
+    """The identity columns of a stored article, enough to decide if an arrival is a copy."""
+
+    id: int
+    story_id: int
+    content_hash: str
+    url: str | None
+    source_id: int | None
+    guid: str | None
+
+
+def find_by_identity(
+    *,
+    connection: Connection,
+    content_hashes: Sequence[str],
+    urls: Sequence[str],
+    source_guids: Sequence[tuple[int, str]],
+) -> list[StoredIdentity]:
+    """Every stored article matching any of the hashes, canonical URLs or (source, guid)."""
+    columns = (
+        articles.c.id,
+        articles.c.story_id,
+        articles.c.content_hash,
+        articles.c.url,
+        articles.c.source_id,
+        articles.c.guid,
+    )
+    conditions = [*in_chunks(connection, articles.c.content_hash, content_hashes)]
+    conditions += in_chunks(connection, articles.c.url, urls)
+    # (source, guid) pairs: one probe per source through the unique (source_id, guid) index.
+    found: dict[int, StoredIdentity] = {}
+    for condition in conditions:
+        for row in connection.execute(select(*columns).where(condition)):
+            found[row.id] = StoredIdentity(*row)
+    for source_id in sorted({source_id for source_id, _ in source_guids}):
+        guids = sorted({guid for sid, guid in source_guids if sid == source_id})
+        for condition in in_chunks(connection, articles.c.guid, guids):
+            query = select(*columns).where(articles.c.source_id == source_id, condition)
+            for row in connection.execute(query):
+                found[row.id] = StoredIdentity(*row)
+    return list(found.values())
+
+
+def allocate_article_ids(*, connection: Connection, count: int) -> list[int]:
+    """Reserve ids before inserting, so a new story can be named after its first article
+    and near copies in the same batch can point at it, in one INSERT."""
+    if count == 0:
+        return []
+    if is_postgres(connection):
+        rows = connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [row[0] for row in rows]
+    # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so max(id) is ours.
+    start = connection.execute(select(func.coalesce(func.max(articles.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+def insert_articles(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(articles), list(rows))
+
+
+def insert_sightings(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(sightings), list(rows))
+
+
+def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(rejects), list(rows))
+
+
+def replace_text(
+    *, connection: Connection, article_id: int, values: dict[str, Any], replaced_at: datetime
+) -> None:
+    """Update an article whose text changed under the same URL or guid, keeping the old
+    text as a revision."""
+    connection.execute(
+        insert(revisions).from_select(
+            ["article_id", "title", "body", "content_hash", "replaced_at"],
+            select(
+                articles.c.id,
+                articles.c.title,
+                articles.c.body,
+                articles.c.content_hash,
+                literal(replaced_at, type_=revisions.c.replaced_at.type),
+            ).where(articles.c.id == article_id),
+        )
+    )
+    connection.execute(
+        update(articles).where(articles.c.id == article_id).values(**values, updated_at=replaced_at)
+    )
+
+
+def load_bodies(*, connection: Connection, article_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """story_id and body of the given articles (near-duplicate candidates)."""
+    ids = sorted(set(article_ids))
+    result: dict[int, tuple[int, str]] = {}
+    for condition in in_chunks(connection, articles.c.id, ids):
+        query = select(articles.c.id, articles.c.story_id, articles.c.body).where(condition)
+        for row in connection.execute(query):
+            result[row.id] = (row.story_id, row.body)
+    return result
+
+
+def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict[int, list[Any]]:
+    result: dict[int, list[Any]] = {article_id: [] for article_id in article_ids}
+    for condition in in_chunks(connection, sightings.c.article_id, list(article_ids)):
+        query = (
+            select(
+                sightings.c.article_id,
+                sources.c.name.label("source"),
+                sightings.c.location,
+                sightings.c.guid,
+                sightings.c.seen_at,
+            )
+            .select_from(sightings.outerjoin(sources, sources.c.id == sightings.c.source_id))
+            .where(condition)
+            .order_by(sightings.c.id)
+        )
+        for row in connection.execute(query):
+            result[row.article_id].append(row)
+    return result
+

@@ -1,0 +1,47 @@
+"""The shared near-duplicate index: LSH band keys in the `story_bands` table.
+
+Each key maps to the first article that had it, so a probe returns at most one row per key
+(bounded cost at any corpus size); later articles add only the keys that are new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, select, text
+
+from worker.storage.models import StoryBand
+from worker.storage.sql import in_chunks, insert, is_postgres
+
+story_bands = StoryBand.__table__
+
+# Transaction-level advisory lock serialising the dedup decision (lookups through inserts)
+# between workers on Postgres. The section is a handful of bulk statements per batch, while
+# the CPU work (parsing, normalizing, sketching) runs before it, in parallel.
+DEDUP_LOCK_KEY = 7366002
+
+
+def lock_for_dedup(*, connection: Connection) -> None:
+    """Serialise dedup decisions on Postgres; on SQLite BEGIN IMMEDIATE already does."""
+    if is_postgres(connection):
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY})
+
+
+def find_band_owners(*, connection: Connection, band_keys: Sequence[int]) -> dict[int, int]:
+    """band key -> article id, for the keys that are already indexed."""
+    owners: dict[int, int] = {}
+    keys = sorted(set(band_keys))
+    for condition in in_chunks(connection, story_bands.c.band_key, keys):
+        query = select(story_bands.c.band_key, story_bands.c.article_id).where(condition)
+        owners.update({row.band_key: row.article_id for row in connection.execute(query)})
+    return owners
+
+
+def add_bands(*, connection: Connection, rows: Iterable[tuple[int, int]]) -> None:
+    """Index (band_key, article_id) pairs; keys that already have an owner keep it."""
+    values = [{"band_key": key, "article_id": article_id} for key, article_id in sorted(rows)]
+    if values:
+        statement = insert(connection, story_bands).on_conflict_do_nothing(
+            index_elements=["band_key"]
+        )
+        connection.execute(statement, values)

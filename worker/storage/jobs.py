@@ -1,0 +1,199 @@
+"""`ingest_jobs` and their parts: creation, claiming a part, recording a part's outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, or_, select, update
+
+from schemas import IngestSummary, JobStatus
+from worker.storage.models import IngestJob, IngestJobPart, utcnow
+from worker.storage.sql import insert
+
+jobs = IngestJob.__table__
+parts = IngestJobPart.__table__
+
+SUMMARY_FIELDS = tuple(IngestSummary.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class PartClaim:
+    """A part handed to a worker: its payload and how many times it was delivered."""
+
+    job_id: str
+    part_no: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    status: str
+
+
+def create_job(
+    *, connection: Connection, request: dict[str, Any] | None, job_id: str | None = None
+) -> str:
+    """A new job (queued, unsealed); an explicit id makes creation idempotent."""
+    job_id = job_id or str(uuid.uuid4())
+    now = utcnow()
+    statement = insert(connection, jobs).on_conflict_do_nothing(index_elements=["id"])
+    connection.execute(
+        statement,
+        {
+            "id": job_id, "status": JobStatus.queued.value, "request": request,
+            "created_at": now, "updated_at": now, "sealed": False,
+            "parts_total": 0, "parts_done": 0, **dict.fromkeys(SUMMARY_FIELDS, 0),
+        },
+    )
+    return job_id
+
+
+def add_parts(
+    *, connection: Connection, job_id: str, kind: str, payloads: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Append parts to a job; returns their numbers (queue them only after commit)."""
+    if not payloads:
+        return []
+    # The job row lock serialises part numbering between producers of one job.
+    total = connection.execute(
+        select(jobs.c.parts_total).where(jobs.c.id == job_id).with_for_update()
+    ).scalar_one()
+    numbers = list(range(total, total + len(payloads)))
+    now = utcnow()
+    connection.execute(
+        parts.insert(),
+        [
+            {"job_id": job_id, "part_no": number, "kind": kind, "payload": payload,
+             "status": "queued", "attempts": 0, "enqueued_at": now,
+             **dict.fromkeys(SUMMARY_FIELDS, 0)}
+            for number, payload in zip(numbers, payloads, strict=True)
+        ],
+    )
+    connection.execute(
+        update(jobs).where(jobs.c.id == job_id)
+        .values(parts_total=jobs.c.parts_total + len(payloads), updated_at=now)
+    )
+    return numbers
+
+
+def seal_job(*, connection: Connection, job_id: str) -> None:
+    """No more parts will come: a job whose parts are all done is done now."""
+    now = utcnow()
+    connection.execute(
+        update(jobs).where(jobs.c.id == job_id).values(
+            sealed=True,
+            updated_at=now,
+            status=case((jobs.c.parts_done >= jobs.c.parts_total, JobStatus.done.value),
+                        else_=jobs.c.status),
+            finished_at=case((jobs.c.parts_done >= jobs.c.parts_total, now), else_=None),
+        )
+    )
+
+
+def claim_part(*, connection: Connection, job_id: str, part_no: int) -> PartClaim | None:
+    """Count one more delivery of a part and mark it running (its own short transaction,
+    committed before the work, so a worker that dies mid-batch still leaves the count)."""
+    now = utcnow()
+    row = connection.execute(
+        select(parts.c.kind, parts.c.payload, parts.c.attempts, parts.c.status)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.status in ("done", "failed"):
+        return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts, row.status)
+    connection.execute(
+        update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .values(attempts=parts.c.attempts + 1, status="running", started_at=now)
+    )
+    connection.execute(
+        update(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.queued.value)
+        .values(status=JobStatus.running.value, updated_at=now)
+    )
+    return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts + 1, "running")
+
+
+def lock_part_if_open(*, connection: Connection, job_id: str, part_no: int) -> bool:
+    """Lock the part row for the storing transaction; False if another delivery already
+    finished it (a redelivered batch must have no second effect)."""
+    status = connection.execute(
+        select(parts.c.status)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .with_for_update()
+    ).scalar_one_or_none()
+    return status not in (None, "done", "failed")
+
+
+def finish_part(
+    *,
+    connection: Connection,
+    job_id: str,
+    part_no: int,
+    summary: IngestSummary,
+    status: str = "done",
+    error: str | None = None,
+) -> None:
+    """Record a part's counts and add them to its job, in the storing transaction."""
+    now = utcnow()
+    counts = summary.model_dump()
+    connection.execute(
+        update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .values(status=status, finished_at=now, error=error, **counts)
+    )
+    all_done = and_(jobs.c.sealed, jobs.c.parts_done + 1 >= jobs.c.parts_total)
+    connection.execute(
+        update(jobs).where(jobs.c.id == job_id).values(
+            parts_done=jobs.c.parts_done + 1,
+            updated_at=now,
+            status=case((all_done, JobStatus.done.value), else_=JobStatus.running.value),
+            finished_at=case((all_done, now), else_=None),
+            **{name: getattr(jobs.c, name) + value for name, value in counts.items()},
+        )
+    )
+
+
+def stalled_parts(*, connection: Connection, older_than: timedelta, job_id: str | None = None,
+                  limit: int = 1000) -> list[tuple[str, int, str]]:
+    """Parts not finished and not touched for a while: their messages were probably lost."""
+    cutoff = utcnow() - older_than
+    touched = func.coalesce(parts.c.started_at, parts.c.enqueued_at)
+    query = (
+        select(parts.c.job_id, parts.c.part_no, parts.c.kind)
+        .where(parts.c.status.in_(("queued", "running")), touched < cutoff)
+        .order_by(parts.c.enqueued_at)
+        .limit(limit)
+    )
+    if job_id is not None:
+        query = query.where(parts.c.job_id == job_id)
+    return [(row.job_id, row.part_no, row.kind) for row in connection.execute(query)]
+
+
+def touch_parts(*, connection: Connection, keys: Sequence[tuple[str, int]]) -> None:
+    """Mark parts as re-enqueued now, so the next resume pass leaves them be for a while."""
+    now = utcnow()
+    for job_id, part_no in keys:
+        connection.execute(
+            update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+            .values(enqueued_at=now, started_at=None, status="queued")
+        )
+
+
+def get_job(*, connection: Connection, job_id: str) -> dict[str, Any] | None:
+    row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+def list_jobs(*, connection: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def oldest_unfinished(*, connection: Connection) -> datetime | None:
+    return connection.execute(
+        select(func.min(jobs.c.created_at)).where(
+            or_(jobs.c.status == JobStatus.queued.value, jobs.c.status == JobStatus.running.value)
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,32 @@
+"""Alembic environment: the engine comes from `worker.storage.migrate`, not from an ini."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import text
+
+from worker.storage.models import Base
+
+config = context.config
+engine = config.attributes.get("engine")
+if engine is None:  # plain `alembic` command line: use the configured DATABASE_URL
+    from worker.storage.session import _create_engine
+    from worker.settings import get_settings
+
+    engine = _create_engine(get_settings().database_url)
+
+with engine.connect() as connection:
+    if connection.dialect.name == "postgresql":
+        # Two `migrate` containers started at once must not both run the DDL.
+        connection.execute(text("SELECT pg_advisory_lock(7366001)"))
+        connection.commit()
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_unlock(7366001)"))
+        connection.commit()

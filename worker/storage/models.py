@@ -1,0 +1,214 @@
+"""The schema of every table, as SQLAlchemy 2.x typed models (Alembic migrates them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT on Postgres, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on Postgres (timestamptz) and SQLite (naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Source(Base):
+    """Where articles come from: a seed directory, a feed, or a producer on the queue."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # seed_dir | feed | producer
+    name: Mapped[str] = mapped_column(Text, unique=True)  # absolute path, feed URL, producer
+    title: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Scheduling, shared by feeds and seed directories.
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|error|disabled
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    interval_s: Mapped[int | None] = mapped_column(Integer)  # fixed by the user, else adaptive
+    fetch_interval_s: Mapped[int | None] = mapped_column(Integer)  # the one in force
+    next_fetch_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_until: Mapped[datetime | None]
+    last_fetched_at: Mapped[datetime | None]
+    retry_after_until: Mapped[datetime | None]
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Feed-only HTTP state.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[Any] | None]
+
+
+class Article(Base):
+    """One stored text. Near copies are articles of their own, linked by `story_id`."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("content_hash", name="uq_articles_content_hash"),
+        UniqueConstraint("url", name="uq_articles_url"),
+        UniqueConstraint("source_id", "guid", name="uq_articles_source_guid"),
+        Index("ix_articles_story_id", "story_id"),
+        Index("ix_articles_published_at", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    guid: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The story is named after its first article; `duplicate_of` is set on near copies only.
+    story_id: Mapped[int] = mapped_column(BigInteger)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    shingle_count: Mapped[int] = mapped_column(Integer, default=0)
+    normalizer_version: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[list[Any] | None]
+    raw: Mapped[dict[str, Any]]  # the RawArticle as it arrived, for `renormalize`
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArticleRevision(Base):
+    """The earlier text of an article whose text changed under the same URL or guid."""
+
+    __tablename__ = "article_revisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sighting(Base):
+    """One arrival of an article: which source, which file or URL, which guid, when."""
+
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    location: Mapped[str | None] = mapped_column(Text)  # seed file path or entry URL
+    guid: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoryBand(Base):
+    """The near-duplicate index: an LSH band key and the first article that had it.
+
+    One row per key (the primary key) keeps every probe a bounded index lookup however
+    many articles share a band, and makes a racing insert of the same key visible as a
+    conflict.
+    """
+
+    __tablename__ = "story_bands"
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestJob(Base):
+    """A job: its status and counts, kept here rather than in a Celery result backend."""
+
+    __tablename__ = "ingest_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    parts_total: Mapped[int] = mapped_column(Integer, default=0)
+    parts_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Set once the producer has queued every part: until then more parts may still come.
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    request: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class IngestJobPart(Base):
+    """One batch of a job. Marked done in the transaction that stores its articles, so a
+    redelivered batch is recognised and skipped: its effect is exactly once."""
+
+    __tablename__ = "ingest_job_parts"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("ingest_jobs.id"), primary_key=True)
+    part_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))  # seeds | articles | feed
+    payload: Mapped[dict[str, Any]]  # seed paths, RawArticle documents or a feed id
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Reject(Base):
+    """Input that could not be ingested, kept with its reason and its raw bytes."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    location: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
