@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     near_dup_threshold: float = Field(default=0.7, gt=0.0, le=1.0)
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
-    lsh_bands: int = Field(default=64, ge=1)
+    lsh_bands: int = Field(default=16, ge=1)
+    lsh_rows: int = Field(default=1, ge=1)
+    # Candidates whose signature estimate is this far below the threshold are not verified.
+    estimate_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     # Containment (share of the shorter text found in the longer) counts only when the
     # shorter text has at least this many shingles: a footer alone never reaches it.
     min_containment_shingles: int = Field(default=40, ge=1)

@@ -111,7 +111,8 @@ def _prepare(
                 article=article,
                 content_hash=content_hash(article.body),
                 shingles=shingles,
-                sketch=dedup.sketch(shingles, perms=settings.minhash_perms, bands=settings.lsh_bands),
+                sketch=dedup.sketch(shingles, perms=settings.minhash_perms,
+                                    bands=settings.lsh_bands, rows=settings.lsh_rows),
             )
         )
     return prepared, rejected
@@ -140,16 +141,7 @@ def _store(
 
     index.lock_for_dedup(connection=connection)
     known = _Known.load(connection, prepared, source_ids)
-    band_owners = index.find_band_owners(
-        connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
-    )
-    candidate_ids = {owner for owner in band_owners.values()}
-    candidates = {
-        article_id: (story_id, dedup.shingles(fingerprint_text(body), size=settings.shingle_words))
-        for article_id, (story_id, body) in article_rows.load_bodies(
-            connection=connection, article_ids=candidate_ids
-        ).items()
-    }
+    candidates = _Candidates.load(connection, prepared, settings)
     new_ids = iter(article_rows.allocate_article_ids(
         connection=connection, count=sum(1 for p in prepared if known.match(p, source_ids) is None)
     ))
@@ -174,7 +166,7 @@ def _store(
         else:
             article_id = next(new_ids)
             story_id, duplicate_of, score = article_id, None, None
-            best = _best_candidate(item, band_owners, candidates, settings)
+            best = candidates.best(item)
             if best is not None:
                 story_id, score = best
                 duplicate_of = story_id
@@ -188,11 +180,7 @@ def _store(
                 "created_at": now, "updated_at": now,
             })
             known.add(item, article_id, story_id, source_id)
-            for key in item.sketch.band_keys:
-                if key not in band_owners:
-                    band_owners[key] = article_id
-                    decision.bands[key] = article_id
-            candidates[article_id] = (story_id, item.shingles)
+            decision.bands.update(candidates.add(item, article_id, story_id))
         decision.sightings.append({
             "article_id": article_id, "source_id": source_id, "location": item.arrival.location,
             "guid": item.article.guid, "job_id": job_id, "seen_at": now,
@@ -214,33 +202,87 @@ def _text_values(item: _Prepared) -> dict[str, object]:
         "published_at": item.article.published_at,
         "content_hash": item.content_hash,
         "shingle_count": item.sketch.shingle_count,
+        "signature": item.sketch.signature,
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(item.article.warnings) or None,
-        "raw": item.arrival.raw.model_dump(mode="json") if item.arrival.raw else {},
+        "raw": article_rows.pack_raw(item.arrival.raw.model_dump(mode="json", exclude_defaults=True)
+                                     if item.arrival.raw else {}),
     }
 
 
-def _best_candidate(
-    item: _Prepared,
-    band_owners: dict[int, int],
-    candidates: dict[int, tuple[int, set[str]]],
-    settings: Settings,
-) -> tuple[int, float] | None:
-    """The story of the most similar indexed article, if it is similar enough."""
-    best: tuple[int, float] | None = None
-    seen: set[int] = set()
-    for key in item.sketch.band_keys:
-        owner = band_owners.get(key)
-        if owner is None or owner in seen or owner not in candidates:
-            continue
-        seen.add(owner)
-        story_id, their_shingles = candidates[owner]
-        score = dedup.similarity(item.shingles, their_shingles).score(
-            min_containment_shingles=settings.min_containment_shingles
+@dataclass(slots=True)
+class _Candidate:
+    story_id: int
+    signature: bytes
+    shingle_count: int
+    shingles: set[str] | None  # loaded only for candidates that pass the signature filter
+
+
+class _Candidates:
+    """Near-duplicate candidates: indexed articles reached through shared band keys, plus
+    the articles this batch adds. All database reads happen in `load`, in bulk."""
+
+    def __init__(self, settings: Settings, owners: dict[int, int]) -> None:
+        self.settings = settings
+        self.owners = owners  # band key -> article id
+        self.articles: dict[int, _Candidate] = {}
+
+    @classmethod
+    def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
+        owners = index.find_band_owners(
+            connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
         )
-        if score >= settings.near_dup_threshold and (best is None or score > best[1]):
-            best = (story_id, round(score, 4))
-    return best
+        candidates = cls(settings, owners)
+        for article_id, (story_id, signature, count) in article_rows.load_sketches(
+            connection=connection, article_ids=owners.values()
+        ).items():
+            candidates.articles[article_id] = _Candidate(story_id, signature, count, None)
+        plausible = {
+            owner for item in prepared for owner in candidates._owners_of(item)
+            if owner in candidates.articles and candidates._plausible(item, candidates.articles[owner])
+        }
+        for article_id, body in article_rows.load_bodies(
+            connection=connection, article_ids=plausible
+        ).items():
+            candidates.articles[article_id].shingles = dedup.shingles(
+                fingerprint_text(body), size=settings.shingle_words
+            )
+        return candidates
+
+    def _owners_of(self, item: _Prepared) -> list[int]:
+        found = (self.owners.get(key) for key in item.sketch.band_keys)
+        return list(dict.fromkeys(owner for owner in found if owner is not None))
+
+    def _plausible(self, item: _Prepared, candidate: _Candidate) -> bool:
+        estimate = dedup.estimate(item.sketch, candidate.signature, candidate.shingle_count)
+        score = estimate.score(min_containment_shingles=self.settings.min_containment_shingles)
+        return score >= self.settings.near_dup_threshold - self.settings.estimate_margin
+
+    def best(self, item: _Prepared) -> tuple[int, float] | None:
+        """The story of the most similar candidate, if it is similar enough (exact score)."""
+        best: tuple[int, float] | None = None
+        for owner in self._owners_of(item):
+            candidate = self.articles.get(owner)
+            if candidate is None or candidate.shingles is None:
+                continue
+            if not self._plausible(item, candidate):
+                continue
+            score = dedup.similarity(item.shingles, candidate.shingles).score(
+                min_containment_shingles=self.settings.min_containment_shingles
+            )
+            if score >= self.settings.near_dup_threshold and (best is None or score > best[1]):
+                best = (candidate.story_id, round(score, 4))
+        return best
+
+    def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
+        """Make a new article a candidate for the rest of the batch; returns the band keys
+        it is the first to have (to be indexed)."""
+        self.articles[article_id] = _Candidate(
+            story_id, item.sketch.signature, item.sketch.shingle_count, item.shingles
+        )
+        new_keys = {key: article_id for key in item.sketch.band_keys if key not in self.owners}
+        self.owners.update(new_keys)
+        return new_keys
 
 
 class _Known:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,15 +118,37 @@ def replace_text(
     )
 
 
-def load_bodies(*, connection: Connection, article_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """story_id and body of the given articles (near-duplicate candidates)."""
+def load_sketches(
+    *, connection: Connection, article_ids: Iterable[int]
+) -> dict[int, tuple[int, bytes, int]]:
+    """story_id, MinHash signature and shingle count of near-duplicate candidates."""
     ids = sorted(set(article_ids))
-    result: dict[int, tuple[int, str]] = {}
+    result: dict[int, tuple[int, bytes, int]] = {}
     for condition in in_chunks(connection, articles.c.id, ids):
-        query = select(articles.c.id, articles.c.story_id, articles.c.body).where(condition)
+        query = select(articles.c.id, articles.c.story_id, articles.c.signature,
+                       articles.c.shingle_count).where(condition)
         for row in connection.execute(query):
-            result[row.id] = (row.story_id, row.body)
+            result[row.id] = (row.story_id, row.signature or b"", row.shingle_count)
     return result
+
+
+def load_bodies(*, connection: Connection, article_ids: Iterable[int]) -> dict[int, str]:
+    """Normalized bodies of the candidates that survived the signature filter."""
+    ids = sorted(set(article_ids))
+    result: dict[int, str] = {}
+    for condition in in_chunks(connection, articles.c.id, ids):
+        query = select(articles.c.id, articles.c.body).where(condition)
+        result.update({row.id: row.body for row in connection.execute(query)})
+    return result
+
+
+def pack_raw(raw: dict[str, Any]) -> bytes:
+    """The RawArticle as compressed JSON: kept for `renormalize` at a third of the size."""
+    return zlib.compress(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+
+
+def unpack_raw(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))
 
 
 def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict[int, list[Any]]:

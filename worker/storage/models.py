@@ -106,9 +106,11 @@ class Article(Base):
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     similarity: Mapped[float | None] = mapped_column(Float)
     shingle_count: Mapped[int] = mapped_column(Integer, default=0)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, see pipeline.dedup
     normalizer_version: Mapped[int] = mapped_column(Integer)
     warnings: Mapped[list[Any] | None]
-    raw: Mapped[dict[str, Any]]  # the RawArticle as it arrived, for `renormalize`
+    # The RawArticle as it arrived (zlib-compressed JSON), for `renormalize`.
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -212,3 +214,51 @@ class Reject(Base):
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """An event written in the transaction that stored the article (transactional outbox);
+    the relay publishes it to the Redis stream and only then sets `sent_at`."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    stream_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class Subscriber(Base):
+    """A webhook that receives every event, signed with HMAC-SHA256 when it has a secret."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    secret: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # Delivery cursor: the last outbox event id delivered (or given up on).
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SourceFile(Base):
+    """What a rescan of a seed directory saw last time, so only new or changed files go in."""
+
+    __tablename__ = "source_files"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

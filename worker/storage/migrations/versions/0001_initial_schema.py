@@ -1,8 +1,9 @@
-"""Initial schema: sources, articles, revisions, sightings, story bands, jobs, rejects.
+"""Initial schema: sources, articles, revisions, sightings, story bands, jobs, rejects,
+outbox events, subscribers and seed-directory file state.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 20:00:12.401965
+Create Date: 2026-11-23 20:20:54.483881
 """
 
 from alembic import op
@@ -35,6 +36,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_ingest_jobs_status'), 'ingest_jobs', ['status'], unique=False)
+    op.create_table('outbox_events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_type', sa.String(length=32), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=128), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('stream_id', sa.String(length=32), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('idempotency_key')
+    )
+    op.create_index('ix_outbox_events_unsent', 'outbox_events', ['sent_at', 'id'], unique=False)
     op.create_table('sources',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -63,6 +76,21 @@ def upgrade() -> None:
     sa.Column('article_id', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('band_key')
     )
+    op.create_table('subscribers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('secret', sa.Text(), nullable=True),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('last_event_id', sa.BigInteger(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('failing_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('url')
+    )
     op.create_table('articles',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
@@ -76,9 +104,10 @@ def upgrade() -> None:
     sa.Column('duplicate_of', sa.BigInteger(), nullable=True),
     sa.Column('similarity', sa.Float(), nullable=True),
     sa.Column('shingle_count', sa.Integer(), nullable=False),
+    sa.Column('signature', sa.LargeBinary(), nullable=True),
     sa.Column('normalizer_version', sa.Integer(), nullable=False),
     sa.Column('warnings', sa.JSON(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('raw', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], ),
@@ -121,6 +150,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_rejects_job_id'), 'rejects', ['job_id'], unique=False)
+    op.create_table('source_files',
+    sa.Column('source_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('path', sa.Text(), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('mtime_ns', sa.BigInteger(), nullable=False),
+    sa.Column('content_hash', sa.String(length=64), nullable=True),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['source_id'], ['sources.id'], ),
+    sa.PrimaryKeyConstraint('source_id', 'path')
+    )
     op.create_table('article_revisions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('article_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -154,6 +193,7 @@ def downgrade() -> None:
     op.drop_table('sightings')
     op.drop_index(op.f('ix_article_revisions_article_id'), table_name='article_revisions')
     op.drop_table('article_revisions')
+    op.drop_table('source_files')
     op.drop_index(op.f('ix_rejects_job_id'), table_name='rejects')
     op.drop_table('rejects')
     op.drop_index(op.f('ix_ingest_job_parts_status'), table_name='ingest_job_parts')
@@ -161,8 +201,11 @@ def downgrade() -> None:
     op.drop_index('ix_articles_story_id', table_name='articles')
     op.drop_index('ix_articles_published_at', table_name='articles')
     op.drop_table('articles')
+    op.drop_table('subscribers')
     op.drop_table('story_bands')
     op.drop_index(op.f('ix_sources_next_fetch_at'), table_name='sources')
     op.drop_table('sources')
+    op.drop_index('ix_outbox_events_unsent', table_name='outbox_events')
+    op.drop_table('outbox_events')
     op.drop_index(op.f('ix_ingest_jobs_status'), table_name='ingest_jobs')
     op.drop_table('ingest_jobs')
