@@ -5,9 +5,11 @@ Schema files generated from these models into `schemas/json/` (see `schemas.expo
 """
 
 from schemas.articles import ArticlePublic, RawArticle, SightingPublic
+from schemas.events import ArticleEvent
 from schemas.jobs import IngestJobPublic, IngestSummary, JobRequest, JobStatus
 
 __all__ = [
+    "ArticleEvent",
     "ArticlePublic",
     "IngestJobPublic",
     "IngestSummary",

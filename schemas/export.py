@@ -11,12 +11,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.articles import ArticlePublic, RawArticle
+from schemas.events import ArticleEvent
 from schemas.jobs import IngestJobPublic, IngestSummary, JobRequest
 
 JSON_DIR = Path(__file__).with_name("json")
 CONTRACTS: dict[str, type[BaseModel]] = {
     "raw_article": RawArticle,
     "article": ArticlePublic,
+    "article_event": ArticleEvent,
     "ingest_job": IngestJobPublic,
     "ingest_summary": IngestSummary,
     "job_request": JobRequest,

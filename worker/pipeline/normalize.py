@@ -60,15 +60,18 @@ def normalize_article(
     """Normalize one article; raise RejectedInput when no text is left."""
     warnings: list[str] = []
     keys = _boilerplate_keys(_as_frozenset(boilerplate))
-    text = raw.body
-    is_html = raw.content_type == "text/html"
-    if not is_html and "<" in text and _MARKUP.search(text):
-        # Producers often send HTML labelled text/plain; tags must not reach storage.
-        is_html = True
-        warnings.append("body looked like HTML: converted to text")
-    if is_html:
-        text = "\n\n".join(_html_paragraphs(text, _HTML_ROUNDS))
-    body = _clean(text, keys, strip_markup=is_html)
+    if raw.content_type == "text/html":
+        body = _clean(
+            "\n\n".join(_html_paragraphs(raw.body, _HTML_ROUNDS)), keys, strip_markup=True
+        )
+    else:
+        body = _clean(raw.body, keys, strip_markup=False)
+        if "<" in body and _MARKUP.search(body):
+            # Producers often send HTML labelled text/plain; tags must not reach storage.
+            # Judged on the cleaned text (a removed control character can complete a tag),
+            # and only paragraphs with markup are parsed, so plain paragraphs keep theirs.
+            warnings.append("body looked like HTML: converted to text")
+            body = _clean(_parse_marked_paragraphs(body), keys, strip_markup=True)
     if not body:
         raise RejectedInput("empty body after normalization")
 
@@ -102,7 +105,7 @@ _ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 # C0 controls except \t and \n (\r, \v and \f are turned into \n before this runs), and DEL.
 _ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Thirty `in` tests (memchr) cost ~3 us per 3 KB where the regex scan costs ~13 us.
-_CONTROL_CHARS = tuple(map(chr, [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F]))
+_CONTROL_CHARS = tuple(map(chr, [*range(0x09), *range(0x0B, 0x20), 0x7F]))
 # After mojibake repair: C1 controls, invisible format characters that only get in the way
 # (soft hyphen, zero-width space, word joiner, BOM, bidi embeddings/overrides/isolates),
 # lone surrogates and non-characters. ZWJ/ZWNJ stay: emoji and several scripts need them.
@@ -125,10 +128,10 @@ _CONT = (
     rb"|\xe2\x80[\x93\x94\x98-\x9a\x9c-\x9e\xa0-\xa2\xa6\xb0\xb9\xba]|\xe2\x82\xac|\xe2\x84\xa2)"
 )
 _MOJIBAKE_HINT = re.compile(
-    rb"\xc2[\x80-\x9f]|\xc3[\x82\x83]|\xe2\x80\x9a\xc3\x84|\xed[\xa0-\xbf]"  # C1, Â Ã, ‚Ä, surrogates
-    rb"|\xc3[\x84-\x9f]" + _CONT  # U+00C4-U+00DF: lead byte of 2
-    + rb"|\xc3[\xa0-\xaf]" + _CONT + rb"{2}"  # U+00E0-U+00EF: lead byte of 3
-    + rb"|\xc3[\xb0-\xb4]" + _CONT + rb"{3}"  # U+00F0-U+00F4: lead byte of 4
+    # C1 controls; Â and Ã; MacRoman's ‚Ä; surrogates
+    rb"\xc2[\x80-\x9f]|\xc3[\x82\x83]|\xe2\x80\x9a\xc3\x84|\xed[\xa0-\xbf]"
+    # U+00C4-U+00DF, U+00E0-U+00EF, U+00F0-U+00F4: lead bytes of 2, 3 and 4
+    + rb"|\xc3[\x84-\x9f]%(c)s|\xc3[\xa0-\xaf]%(c)s{2}|\xc3[\xb0-\xb4]%(c)s{3}" % {b"c": _CONT}
 )
 
 
@@ -282,8 +285,38 @@ _HTML_ROUNDS = 3
 _MAX_HTML_DEPTH = 512
 _TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)[^<>]*?(/?)>")
 _NOT_NESTING = frozenset(
-    "area base br col embed hr img input link meta param source track wbr "
-    "p li dd dt option optgroup tr td th tbody thead tfoot colgroup rb rt rp".split()
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dd",
+        "dt",
+        "option",
+        "optgroup",
+        "tr",
+        "td",
+        "th",
+        "tbody",
+        "thead",
+        "tfoot",
+        "colgroup",
+        "rb",
+        "rt",
+        "rp",
+    ]
 )
 
 
@@ -326,6 +359,16 @@ def _parse_text(html: str) -> str:
     return body.text(deep=True) if body is not None else ""
 
 
+def _parse_marked_paragraphs(text: str) -> str:
+    paragraphs: list[str] = []
+    for paragraph in text.split("\n\n"):
+        if "<" in paragraph and _MARKUP.search(paragraph):
+            paragraphs.extend(_html_paragraphs(paragraph, _HTML_ROUNDS))
+        else:
+            paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)
+
+
 def _nesting_depth(html: str) -> int:
     """An upper estimate of how deep the elements of `html` nest (linear time)."""
     depth = deepest = 0
@@ -341,9 +384,11 @@ def _nesting_depth(html: str) -> int:
     return deepest
 
 
-_LINEAR_TOKEN = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*>?|<(/?)([a-zA-Z][^\s/>]*)[^>]*>?", re.S)
+_LINEAR_TOKEN = re.compile(
+    r"<!--.*?(?:-->|\Z)|<[!?][^>]*>?|<(/?)([a-zA-Z][^\s/>]*)[^>]*>?", re.DOTALL
+)
 _RAW_TEXT_ELEMENTS = frozenset(
-    "script style iframe noscript noembed noframes textarea title xmp".split()
+    ["script", "style", "iframe", "noscript", "noembed", "noframes", "textarea", "title", "xmp"]
 )
 _BLOCK_NAMES = re.compile(rf"(?:{_BLOCK_ELEMENTS})\Z", re.IGNORECASE)
 
@@ -420,7 +465,27 @@ def _clean_title(title: str, max_chars: int) -> str:
 _SENTENCE_END = re.compile("[.!?]+[\"'\u2019\u201d)\\]]*")
 _SENTENCE_NEXT = re.compile("\\s+[\"'\u2018\u201c(\\[]?[A-Z0-9]|\\s*$")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr vs lt col sgt rev prof capt gen sen rep gov messrs".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "jr",
+        "sr",
+        "vs",
+        "lt",
+        "col",
+        "sgt",
+        "rev",
+        "prof",
+        "capt",
+        "gen",
+        "sen",
+        "rep",
+        "gov",
+        "messrs",
+    ]
 )
 _ELLIPSIS = "\u2026"
 _TRIM_BEFORE_ELLIPSIS = " ,;:-\u2013\u2014([{\"'\u201c\u2018/"
@@ -438,9 +503,9 @@ def derive_title(body: str, *, max_chars: int = 200) -> str:
         if _ends_sentence(first, match):
             sentence = first[: match.end()]
             break
+    # Drop a final period, but keep the one of "U.S.".
     if sentence.endswith(".") and len(sentence) > 1 and sentence[-2].isalnum():
-        if not sentence[-2].isupper():  # keep the period of "U.S."
-            sentence = sentence[:-1]
+        sentence = sentence if sentence[-2].isupper() else sentence[:-1]
     return _cut_at_word(sentence, max_chars)
 
 
@@ -673,7 +738,7 @@ _TYPOGRAPHY = str.maketrans(
 )  # fmt: skip
 # ASCII punctuation becomes a space, except the apostrophe, which is dropped: "don't" and
 # "dont" are one word, "rock 'n' roll" is three either way. Bytes.translate is ~2x faster.
-_ASCII_PUNCTUATION = b"!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~"
+_ASCII_PUNCTUATION = b'!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'
 _ASCII_FOLD = bytes.maketrans(_ASCII_PUNCTUATION, b" " * len(_ASCII_PUNCTUATION))
 _NOT_WORD = re.compile(r"[^\w\s]")
 

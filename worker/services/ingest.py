@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+
 import structlog
 from sqlalchemy import Connection, Engine
 
-from schemas import IngestSummary, RawArticle
+from schemas import ArticleEvent, IngestSummary, RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
@@ -55,6 +57,7 @@ class _Decision:
     bands: dict[int, int] = field(default_factory=dict)
     sightings: list[dict[str, object]] = field(default_factory=list)
     rejects: list[dict[str, object]] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)
     summary: IngestSummary = field(default_factory=IngestSummary)
 
 
@@ -160,6 +163,8 @@ def _store(
                     values=_text_values(item),
                 )
                 known.rehash(article_id, stored_hash, item.content_hash)
+                decision.events.append(_event("article.updated", item, now, article_id=article_id,
+                                              story_id=story_id, duplicate_of=None, similarity=None))
             elif stored_hash != item.content_hash:
                 article_id = known.hash_owner(item.content_hash)  # type: ignore[assignment]
             decision.summary.duplicates += 1
@@ -180,6 +185,9 @@ def _store(
                 "created_at": now, "updated_at": now,
             })
             known.add(item, article_id, story_id, source_id)
+            decision.events.append(_event("article.created", item, now, article_id=article_id,
+                                          story_id=story_id, duplicate_of=duplicate_of,
+                                          similarity=score))
             decision.bands.update(candidates.add(item, article_id, story_id))
         decision.sightings.append({
             "article_id": article_id, "source_id": source_id, "location": item.arrival.location,
@@ -191,7 +199,25 @@ def _store(
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
+    # The transactional outbox: events commit with the articles or not at all.
+    article_rows.insert_events(connection=connection, rows=decision.events)
     return decision
+
+
+def _event(event_type: str, item: _Prepared, now: datetime, *, article_id: int, story_id: int,
+           duplicate_of: int | None, similarity: float | None) -> dict[str, object]:
+    # An update's key includes the new hash: each distinct text is one event, however often
+    # the batch that stored it is replayed.
+    key = (f"{event_type}:{article_id}" if event_type == "article.created"
+           else f"{event_type}:{article_id}:{item.content_hash[:16]}")
+    event = ArticleEvent(
+        type=event_type, idempotency_key=key, article_id=article_id, story_id=story_id,  # type: ignore[arg-type]
+        duplicate_of=duplicate_of, similarity=similarity, content_hash=item.content_hash,
+        url=item.article.url, title=item.article.title, published_at=item.article.published_at,
+        source=item.arrival.source, occurred_at=now,
+    )
+    return {"event_type": event_type, "idempotency_key": key,
+            "payload": event.model_dump(mode="json"), "created_at": now}
 
 
 def _text_values(item: _Prepared) -> dict[str, object]:

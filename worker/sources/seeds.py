@@ -76,15 +76,14 @@ _BOMS = (
 # Padding and end-of-file markers that old tools leave after the text.
 _TRAILING_NOISE = b"\x00\x1a \t\r\n\x0b\x0c"
 # Bytes that never occur in text: C0 controls other than whitespace and ESC, and DEL.
-_BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+_BINARY_BYTES = bytes([*range(0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 _BINARY_RATIO = 0.01
 _SAMPLE_BYTES = 64 * 1024
 
 # Bytes 0x80-0x9f as cp1252 shows them; the five it leaves undefined stay C1 controls
 # (what Latin-1 gives), so decoding never fails and depends on nothing but the bytes.
 _CP1252_HIGH = {
-    byte: bytes([byte]).decode("cp1252", errors="ignore") or chr(byte)
-    for byte in range(0x80, 0xA0)
+    byte: bytes([byte]).decode("cp1252", errors="ignore") or chr(byte) for byte in range(0x80, 0xA0)
 }
 _CP1252_TABLE = str.maketrans({chr(byte): text for byte, text in _CP1252_HIGH.items()})
 _ERROR_HANDLER = "news_ingest.cp1252"

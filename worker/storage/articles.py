@@ -11,14 +11,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, literal, select, text, update
 
-from worker.storage.models import Article, ArticleRevision, Reject, Sighting, Source
+from worker.storage.models import Article, ArticleRevision, OutboxEvent, Reject, Sighting, Source
 from worker.storage.sql import in_chunks, is_postgres
+from worker.storage.sql import insert as insert_on_conflict
 
 articles = Article.__table__
 sightings = Sighting.__table__
 revisions = ArticleRevision.__table__
 rejects = Reject.__table__
 sources = Source.__table__
+outbox = OutboxEvent.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,14 @@ def insert_sightings(*, connection: Connection, rows: Sequence[dict[str, Any]]) 
 def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         connection.execute(insert(rejects), list(rows))
+
+
+def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Outbox rows; a replayed event (same idempotency key) is not written twice."""
+    if rows:
+        statement = insert_on_conflict(connection, outbox).on_conflict_do_nothing(
+            index_elements=["idempotency_key"])
+        connection.execute(statement, list(rows))
 
 
 def replace_text(
