@@ -38,6 +38,9 @@ class Sketch:
     shingle_count: int
 
 
+EMPTY_SKETCH = Sketch(signature=b"", band_keys=(), shingle_count=0)
+
+
 @dataclass(frozen=True, slots=True)
 class Similarity:
     jaccard: float
@@ -57,13 +60,13 @@ def shingles(fingerprint: str, *, size: int) -> set[str]:
     words = fingerprint.split()
     if len(words) <= size:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    return set(map(" ".join, zip(*(words[i:] for i in range(size)))))
 
 
 def sketch(shingle_set: set[str], *, perms: int, bands: int, rows: int) -> Sketch:
     """MinHash the shingles; the first `bands * rows` values make the band keys."""
     if not shingle_set:
-        return Sketch(signature=b"", band_keys=(), shingle_count=0)
+        return EMPTY_SKETCH
     minhash = rensa.RMinHash(num_perm=perms, seed=MINHASH_SEED)
     minhash.update(list(shingle_set))
     values = minhash.digest()
@@ -87,15 +90,22 @@ def band_keys(signature: Sequence[int], *, bands: int, rows: int) -> tuple[int, 
     return tuple(keys)
 
 
-def estimate(a: Sketch, b_signature: bytes, b_count: int) -> Similarity:
-    """Jaccard and containment estimated from two signatures (the cheap first filter)."""
-    if not a.signature or not b_signature or len(a.signature) != len(b_signature):
-        return Similarity(jaccard=0.0, containment=0.0, smaller=0)
-    jaccard = float(np.mean(np.frombuffer(a.signature, "<u4") == np.frombuffer(b_signature, "<u4")))
-    smaller = min(a.shingle_count, b_count)
-    common = jaccard * (a.shingle_count + b_count) / (1.0 + jaccard)
-    return Similarity(jaccard=jaccard, containment=min(1.0, common / smaller) if smaller else 0.0,
-                      smaller=smaller)
+def estimated_scores(
+    a: Sketch, signatures: Sequence[bytes], counts: Sequence[int], *, min_containment_shingles: int
+) -> np.ndarray:
+    """`estimate(...).score(...)` against many candidates at once (one numpy pass)."""
+    if not a.signature or not signatures:
+        return np.zeros(len(signatures))
+    mine = np.frombuffer(a.signature, "<u4")
+    empty = np.full(len(mine), -1, dtype=np.int64)
+    theirs = np.stack([np.frombuffer(sig, "<u4") if len(sig) == len(a.signature) else empty
+                       for sig in signatures])
+    jaccard = (theirs == mine).mean(axis=1)
+    counts_array = np.asarray(counts, dtype=np.float64)
+    smaller = np.minimum(float(a.shingle_count), counts_array)
+    common = jaccard * (a.shingle_count + counts_array) / (1.0 + jaccard)
+    containment = np.minimum(1.0, common / np.maximum(smaller, 1.0))
+    return np.where(smaller >= min_containment_shingles, np.maximum(jaccard, containment), jaccard)
 
 
 def similarity(a: set[str], b: set[str]) -> Similarity:

@@ -3,6 +3,7 @@ store everything in one transaction that also marks the batch done (exactly-once
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from worker.settings import Settings, get_settings
 from worker.storage import articles as article_rows
 from worker.storage import index, jobs
 from worker.storage.models import utcnow
-from worker.storage.sources import ensure_sources
+from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +46,20 @@ class _Prepared:
     arrival: Arrival
     article: NormalizedArticle
     content_hash: str
-    shingles: set[str]
-    sketch: dedup.Sketch
+    packed_raw: bytes
+    # Sketched only when the article is not an exact copy of a stored one: a re-run of
+    # known files skips the shingling and MinHash entirely.
+    shingles: set[str] = field(default_factory=set)
+    sketch: dedup.Sketch = dedup.EMPTY_SKETCH
+    sketched: bool = False
+
+    def ensure_sketch(self, settings: Settings) -> None:
+        if not self.sketched:
+            self.shingles = dedup.shingles(fingerprint_text(self.article.body),
+                                           size=settings.shingle_words)
+            self.sketch = dedup.sketch(self.shingles, perms=settings.minhash_perms,
+                                       bands=settings.lsh_bands, rows=settings.lsh_rows)
+            self.sketched = True
 
 
 @dataclass(slots=True)
@@ -71,15 +84,31 @@ def ingest_batch(
 ) -> IngestSummary | None:
     """Store one batch. Returns its counts, or None if an earlier delivery already stored it."""
     settings = settings or get_settings()
+    started = time.perf_counter()
     prepared, rejected = _prepare(arrivals, settings)
+    prepared_at = time.perf_counter()
+    # Exact-copy and candidate lookups, and the shingling of candidates, happen before the
+    # lock, on what is committed now; under the lock only what changed in between is read.
+    with engine.connect() as connection:
+        known = _Known.load(connection, prepared, lookup_sources(
+            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]))
+        unmatched = [p for p in prepared if known.match(p, known.source_ids) is None]
+        for item in unmatched:
+            item.ensure_sketch(settings)
+        candidates = _Candidates.load(connection, unmatched, settings)
+    candidates_at = time.perf_counter()
     with engine.begin() as connection:
         if not jobs.lock_part_if_open(connection=connection, job_id=job_id, part_no=part_no):
             log.info("batch already stored", job_id=job_id, part_no=part_no)
             return None
-        decision = _store(connection, job_id, prepared, rejected, settings)
+        decision = _store(connection, job_id, prepared, rejected, candidates, settings)
         jobs.finish_part(
             connection=connection, job_id=job_id, part_no=part_no, summary=decision.summary
         )
+    log.info("batch stored", job_id=job_id, part_no=part_no, **decision.summary.model_dump(),
+             prepare_ms=round((prepared_at - started) * 1000),
+             candidates_ms=round((candidates_at - prepared_at) * 1000),
+             store_ms=round((time.perf_counter() - candidates_at) * 1000))
     return decision.summary
 
 
@@ -107,15 +136,12 @@ def _prepare(
                 error.raw = arrival.raw.body.encode("utf-8", "surrogatepass")[: 1024 * 1024]
             rejected.append((arrival, error))
             continue
-        shingles = dedup.shingles(fingerprint_text(article.body), size=settings.shingle_words)
         prepared.append(
             _Prepared(
                 arrival=arrival,
                 article=article,
                 content_hash=content_hash(article.body),
-                shingles=shingles,
-                sketch=dedup.sketch(shingles, perms=settings.minhash_perms,
-                                    bands=settings.lsh_bands, rows=settings.lsh_rows),
+                packed_raw=article_rows.pack_raw(arrival.raw.model_dump_json(exclude_defaults=True)),
             )
         )
     return prepared, rejected
@@ -126,6 +152,7 @@ def _store(
     job_id: str,
     prepared: list[_Prepared],
     rejected: list[tuple[Arrival, RejectedInput]],
+    candidates: _Candidates,
     settings: Settings,
 ) -> _Decision:
     now = utcnow()
@@ -144,7 +171,10 @@ def _store(
 
     index.lock_for_dedup(connection=connection)
     known = _Known.load(connection, prepared, source_ids)
-    candidates = _Candidates.load(connection, prepared, settings)
+    unmatched = [p for p in prepared if known.match(p, source_ids) is None]
+    for item in unmatched:
+        item.ensure_sketch(settings)  # a no-op unless a stored copy changed since the pre-read
+    candidates.refresh(connection, unmatched)
     new_ids = iter(article_rows.allocate_article_ids(
         connection=connection, count=sum(1 for p in prepared if known.match(p, source_ids) is None)
     ))
@@ -231,8 +261,7 @@ def _text_values(item: _Prepared) -> dict[str, object]:
         "signature": item.sketch.signature,
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(item.article.warnings) or None,
-        "raw": article_rows.pack_raw(item.arrival.raw.model_dump(mode="json", exclude_defaults=True)
-                                     if item.arrival.raw else {}),
+        "raw": item.packed_raw,
     }
 
 
@@ -255,43 +284,55 @@ class _Candidates:
 
     @classmethod
     def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
-        owners = index.find_band_owners(
+        candidates = cls(settings, {})
+        candidates.refresh(connection, prepared)
+        return candidates
+
+    def refresh(self, connection: Connection, prepared: list[_Prepared]) -> None:
+        """Read the band owners of the batch's keys, and the sketches (and, if plausible,
+        the shingles) of owners not read before."""
+        self.owners = index.find_band_owners(
             connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
         )
-        candidates = cls(settings, owners)
+        unseen = set(self.owners.values()) - self.articles.keys()
         for article_id, (story_id, signature, count) in article_rows.load_sketches(
-            connection=connection, article_ids=owners.values()
+            connection=connection, article_ids=unseen
         ).items():
-            candidates.articles[article_id] = _Candidate(story_id, signature, count, None)
+            self.articles[article_id] = _Candidate(story_id, signature, count, None)
         plausible = {
-            owner for item in prepared for owner in candidates._owners_of(item)
-            if owner in candidates.articles and candidates._plausible(item, candidates.articles[owner])
+            owner for item in prepared for owner in self._plausible_owners(item) if owner in unseen
         }
         for article_id, body in article_rows.load_bodies(
             connection=connection, article_ids=plausible
         ).items():
-            candidates.articles[article_id].shingles = dedup.shingles(
-                fingerprint_text(body), size=settings.shingle_words
+            self.articles[article_id].shingles = dedup.shingles(
+                fingerprint_text(body), size=self.settings.shingle_words
             )
-        return candidates
 
     def _owners_of(self, item: _Prepared) -> list[int]:
         found = (self.owners.get(key) for key in item.sketch.band_keys)
         return list(dict.fromkeys(owner for owner in found if owner is not None))
 
-    def _plausible(self, item: _Prepared, candidate: _Candidate) -> bool:
-        estimate = dedup.estimate(item.sketch, candidate.signature, candidate.shingle_count)
-        score = estimate.score(min_containment_shingles=self.settings.min_containment_shingles)
-        return score >= self.settings.near_dup_threshold - self.settings.estimate_margin
+    def _plausible_owners(self, item: _Prepared) -> list[int]:
+        """Candidates whose signature estimate is close enough to be worth an exact check."""
+        owners = [owner for owner in self._owners_of(item) if owner in self.articles]
+        if not owners:
+            return []
+        scores = dedup.estimated_scores(
+            item.sketch,
+            [self.articles[owner].signature for owner in owners],
+            [self.articles[owner].shingle_count for owner in owners],
+            min_containment_shingles=self.settings.min_containment_shingles,
+        )
+        floor = self.settings.near_dup_threshold - self.settings.estimate_margin
+        return [owner for owner, score in zip(owners, scores, strict=True) if score >= floor]
 
     def best(self, item: _Prepared) -> tuple[int, float] | None:
         """The story of the most similar candidate, if it is similar enough (exact score)."""
         best: tuple[int, float] | None = None
-        for owner in self._owners_of(item):
-            candidate = self.articles.get(owner)
-            if candidate is None or candidate.shingles is None:
-                continue
-            if not self._plausible(item, candidate):
+        for owner in self._plausible_owners(item):
+            candidate = self.articles[owner]
+            if candidate.shingles is None:
                 continue
             score = dedup.similarity(item.shingles, candidate.shingles).score(
                 min_containment_shingles=self.settings.min_containment_shingles
@@ -314,14 +355,15 @@ class _Candidates:
 class _Known:
     """Exact-identity lookups: stored articles plus the ones this batch adds."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_ids: dict[str, int]) -> None:
+        self.source_ids = source_ids
         self.by_hash: dict[str, tuple[int, int, str]] = {}
         self.by_url: dict[str, tuple[int, int, str]] = {}
         self.by_guid: dict[tuple[int, str], tuple[int, int, str]] = {}
 
     @classmethod
     def load(cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]) -> _Known:
-        known = cls()
+        known = cls(source_ids)
         stored = article_rows.find_by_identity(
             connection=connection,
             content_hashes=sorted({p.content_hash for p in prepared}),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, select, text
 
 from worker.storage.models import StoryBand
-from worker.storage.sql import in_chunks, insert, is_postgres
+from worker.storage.sql import copy_rows, in_chunks, is_postgres
 
 story_bands = StoryBand.__table__
 
@@ -38,10 +38,7 @@ def find_band_owners(*, connection: Connection, band_keys: Sequence[int]) -> dic
 
 
 def add_bands(*, connection: Connection, rows: Iterable[tuple[int, int]]) -> None:
-    """Index (band_key, article_id) pairs; keys that already have an owner keep it."""
+    """Index (band_key, article_id) pairs whose keys were read as free under the dedup
+    lock, so a plain bulk insert (COPY on Postgres) is safe."""
     values = [{"band_key": key, "article_id": article_id} for key, article_id in sorted(rows)]
-    if values:
-        statement = insert(connection, story_bands).on_conflict_do_nothing(
-            index_elements=["band_key"]
-        )
-        connection.execute(statement, values)
+    copy_rows(connection, story_bands, values)

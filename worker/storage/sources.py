@@ -28,6 +28,11 @@ def ensure_sources(*, connection: Connection, names: Iterable[tuple[str, str]]) 
     return ids
 
 
+def lookup_sources(*, connection: Connection, names: Iterable[str]) -> dict[str, int]:
+    """Ids of the named sources that are registered (read-only)."""
+    return _ids(connection, sorted(set(names)))
+
+
 def _ids(connection: Connection, names: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for condition in in_chunks(connection, sources.c.name, names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Table, Text, any_, bindparam
+from sqlalchemy import JSON, BigInteger, Connection, Table, Text, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -42,3 +42,28 @@ def in_chunks(
 
 def is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
+
+
+def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk-insert rows whose keys are known to be free (checked under the dedup lock).
+
+    On Postgres this is a COPY into the table within the current transaction: several
+    times cheaper than row-by-row INSERTs for wide article rows. Elsewhere, executemany.
+    """
+    if not rows:
+        return
+    if not is_postgres(connection):
+        connection.execute(table.insert(), list(rows))
+        return
+    from psycopg.types.json import Json
+
+    columns = list(rows[0])
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    names = ", ".join(f'"{name}"' for name in columns)
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(tuple(
+                Json(row[name]) if name in json_columns and row[name] is not None else row[name]
+                for name in columns
+            ))

@@ -1,0 +1,102 @@
+"""The transactional outbox (`outbox_events`): reading unsent events for the relay, marking
+them sent, and reading events after a webhook subscriber's cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, text, update
+
+from worker.storage.models import OutboxEvent
+from worker.storage.sql import is_postgres
+
+outbox = OutboxEvent.__table__
+
+# Transaction-level advisory lock held by the relay that is publishing (see `lock_relay`).
+RELAY_LOCK_KEY = 7366003
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event as the outbox holds it."""
+
+    id: int
+    event_type: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+_COLUMNS = (outbox.c.id, outbox.c.event_type, outbox.c.idempotency_key, outbox.c.payload,
+            outbox.c.created_at)
+
+
+def lock_relay(*, connection: Connection) -> bool:
+    """Become the one relay publishing now, or return False at once if another is.
+
+    One publisher at a time keeps the stream in outbox order (an `article.updated` never
+    ahead of its `article.created`); row locks alone (SKIP LOCKED) would let two relays
+    publish adjacent batches in either order. On SQLite the transaction's BEGIN IMMEDIATE
+    already makes the relay the single writer.
+    """
+    if not is_postgres(connection):
+        return True
+    return bool(connection.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}).scalar_one())
+
+
+def lock_unsent(*, connection: Connection, limit: int) -> list[OutboxRow]:
+    """The oldest unsent events, locked until the transaction ends.
+
+    SKIP LOCKED on Postgres: a relay that does not hold the relay lock (an older version
+    during a rolling deploy) still never publishes rows another relay is publishing.
+    """
+    query = (select(*_COLUMNS).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id)
+             .limit(limit))
+    if is_postgres(connection):
+        query = query.with_for_update(skip_locked=True)
+    return [OutboxRow(*row) for row in connection.execute(query)]
+
+
+def mark_sent(*, connection: Connection, stream_ids: Sequence[tuple[int, str]],
+              sent_at: datetime) -> None:
+    """Record the stream entry id each event was published as."""
+    if not stream_ids:
+        return
+    if is_postgres(connection):
+        # One statement for the whole batch: the UPDATE is the relay's main cost.
+        connection.execute(
+            text("UPDATE outbox_events AS o SET sent_at = :sent_at, stream_id = v.stream_id "
+                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:stream_ids AS text[])) "
+                 "AS v(id, stream_id) WHERE o.id = v.id"),
+            {"sent_at": sent_at, "ids": [i for i, _ in stream_ids],
+             "stream_ids": [s for _, s in stream_ids]},
+        )
+        return
+    connection.execute(
+        update(outbox).where(outbox.c.id == bindparam("event_id"))
+        .values(sent_at=sent_at, stream_id=bindparam("entry_id")),
+        [{"event_id": i, "entry_id": s} for i, s in stream_ids],
+    )
+
+
+def unsent_count(*, connection: Connection) -> int:
+    return connection.execute(
+        select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+
+
+def events_after(*, connection: Connection, after_id: int, limit: int) -> list[OutboxRow]:
+    """Events with an id above `after_id`, oldest first (a webhook subscriber's backlog).
+
+    Outbox ids become visible in id order: every writer inserts them while holding the
+    dedup lock until it commits (worker/services/ingest.py), so a cursor never skips one.
+    """
+    query = select(*_COLUMNS).where(outbox.c.id > after_id).order_by(outbox.c.id).limit(limit)
+    return [OutboxRow(*row) for row in connection.execute(query)]
+
+
+def last_event_id(*, connection: Connection) -> int:
+    return connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()

@@ -1,0 +1,79 @@
+"""Aggregate reads for metrics: totals over jobs, feed health, stalled work.
+
+Each is one indexed or aggregate statement; the metrics collector runs them per scrape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from schemas import IngestSummary
+from worker.storage.models import IngestJob, IngestJobPart, Source, utcnow
+
+jobs = IngestJob.__table__
+parts = IngestJobPart.__table__
+sources = Source.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFeed:
+    url: str
+    error_count: int
+    last_error: str | None
+    last_fetched_at: datetime | None
+
+
+def ingest_totals(*, connection: Connection) -> IngestSummary:
+    """Every input ever counted, summed over all jobs (a part adds its counts to its job in
+    the transaction that stores it, so this is exact across all workers)."""
+    fields = tuple(IngestSummary.model_fields)
+    row = connection.execute(
+        select(*(func.coalesce(func.sum(jobs.c[name]), 0) for name in fields))
+    ).one()
+    return IngestSummary(**dict(zip(fields, (int(value) for value in row), strict=True)))
+
+
+def jobs_by_status(*, connection: Connection) -> dict[str, int]:
+    query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+    return {status: count for status, count in connection.execute(query)}
+
+
+def stalled_part_count(*, connection: Connection, older_than: timedelta) -> int:
+    """Parts queued or running that nobody has touched for `older_than`: lost or stuck."""
+    touched = func.coalesce(parts.c.started_at, parts.c.enqueued_at)
+    return connection.execute(
+        select(func.count()).select_from(parts).where(
+            parts.c.status.in_(("queued", "running")), touched < utcnow() - older_than)
+    ).scalar_one()
+
+
+def feeds_by_status(*, connection: Connection) -> dict[str, int]:
+    """Registered feeds by status (active, error, disabled)."""
+    query = (select(sources.c.status, func.count()).where(sources.c.kind == "feed")
+             .group_by(sources.c.status))
+    return {status: count for status, count in connection.execute(query)}
+
+
+def overdue_feed_count(*, connection: Connection, late_by: timedelta) -> int:
+    """Enabled feeds whose next fetch is more than `late_by` in the past: beat or the
+    workers are not keeping up."""
+    return connection.execute(
+        select(func.count()).select_from(sources).where(
+            sources.c.kind == "feed", sources.c.enabled.is_(True),
+            sources.c.next_fetch_at < utcnow() - late_by)
+    ).scalar_one()
+
+
+def failing_feeds(*, connection: Connection, limit: int = 200) -> list[FailingFeed]:
+    """Feeds whose last fetches failed, worst first (bounded: one metric series each)."""
+    query = (
+        select(sources.c.name, sources.c.error_count, sources.c.last_error,
+               sources.c.last_fetched_at)
+        .where(sources.c.kind == "feed", sources.c.error_count > 0)
+        .order_by(sources.c.error_count.desc(), sources.c.id)
+        .limit(limit)
+    )
+    return [FailingFeed(*row) for row in connection.execute(query)]
