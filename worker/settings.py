@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     estimate_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     # Containment (share of the shorter text found in the longer) counts only when the
     # shorter text has at least this many shingles: a footer alone never reaches it.
-    min_containment_shingles: int = Field(default=40, ge=1)
+    min_containment_shingles: int = Field(default=20, ge=1)
 
     # Feeds
     fetch_connect_timeout: float = 10.0
@@ -65,10 +65,44 @@ class Settings(BaseSettings):
     feed_min_interval_s: int = 5 * 60
     feed_max_interval_s: int = 24 * 3600
     feed_default_interval_s: int = 30 * 60
+    # A scheduled fetch waits this long for its host's turn (per-host concurrency and
+    # spacing) before it is put back for the next beat tick rather than hold a worker.
+    per_host_max_wait_s: float = Field(default=10.0, ge=0.0)
+    # Feeds claimed per `feeds.schedule_due` tick, and how long a claim holds a feed (a
+    # killed worker's feed is claimable again after this).
+    feed_schedule_limit: int = Field(default=500, ge=1)
+    feed_claim_lease_s: int = Field(default=1200, ge=60)
     allow_private_networks: bool = False
 
     # Jobs: a part with no progress for this long is re-enqueued by jobs.resume
     job_stall_s: int = Field(default=120, ge=5)
+
+    # Outbound events (worker/services/events.py): the Redis stream keeps about this many
+    # entries (XADD MAXLEN ~); the relay publishes this many outbox rows per transaction
+    # and, as a long-running command, polls the outbox this often when it is idle.
+    events_maxlen: int = Field(default=1_000_000, ge=1000)
+    relay_batch: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_s: float = Field(default=0.5, gt=0.0, le=60.0)
+    # Webhooks (worker/services/webhooks.py): per-request timeout, backoff cap, and how long
+    # an event may stay undeliverable before it is skipped (with the failure recorded).
+    webhook_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    webhook_backoff_max_s: int = Field(default=3600, ge=1)
+    webhook_give_up_s: int = Field(default=24 * 3600, ge=1)
+    # Seed directories: default rescan interval, and how long a file's size and mtime must
+    # stay unchanged before it is read (a file being written is never ingested half-written).
+    seed_dir_interval_s: int = Field(default=300, ge=1)
+    seed_settle_s: float = Field(default=1.0, ge=0.0, le=600.0)
+
+    # HTTP API (`news-ingest serve`): writes (POST, DELETE) need this key when it is set,
+    # as `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+    api_key: str | None = None
+    api_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Directories `POST /jobs` may read seed paths from (comma-separated); empty: any path
+    # the server can read. Set it whenever the API is reachable by anyone but operators.
+    api_seed_roots: str = ""
+    # Worker metrics: a Prometheus endpoint on this port in each worker's main process
+    # (see worker/metrics.py); off when unset.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"

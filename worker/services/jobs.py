@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +142,26 @@ def resume_stalled(
 
 
 def _seed_batches(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[str, list[str]]]:
-    for root in paths:
-        root_path = Path(root).resolve()
-        source = str(root_path if root_path.is_dir() else root_path.parent)
-        files = iter_seed_files([root_path])
-        while batch := [str(path) for path in islice(files, batch_size)]:
-            yield source, batch
+    """Batches of up to `batch_size` files sharing a source (a directory given, or the
+    parent directory of a file given), streamed as the paths are scanned."""
+
+    def located() -> Iterator[tuple[str, str]]:
+        for root in paths:
+            root_path = Path(root).resolve()
+            source = str(root_path if root_path.is_dir() else root_path.parent)
+            for path in iter_seed_files([root_path]):
+                yield source, str(path)
+
+    batch: list[str] = []
+    current: str | None = None
+    for source, path in located():
+        if batch and (source != current or len(batch) >= batch_size):
+            yield current, batch  # type: ignore[misc]
+            batch = []
+        current = source
+        batch.append(path)
+    if batch:
+        yield current, batch  # type: ignore[misc]
 
 
 def _arrivals(claim: jobs.PartClaim, settings: Settings) -> list[Arrival]:
