@@ -15,6 +15,8 @@ DEFAULT_BOILERPLATE = (
     "story continues below advertisement",
     "continue reading below",
     "scroll to continue with content",
+    "subscribe to our newsletter",
+    "share this article",
 )
 
 

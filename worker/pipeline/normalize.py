@@ -122,7 +122,8 @@ _WORDS = re.compile(r"[^\W_]+")
 # as cp1252/Latin-1 show them, MacRoman's ‚Ä, and surrogates. ftfy then decides what to
 # change. ftfy.badness.is_bad would cost ~800 us per 3 KB; this costs 3-40 us because it
 # runs over the UTF-8 bytes, where every branch starts with a fixed lead byte.
-# One character of U+0080-U+00BF or one that cp1252 puts at 0x80-0x9f, in UTF-8.
+#
+# _CONT: one character of U+0080-U+00BF, or one that cp1252 puts at 0x80-0x9f, in UTF-8.
 _CONT = (
     rb"(?:\xc2[\x80-\xbf]|\xc5[\x92\x93\xa0\xa1\xb8\xbd\xbe]|\xc6\x92|\xcb[\x86\x9c]"
     rb"|\xe2\x80[\x93\x94\x98-\x9a\x9c-\x9e\xa0-\xa2\xa6\xb0\xb9\xba]|\xe2\x82\xac|\xe2\x84\xa2)"
@@ -275,6 +276,8 @@ _BLOCK_TAG = re.compile(rf"<(?=/?(?:{_BLOCK_ELEMENTS})[\s/>])", re.IGNORECASE)
 # What looks like markup in text: a complete tag or a comment. Used to treat mislabelled
 # text/plain as HTML and to parse double-escaped HTML (`&lt;p&gt;`) once more.
 _MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?/?>|<!--")
+# The same once more escaped (`&lt;script&gt;`): parsed again so it is decoded, then dropped.
+_ESCAPED_MARKUP = re.compile(r"&lt;/?[a-zA-Z][a-zA-Z0-9:-]*(?:\s(?:(?!&[lg]t;)[^<>])*)?/?&gt;")
 # Any tag opening at all; after parsing, such a "<" is removed so no tag can leak.
 _TAG_OPEN = re.compile(r"(?<!<)<+(?=[a-zA-Z/!?])")
 _HTML_ROUNDS = 3
@@ -345,7 +348,7 @@ def _html_paragraphs(html: str, rounds: int) -> list[str]:
         paragraph = " ".join(chunk.split())
         if not paragraph:
             continue
-        if rounds > 1 and "<" in paragraph and _MARKUP.search(paragraph):
+        if rounds > 1 and _has_markup(paragraph):
             paragraphs.extend(_html_paragraphs(paragraph, rounds - 1))
         else:
             paragraphs.append(paragraph)
@@ -357,6 +360,12 @@ def _parse_text(html: str) -> str:
     tree.strip_tags(_DROPPED_ELEMENTS, recursive=True)
     body = tree.body
     return body.text(deep=True) if body is not None else ""
+
+
+def _has_markup(text: str) -> bool:
+    return ("<" in text and _MARKUP.search(text) is not None) or (
+        "&lt;" in text and _ESCAPED_MARKUP.search(text) is not None
+    )
 
 
 def _parse_marked_paragraphs(text: str) -> str:
@@ -752,7 +761,9 @@ def fingerprint_text(body: str) -> str:
         text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY).lower()
         text = text.replace("'", "")
         text = _NOT_WORD.sub(_drop_mark_else_space, text).replace("_", " ")
-        return " ".join(text.split())
+        # Removing an apostrophe can leave a letter next to a combining mark: compose them
+        # so that the fingerprint of a fingerprint is itself.
+        return " ".join(unicodedata.normalize("NFKC", text).split())
     folded = text.encode("ascii").translate(_ASCII_FOLD, b"'").decode("ascii")
     return " ".join(folded.split())
 

@@ -71,7 +71,16 @@ class _Decision:
     sightings: list[dict[str, object]] = field(default_factory=list)
     rejects: list[dict[str, object]] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)
+    story_merges: list[tuple[int, int]] = field(default_factory=list)
     summary: IngestSummary = field(default_factory=IngestSummary)
+
+    def merge_story(self, story_id: int, *, into: int) -> None:
+        """Fold one story into another: stored members are moved by one UPDATE after the
+        inserts, this batch's new rows now."""
+        self.story_merges.append((story_id, into))
+        for row in self.new_rows:
+            if row["story_id"] == story_id:
+                row["story_id"] = row["duplicate_of"] = into
 
 
 def ingest_batch(
@@ -201,9 +210,19 @@ def _store(
         else:
             article_id = next(new_ids)
             story_id, duplicate_of, score = article_id, None, None
-            best = candidates.best(item)
-            if best is not None:
-                story_id, score = best
+            matches = candidates.matches(item)
+            if matches:
+                story_id, score, _ = matches[0]
+                # A text that is a near copy of two stories proves they are one story. Only
+                # a link that holds on Jaccard too may merge (a round-up quoting the leads of
+                # several stories is contained-similar to each, and merges none).
+                merged = sorted({story for story, _, jaccard in matches[1:]
+                                 if jaccard >= settings.near_dup_threshold} | {story_id})
+                if len(merged) > 1:
+                    story_id = merged[0]
+                    for other in merged[1:]:
+                        candidates.merge_story(other, into=story_id)
+                        decision.merge_story(other, into=story_id)
                 duplicate_of = story_id
                 decision.summary.near_duplicates += 1
             else:
@@ -228,6 +247,8 @@ def _store(
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
+    for story_id, into in decision.story_merges:
+        article_rows.merge_story(connection=connection, story_id=story_id, into=into)
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
     # The transactional outbox: events commit with the articles or not at all.
     article_rows.insert_events(connection=connection, rows=decision.events)
@@ -327,19 +348,27 @@ class _Candidates:
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin
         return [owner for owner, score in zip(owners, scores, strict=True) if score >= floor]
 
-    def best(self, item: _Prepared) -> tuple[int, float] | None:
-        """The story of the most similar candidate, if it is similar enough (exact score)."""
-        best: tuple[int, float] | None = None
+    def matches(self, item: _Prepared) -> list[tuple[int, float, float]]:
+        """(story, exact score, Jaccard) for every story with a similar enough candidate,
+        best first."""
+        best: dict[int, tuple[float, float]] = {}
         for owner in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
-            score = dedup.similarity(item.shingles, candidate.shingles).score(
-                min_containment_shingles=self.settings.min_containment_shingles
-            )
-            if score >= self.settings.near_dup_threshold and (best is None or score > best[1]):
-                best = (candidate.story_id, round(score, 4))
-        return best
+            similarity = dedup.similarity(item.shingles, candidate.shingles)
+            score = similarity.score(min_containment_shingles=self.settings.min_containment_shingles)
+            if score >= self.settings.near_dup_threshold:
+                previous = best.get(candidate.story_id, (0.0, 0.0))
+                best[candidate.story_id] = (max(previous[0], round(score, 4)),
+                                            max(previous[1], similarity.jaccard))
+        return sorted(((story, score, jaccard) for story, (score, jaccard) in best.items()),
+                      key=lambda match: (-match[1], match[0]))
+
+    def merge_story(self, story_id: int, *, into: int) -> None:
+        for candidate in self.articles.values():
+            if candidate.story_id == story_id:
+                candidate.story_id = into
 
     def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
         """Make a new article a candidate for the rest of the batch; returns the band keys

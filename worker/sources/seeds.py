@@ -16,7 +16,13 @@ from pathlib import Path
 from schemas.articles import MAX_BODY_CHARS, RawArticle
 from worker.errors import RejectedInput
 
-__all__ = ["decode_seed_bytes", "iter_seed_files", "parse_seed_text", "read_seed_file"]
+__all__ = [
+    "SEED_SUFFIX",
+    "decode_seed_bytes",
+    "iter_seed_files",
+    "parse_seed_text",
+    "read_seed_file",
+]
 
 SEED_SUFFIX = ".txt"
 
@@ -120,7 +126,10 @@ def decode_seed_bytes(data: bytes) -> str:
         return utf16
     if _looks_binary(content):
         raise RejectedInput("binary file (control bytes)", raw=data)
-    return content.decode("utf-8", errors=_ERROR_HANDLER).removeprefix("\ufeff")
+    text = content.decode("utf-8", errors=_ERROR_HANDLER).removeprefix("\ufeff")
+    if not text.strip():  # e.g. only no-break spaces
+        raise RejectedInput("empty file", raw=data)
+    return text
 
 
 def _decode_with_bom(data: bytes, content: bytes, bom: bytes, encoding: str) -> str:

@@ -128,6 +128,14 @@ def replace_text(
     )
 
 
+def merge_story(*, connection: Connection, story_id: int, into: int) -> None:
+    """Move every article of one story into another: all now point at its first article."""
+    connection.execute(
+        update(articles).where(articles.c.story_id == story_id)
+        .values(story_id=into, duplicate_of=into)
+    )
+
+
 def load_sketches(
     *, connection: Connection, article_ids: Iterable[int]
 ) -> dict[int, tuple[int, bytes, int]]:
