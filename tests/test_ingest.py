@@ -10,7 +10,7 @@ from schemas import IngestSummary, RawArticle
 from worker.services import jobs as job_service
 from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting
 
-from tests.factories import STORY
+from tests.factories import STORY, distinct_article
 
 
 
@@ -183,6 +183,25 @@ class TestNearDuplicates:
         with engine.connect() as connection:
             stories = connection.execute(select(func.count(func.distinct(Article.story_id)))).scalar_one()
         assert stories == 2
+
+
+    def test_shared_footer_alone_never_joins_stories(self, engine) -> None:
+        """Short articles ending in the same long disclaimer stay separate stories."""
+        footer = ("This article is provided for information only and does not constitute "
+                  "investment advice. Readers should consult a licensed adviser before making "
+                  "any decision. The publisher accepts no liability for losses arising from "
+                  "the use of this material, and all rights are reserved by the agency.")
+        documents = [{"body": distinct_article(n, sentences=3) + "\n\n" + footer} for n in range(4)]
+        job = ingest_documents(engine, documents, batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (4, 0)
+
+    def test_copy_with_another_footer_joins_the_story(self, engine) -> None:
+        """A reprint that swaps the publisher's footer for its own is still the same story."""
+        job = ingest_documents(engine, [
+            {"body": STORY + "\n\nCopyright Daily Planet. All rights reserved worldwide today."},
+            {"body": STORY + "\n\nReprinted with permission of the Gazette and its owners."},
+        ])
+        assert (job["new"], job["near_duplicates"]) == (1, 1)
 
 
 def test_raw_article_contract_requires_only_body() -> None:

@@ -46,7 +46,10 @@ class Settings(BaseSettings):
     title_max_chars: int = Field(default=200, ge=20)
 
     # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)
-    near_dup_threshold: float = Field(default=0.7, gt=0.0, le=1.0)
+    near_dup_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
+    # A text close to two stories merges them only if it holds on Jaccard this high with
+    # both (containment alone is not enough: a round-up quotes the leads of many stories).
+    story_merge_jaccard: float = Field(default=0.7, gt=0.0, le=1.0)
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=16, ge=1)

@@ -19,12 +19,16 @@ def print_json(document: Any) -> None:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """A clear one-line error and a non-zero exit: only when nothing could be done."""
-    errors.print(f"news-ingest: error: {message}", markup=False)
+    errors.print(f"news-ingest: error: {_one_line(message)}", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    errors.print(f"news-ingest: warning: {message}", markup=False)
+    errors.print(f"news-ingest: warning: {_one_line(message)}", markup=False, soft_wrap=True)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def interactive() -> bool:
@@ -43,5 +47,5 @@ def database_engine():  # type: ignore[no-untyped-def]
         if not is_current(engine):
             fail("the database schema is not up to date: run `news-ingest db upgrade`")
     except SQLAlchemyError as error:
-        fail(f"cannot use the database: {str(error).splitlines()[0]}")
+        fail(f"cannot use the database: {getattr(error, 'orig', None) or error}")
     return engine

@@ -16,6 +16,7 @@ sets. The stored similarity is a measured value, not an estimate.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,19 @@ class Similarity:
         if self.smaller >= min_containment_shingles:
             return max(self.jaccard, self.containment)
         return self.jaccard
+
+
+def paragraph_fingerprints(body: str, fingerprint) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """(hash, fingerprint) of each paragraph of a normalized body; `fingerprint` is
+    `normalize.fingerprint_text` (passed in: this module does no text cleaning). The hash is
+    a signed 64-bit key for the `common_paragraphs` table."""
+    result = []
+    for paragraph in body.split("\n\n"):
+        text = fingerprint(paragraph)
+        if text:
+            digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+            result.append((digest - (1 << 64) if digest >= 1 << 63 else digest, text))
+    return result
 
 
 def shingles(fingerprint: str, *, size: int) -> set[str]:

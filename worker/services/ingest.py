@@ -51,12 +51,18 @@ class _Prepared:
     # known files skips the shingling and MinHash entirely.
     shingles: set[str] = field(default_factory=set)
     sketch: dedup.Sketch = dedup.EMPTY_SKETCH
+    paragraphs: list[tuple[int, str]] = field(default_factory=list)
+    # The shingles compared with candidates: the text without paragraphs that are shared
+    # by several stories (footers, disclaimers). The sketch keeps the whole text.
+    compare_shingles: set[str] = field(default_factory=set)
     sketched: bool = False
 
     def ensure_sketch(self, settings: Settings) -> None:
         if not self.sketched:
-            self.shingles = dedup.shingles(fingerprint_text(self.article.body),
+            self.paragraphs = dedup.paragraph_fingerprints(self.article.body, fingerprint_text)
+            self.shingles = dedup.shingles(" ".join(text for _, text in self.paragraphs),
                                            size=settings.shingle_words)
+            self.compare_shingles = self.shingles
             self.sketch = dedup.sketch(self.shingles, perms=settings.minhash_perms,
                                        bands=settings.lsh_bands, rows=settings.lsh_rows)
             self.sketched = True
@@ -216,8 +222,9 @@ def _store(
                 # A text that is a near copy of two stories proves they are one story. Only
                 # a link that holds on Jaccard too may merge (a round-up quoting the leads of
                 # several stories is contained-similar to each, and merges none).
-                merged = sorted({story for story, _, jaccard in matches[1:]
-                                 if jaccard >= settings.near_dup_threshold} | {story_id})
+                guard = max(settings.near_dup_threshold, settings.story_merge_jaccard)
+                merged = sorted({story for story, _, jaccard in matches[1:] if jaccard >= guard}
+                                | {story_id})
                 if len(merged) > 1:
                     story_id = merged[0]
                     for other in merged[1:]:
@@ -247,6 +254,7 @@ def _store(
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
+    index.record_paragraphs(connection=connection, stories_by_hash=candidates.stories_by_paragraph)
     for story_id, into in decision.story_merges:
         article_rows.merge_story(connection=connection, story_id=story_id, into=into)
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
@@ -302,6 +310,9 @@ class _Candidates:
         self.settings = settings
         self.owners = owners  # band key -> article id
         self.articles: dict[int, _Candidate] = {}
+        self.paragraph_story: dict[int, int] = {}  # paragraph hash -> first story seen in
+        self.shared: set[int] = set()  # paragraph hashes seen in more than one story
+        self.stories_by_paragraph: dict[int, set[int]] = {}  # this batch's, to record
 
     @classmethod
     def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
@@ -323,12 +334,29 @@ class _Candidates:
         plausible = {
             owner for item in prepared for owner in self._plausible_owners(item) if owner in unseen
         }
-        for article_id, body in article_rows.load_bodies(
-            connection=connection, article_ids=plausible
+        bodies = {
+            article_id: dedup.paragraph_fingerprints(body, fingerprint_text)
+            for article_id, body in article_rows.load_bodies(
+                connection=connection, article_ids=plausible
+            ).items()
+        }
+        hashes = [key for item in prepared for key, _ in item.paragraphs]
+        hashes += [key for paragraphs in bodies.values() for key, _ in paragraphs]
+        for key, (story_id, shared) in index.shared_paragraphs(
+            connection=connection, paragraph_hashes=hashes
         ).items():
-            self.articles[article_id].shingles = dedup.shingles(
-                fingerprint_text(body), size=self.settings.shingle_words
-            )
+            self.paragraph_story.setdefault(key, story_id)
+            if shared:
+                self.shared.add(key)
+        for article_id, paragraphs in bodies.items():
+            self.articles[article_id].shingles = self._compare_shingles(paragraphs)
+        for item in prepared:
+            if any(key in self.shared for key, _ in item.paragraphs):
+                item.compare_shingles = self._compare_shingles(item.paragraphs)
+
+    def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> set[str]:
+        kept = " ".join(text for key, text in paragraphs if key not in self.shared)
+        return dedup.shingles(kept, size=self.settings.shingle_words)
 
     def _owners_of(self, item: _Prepared) -> list[int]:
         found = (self.owners.get(key) for key in item.sketch.band_keys)
@@ -356,7 +384,7 @@ class _Candidates:
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
-            similarity = dedup.similarity(item.shingles, candidate.shingles)
+            similarity = dedup.similarity(item.compare_shingles, candidate.shingles)
             score = similarity.score(min_containment_shingles=self.settings.min_containment_shingles)
             if score >= self.settings.near_dup_threshold:
                 previous = best.get(candidate.story_id, (0.0, 0.0))
@@ -374,8 +402,13 @@ class _Candidates:
         """Make a new article a candidate for the rest of the batch; returns the band keys
         it is the first to have (to be indexed)."""
         self.articles[article_id] = _Candidate(
-            story_id, item.sketch.signature, item.sketch.shingle_count, item.shingles
+            story_id, item.sketch.signature, item.sketch.shingle_count, item.compare_shingles
         )
+        for key, _ in item.paragraphs:
+            self.stories_by_paragraph.setdefault(key, set()).add(story_id)
+            first = self.paragraph_story.setdefault(key, story_id)
+            if first != story_id:
+                self.shared.add(key)
         new_keys = {key: article_id for key in item.sketch.band_keys if key not in self.owners}
         self.owners.update(new_keys)
         return new_keys

@@ -156,6 +156,18 @@ class StoryBand(Base):
     article_id: Mapped[int] = mapped_column(BigInteger)
 
 
+class CommonParagraph(Base):
+    """Paragraphs (by fingerprint hash) and whether they were seen in more than one story:
+    shared footers and disclaimers are left out when two texts are compared, so sharing
+    only those never makes two articles one story."""
+
+    __tablename__ = "common_paragraphs"
+
+    paragraph_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    story_id: Mapped[int] = mapped_column(BigInteger)  # the first story it was seen in
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class IngestJob(Base):
     """A job: its status and counts, kept here rather than in a Celery result backend."""
 
