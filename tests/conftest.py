@@ -23,6 +23,15 @@ os.environ["BROKER_URL"] = TEST_REDIS_URL
 os.environ["NEWS_INGEST_ALLOW_PRIVATE_NETWORKS"] = "1"
 os.environ.setdefault("NEWS_INGEST_LOG_FORMAT", "console")
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _logs_to_stderr() -> None:
+    """Log as the CLI does (to stderr), so log lines never mix with a command's stdout."""
+    from worker.logs import configure_logging
+
+    configure_logging()
+
+
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BOILERPLATE = (
     "advertisment",
@@ -42,7 +44,8 @@ class Settings(BaseSettings):
     max_task_deliveries: int = Field(default=5, ge=1)
 
     # Normalization
-    boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
+    boilerplate: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_BOILERPLATE))
     title_max_chars: int = Field(default=200, ge=20)
 
     # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)
@@ -125,7 +128,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_boilerplate(cls, value: object) -> object:
         # Accept a comma-separated env var as well as a JSON list.
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 

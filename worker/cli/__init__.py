@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from worker.cli import browse, db, ingest, jobs
+from worker.cli import browse, db, ingest, jobs, renormalize, serve
+from worker.cli import events, feeds, sources, subscribers
 from worker.cli.common import fail
 
 app = typer.Typer(
@@ -16,18 +17,34 @@ app = typer.Typer(
 )
 ingest.register(app)
 browse.register(app)
+renormalize.register(app)
+serve.register(app)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
+app.add_typer(feeds.app, name="feeds")
+app.add_typer(events.app, name="events")
+app.add_typer(subscribers.app, name="subscribers")
+sources.register(app)
 
 
 def main() -> None:
     from worker.logs import configure_logging
 
     configure_logging()
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import DBAPIError
+
     try:
-        app()
+        app(standalone_mode=True)
     except KeyboardInterrupt:
-        fail("interrupted")
+        fail("interrupted", 130)
+    except DBAPIError as error:
+        fail(f"database error: {str(error.orig or error).splitlines()[0]}")
+    except (BrokerError, RedisError) as error:
+        fail(f"cannot reach the broker: {error}")
+    except OSError as error:
+        fail(f"{error.filename + ': ' if error.filename else ''}{error.strerror or error}")
 
 
 __all__ = ["app", "main"]

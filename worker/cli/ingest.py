@@ -101,20 +101,29 @@ def enqueue(
     engine = database_engine()
     job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
                                                            "feeds": urls})
-    try:
-        job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
-                                   batch_size=batch_size or settings.batch_size,
-                                   send_part=send_part)
-        if urls:
-            from worker.services import feeds as feed_service
+    unsent = 0
 
-            for url in urls:
-                feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url,
-                                            send_part=send_part)
-    except (KombuOperationalError, RedisError, OSError) as error:
-        # Broker down: the parts are committed, so jobs.resume queues them once it is back.
-        warn(f"could not queue every part ({type(error).__name__}: {error}); "
-             "the job's remaining parts will be queued by jobs.resume")
+    def send_or_leave(job: str, part_no: int, kind: str) -> None:
+        # Broker down: the part is committed, so jobs.resume queues it once the broker is
+        # back; keep scanning so the job is complete.
+        nonlocal unsent
+        try:
+            send_part(job, part_no, kind)
+        except (KombuOperationalError, RedisError, OSError):
+            unsent += 1
+
+    job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
+                               batch_size=batch_size or settings.batch_size,
+                               send_part=send_or_leave)
+    if urls:
+        from worker.services import feeds as feed_service
+
+        for url in urls:
+            feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url,
+                                        send_part=send_or_leave)
+    if unsent:
+        warn(f"could not reach the broker for {unsent} part(s); they stay in the job and "
+             "jobs.resume queues them when the broker is back")
     job_service.seal_job(engine=engine, job_id=job_id)
     if not wait:
         if json_output:

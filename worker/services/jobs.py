@@ -115,6 +115,14 @@ def run_part(
         return None
     if claim.status in ("done", "failed"):
         return None
+    if claim.payload.get("source"):
+        structlog.contextvars.bind_contextvars(source=claim.payload["source"])
+    if claim.kind == "feed":
+        # Normally routed to feeds.fetch by send_part; handled here too so that any path
+        # that runs a part runs every kind.
+        from worker.services.feeds import run_claimed_feed_part
+
+        return run_claimed_feed_part(engine=engine, part=claim, settings=settings)
     arrivals = _arrivals(claim, settings)
     if claim.attempts > settings.max_task_deliveries:
         return _give_up(engine, claim, arrivals, settings)

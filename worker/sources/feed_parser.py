@@ -68,6 +68,8 @@ class ParsedFeed:
     ttl_s: int | None
     newest_entry_at: datetime | None
     entry_times: list[datetime]  # UTC, oldest first; future-dated entries left out
+    # feedparser's name for the format ("rss20", "atom10", ...); None: not a feed at all.
+    version: str | None = None
 
 
 def parse_feed(
@@ -135,6 +137,7 @@ def parse_feed(
         ttl_s=_ttl_seconds(feed_meta),
         newest_entry_at=current_times[-1] if current_times else None,
         entry_times=current_times,
+        version=parsed.get("version") or None,
     )
 
 

@@ -169,7 +169,7 @@ def pack_raw(raw_json: str) -> bytes:
 def unpack_raw(blob: bytes) -> dict[str, Any]:
     if blob[:1] != b"{":  # rows written by an earlier build were zlib-compressed
         blob = zlib.decompress(blob)
-    return json.loads(blob)
+    return json.loads(blob.decode("utf-8", "surrogatepass"))
 
 
 def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -14,12 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, case, delete, exists, func, or_, select, update
 
-from worker.storage.models import Article, ArticleRevision, Reject, Sighting, Source, utcnow
+from worker.storage.models import (
+    Article,
+    ArticleRevision,
+    IngestJobPart,
+    Reject,
+    Sighting,
+    Source,
+    utcnow,
+)
 from worker.storage.sql import chunks, in_chunks, insert
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "get_feed_by_url",
     "known_entries",
     "list_feeds",
+    "parts_finished",
     "record_failure",
     "record_gone",
     "record_not_modified",
@@ -45,11 +54,12 @@ __all__ = [
     "remove_feed",
 ]
 
-sources = Source.__table__
-articles = Article.__table__
-sightings = Sighting.__table__
-revisions = ArticleRevision.__table__
-rejects = Reject.__table__
+sources = cast(Table, Source.__table__)
+articles = cast(Table, Article.__table__)
+sightings = cast(Table, Sighting.__table__)
+revisions = cast(Table, ArticleRevision.__table__)
+rejects = cast(Table, Reject.__table__)
+parts = cast(Table, IngestJobPart.__table__)
 
 KIND = "feed"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -170,8 +180,10 @@ def add_feed(
     again if it was removed or gone."""
     now = now or utcnow()
     name = feed_url(url)
-    statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
-    created = connection.execute(statement, _new_row(name, title, interval_s, now)).rowcount == 1
+    statement = (insert(connection, sources).values(_new_row(name, title, interval_s, now))
+                 .on_conflict_do_nothing(index_elements=["name"]).returning(sources.c.id))
+    # RETURNING, not rowcount: the driver may not report a count for this statement.
+    created = connection.execute(statement).first() is not None
     if not created:
         changes: dict[str, Any] = {}
         if interval_s is not None:
@@ -450,7 +462,7 @@ def record_not_modified(
             fetch_interval_s=interval_s, retry_after_until=None,
             etag=func.coalesce(etag, sources.c.etag),
             last_modified=func.coalesce(last_modified, sources.c.last_modified),
-        )  # fmt: skip
+        )
     )
 
 
@@ -480,7 +492,7 @@ def record_gone(*, connection: Connection, claim: FeedClaim, message: str) -> No
         update(sources).where(sources.c.id == claim.feed_id).values(
             claimed_until=None, enabled=False, status="gone", last_error=message[:2000],
             error_count=sources.c.error_count + 1, next_fetch_at=None,
-        )  # fmt: skip
+        )
     )
 
 
@@ -525,8 +537,8 @@ def known_entries(
     hashes: dict[int, set[str]] = {article_id: {found[article_id][2]} for article_id in sighted}
     for condition in in_chunks(connection, revisions.c.article_id, sorted(sighted)):
         query = select(revisions.c.article_id, revisions.c.content_hash).where(condition)
-        for row in connection.execute(query):
-            hashes[row.article_id].add(row.content_hash)
+        for revision in connection.execute(query):
+            hashes[revision.article_id].add(revision.content_hash)
     by_guid: dict[str, KnownEntry] = {}
     by_url: dict[str, KnownEntry] = {}
     for article_id in sighted:
@@ -537,3 +549,17 @@ def known_entries(
         if url:
             by_url[url] = entry
     return by_guid, by_url
+
+
+def parts_finished(*, connection: Connection, job_id: str, part_nos: Sequence[int]) -> bool:
+    """Whether these parts of a job are all stored (or given up): the entries a feed's
+    validators may be saved for."""
+    if not part_nos:
+        return True
+    finished = connection.execute(
+        select(func.count()).select_from(parts).where(
+            parts.c.job_id == job_id, parts.c.part_no.in_(list(part_nos)),
+            parts.c.status.in_(("done", "failed")),
+        )
+    ).scalar_one()
+    return finished == len(set(part_nos))

@@ -51,7 +51,7 @@ def stalled_part_count(*, connection: Connection, older_than: timedelta) -> int:
 
 
 def feeds_by_status(*, connection: Connection) -> dict[str, int]:
-    """Registered feeds by status (active, error, disabled)."""
+    """Registered feeds by status (active, error, gone, removed)."""
     query = (select(sources.c.status, func.count()).where(sources.c.kind == "feed")
              .group_by(sources.c.status))
     return {status: count for status, count in connection.execute(query)}
@@ -68,11 +68,12 @@ def overdue_feed_count(*, connection: Connection, late_by: timedelta) -> int:
 
 
 def failing_feeds(*, connection: Connection, limit: int = 200) -> list[FailingFeed]:
-    """Feeds whose last fetches failed, worst first (bounded: one metric series each)."""
+    """Enabled feeds whose last fetches failed, worst first (bounded: one metric series
+    each; a feed that answered 410 Gone is disabled and counted by status instead)."""
     query = (
         select(sources.c.name, sources.c.error_count, sources.c.last_error,
                sources.c.last_fetched_at)
-        .where(sources.c.kind == "feed", sources.c.error_count > 0)
+        .where(sources.c.kind == "feed", sources.c.enabled.is_(True), sources.c.error_count > 0)
         .order_by(sources.c.error_count.desc(), sources.c.id)
         .limit(limit)
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from celery import Task
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from worker import metrics as _metrics  # noqa: F401 -- connects the task-duration signals first
 from worker.app import RETRY_BACKOFF_MAX_S
 from worker.storage.session import dispose_after_fork
 
@@ -26,6 +27,9 @@ TASK_OPTIONS = {
     "retry_backoff_max": RETRY_BACKOFF_MAX_S,
     "retry_jitter": True,
     "max_retries": 20,
+    # A message of the wrong shape is dropped with its reason instead of stopping the
+    # worker (and, requeued, every worker after it).
+    "Strategy": "worker.tasks.messages:checked_strategy",
 }
 
 
@@ -34,12 +38,38 @@ def _dispose_inherited_connections(**_: object) -> None:
     dispose_after_fork()
 
 
+@setup_logging.connect
+def _configure_worker_logging(loglevel: str | int | None = None, **_: object) -> None:
+    # Connected, so Celery leaves logging to us: its own lines (and the prefork children,
+    # which inherit this) use the structlog renderer, JSON in production.
+    from worker.logs import configure_logging
+
+    configure_logging(level=loglevel or None)
+
+
 @task_prerun.connect
-def _bind_task_context(task_id: str, task: Task, kwargs: dict | None = None, **_: object) -> None:
+def _bind_task_context(task_id: str, task: Task, args: tuple | None = None,
+                       kwargs: dict | None = None, **_: object) -> None:
+    kwargs = kwargs or {}
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
-        task_id=task_id, task_name=task.name, job_id=(kwargs or {}).get("job_id")
+        task_id=task_id, task_name=task.name, job_id=kwargs.get("job_id"),
+        source=_message_source(args or (), kwargs),
     )
+
+
+def _message_source(args: tuple, kwargs: dict) -> str | None:  # type: ignore[type-arg]
+    """The source named in the message itself: a feed, or the producer of a bare
+    `ingest.articles` batch. Parts of a job name theirs in their row (bound by the service)."""
+    for key in ("source", "url", "feed_url", "feed_id"):
+        if kwargs.get(key) is not None:
+            return str(kwargs[key])
+    articles = kwargs.get("articles", args[0] if args else None)
+    if isinstance(articles, list):
+        names = sorted({a.get("source") for a in articles[:1000]
+                        if isinstance(a, dict) and isinstance(a.get("source"), str)})
+        return ",".join(names[:3]) + (",..." if len(names) > 3 else "") if names else None
+    return None
 
 
 @task_postrun.connect

@@ -1,0 +1,96 @@
+"""Helpers for tests that run `news-ingest` commands as real processes, and for filling the
+database with articles (and so the outbox with events) quickly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from tests.factories import distinct_article
+
+T = TypeVar("T")
+NEWS_INGEST = Path(sys.executable).parent / "news-ingest"
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.05,
+             what: str = "condition") -> T:
+    """Poll until predicate() is truthy and return its value; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:g}s")
+        time.sleep(interval)
+
+
+class CliProcess:
+    """`news-ingest ARGS...` in its own process, its output in a log file."""
+
+    def __init__(self, args: Sequence[str], log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.args = list(args)
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CliProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([str(NEWS_INGEST), *self.args], stdout=log,
+                                            stderr=subprocess.STDOUT, env=self.env)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and wait for the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> CliProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def store_articles(engine, count: int, *, start: int = 0, batch: int = 500) -> str:  # type: ignore[no-untyped-def]
+    """Store `count` distinct articles through the one ingest path; returns the job id."""
+    from worker.services import jobs as job_service
+
+    documents = [{"body": distinct_article(start + i), "url": f"https://news.example/{start + i}"}
+                 for i in range(count)]
+    job_id = job_service.create_job(engine=engine, request={"test": "store_articles"})
+    for part_no in job_service.add_article_parts(engine=engine, job_id=job_id,
+                                                 documents=documents, batch_size=batch):
+        job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+    job_service.seal_job(engine=engine, job_id=job_id)
+    return job_id
+
+
+def write_seed(path: Path, number: int, *, date: str = "2024-05-01") -> str:
+    """Write a distinct seed file; returns its body."""
+    body = distinct_article(number)
+    path.write_text(f"date {date} {body}", encoding="utf-8")
+    return body

@@ -1,0 +1,74 @@
+"""The FastAPI application factory (`uvicorn --factory worker.api.app:create_app`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI, Request, Response
+from kombu.exceptions import OperationalError as KombuOperationalError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
+from starlette.concurrency import run_in_threadpool
+
+from worker.api.limits import BodySizeLimit
+from worker.api.metrics import build_registry
+from worker.api.problems import install_problem_handlers, problem_response
+from worker.api.routes import articles, feeds, health, jobs
+from worker.settings import get_settings
+from worker.storage.session import get_engine
+
+API_VERSION = "1"
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    broker = redis.Redis.from_url(settings.broker_url, socket_timeout=2.0,
+                                  socket_connect_timeout=2.0)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        broker.close()
+
+    app = FastAPI(
+        title="news-ingest",
+        version=API_VERSION,
+        summary="Queue ingestion jobs and read the clean, deduplicated article store.",
+        lifespan=lifespan,
+    )
+    app.state.redis = broker
+    install_problem_handlers(app)
+    _install_unavailable_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    for module in (jobs, articles, feeds, health):
+        app.include_router(module.router)
+
+    from worker.app import app as celery_app
+
+    registry = build_registry(engine=get_engine, redis=lambda: broker,
+                              queues=[celery_app.conf.task_default_queue])
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
+             response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
+                              "description": "Prometheus text exposition format."}})
+    async def metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _install_unavailable_handlers(app: FastAPI) -> None:
+    """A database or broker that is down is a 503 the client may retry, not a 500."""
+
+    async def unavailable(request: Request, error: Exception) -> Response:
+        what = "database" if isinstance(error, DatabaseUnavailable) else "broker"
+        return problem_response(503, f"the {what} is unavailable; try again shortly",
+                                instance=request.url.path, headers={"Retry-After": "5"})
+
+    for error_type in (DatabaseUnavailable, RedisError, KombuOperationalError):
+        app.add_exception_handler(error_type, unavailable)

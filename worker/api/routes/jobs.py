@@ -1,0 +1,150 @@
+"""`POST /jobs` (queue seed paths, feed URLs or RawArticle documents) and `GET /jobs/{id}`.
+
+Goes through worker.services.jobs like `news-ingest enqueue`: one ingest path. Each part is
+committed before it is queued; if the broker is down the job still holds every part and
+`jobs.resume` queues them once it is back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
+
+from schemas import IngestJobPublic, JobRequest
+from worker.api.models import JobAccepted, check_feed_url
+from worker.api.problems import ProblemError, problem_responses
+from worker.api.security import require_api_key
+from worker.services import jobs as job_service
+from worker.settings import Settings, get_settings
+from worker.storage import jobs as job_rows
+from worker.storage.session import get_engine
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["jobs"])
+
+JobId = Annotated[str, PathParam(min_length=1, max_length=36, pattern=r"^[0-9A-Fa-f-]+$",
+                                 description="The id `POST /jobs` returned.")]
+
+
+@router.post(
+    "/jobs", status_code=202, response_model=JobAccepted,
+    dependencies=[Depends(require_api_key)],
+    responses=problem_responses(400, 401, 413, 422, 501, 503),
+    summary="Queue an ingestion job",
+)
+def create_job(request: JobRequest) -> JobAccepted:
+    """Queue seed paths (files or directories on the server), feed URLs and RawArticle
+    documents as one job; poll `GET /jobs/{job_id}` for its status and counts."""
+    settings = get_settings()
+    if not (request.paths or request.feeds or request.articles):
+        raise ProblemError(400, "nothing to ingest: give paths, feeds or articles")
+    paths = _seed_paths(request.paths, settings)
+    feeds = [_feed_url(url) for url in request.feeds]
+    queue_feed_url = _feed_queuer() if feeds else None
+    engine = get_engine()
+    job_id = job_service.create_job(engine=engine, request={
+        "via": "api", "paths": [str(path) for path in paths], "feeds": feeds,
+        "articles": len(request.articles),
+    })
+    send = _Sender()
+    job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
+                               batch_size=settings.batch_size, send_part=send)
+    if request.articles:
+        job_service.add_article_parts(
+            engine=engine, job_id=job_id, batch_size=settings.batch_size, send_part=send,
+            documents=[a.model_dump(mode="json", exclude_defaults=True) for a in request.articles],
+        )
+    for url in feeds:
+        assert queue_feed_url is not None
+        queue_feed_url(engine=engine, job_id=job_id, url=url, send_part=send)
+    job_service.seal_job(engine=engine, job_id=job_id)
+    log.info("job queued", job_id=job_id, paths=len(paths), feeds=len(feeds),
+             articles=len(request.articles), deferred_parts=send.deferred)
+    return JobAccepted(job_id=job_id)
+
+
+@router.get("/jobs/{job_id}", response_model=IngestJobPublic,
+            responses=problem_responses(404, 422), summary="A job's status and counts")
+def get_job(job_id: JobId) -> IngestJobPublic:
+    with get_engine().connect() as connection:
+        row = job_rows.get_job(connection=connection, job_id=job_id)
+    if row is None:
+        raise ProblemError(404, f"no job {job_id}")
+    return IngestJobPublic.model_validate(row)
+
+
+class _Sender:
+    """Queue parts; after the first broker failure, leave the rest to `jobs.resume` rather
+    than wait on a dead broker once per part (every part is already committed)."""
+
+    def __init__(self) -> None:
+        self.broker_down = False
+        self.deferred = 0
+
+    def __call__(self, job_id: str, part_no: int, kind: str) -> None:
+        from worker.tasks.jobs import send_part
+
+        if not self.broker_down:
+            try:
+                send_part(job_id, part_no, kind)
+                return
+            except (KombuOperationalError, RedisError, OSError) as error:
+                self.broker_down = True
+                log.warning("broker unavailable: jobs.resume will queue the job's parts",
+                            job_id=job_id, error=f"{type(error).__name__}: {error}")
+        self.deferred += 1
+
+
+def _seed_paths(paths: list[str], settings: Settings) -> list[Path]:
+    """Absolute, existing paths inside NEWS_INGEST_API_SEED_ROOTS (when it is set)."""
+    roots = [Path(root).resolve() for root in settings.api_seed_roots.split(",") if root.strip()]
+    resolved: list[Path] = []
+    problems: list[dict[str, str]] = []
+    for given in paths:
+        reason = None
+        path = Path(given)
+        if "\x00" in given or not path.is_absolute():
+            reason = "not an absolute path"
+        else:
+            try:
+                path = path.resolve()
+                exists = path.exists()
+            except (OSError, RuntimeError, ValueError):
+                exists = False
+            if not exists:
+                reason = "no such file or directory"
+            elif roots and not any(path.is_relative_to(root) for root in roots):
+                reason = "outside the directories this API may read (NEWS_INGEST_API_SEED_ROOTS)"
+        if reason:
+            problems.append({"path": given[:1000], "reason": reason})
+        else:
+            resolved.append(path)
+    if problems:
+        raise ProblemError(400, f"{len(problems)} path(s) cannot be read: "
+                                f"{problems[0]['path']!r}: {problems[0]['reason']}",
+                           paths=problems[:100])
+    return resolved
+
+
+def _feed_url(url: str) -> str:
+    try:
+        return check_feed_url(url)
+    except ValueError as error:
+        raise ProblemError(400, f"feed URL {url[:200]!r}: {error}") from None
+
+
+def _feed_queuer() -> Any:
+    try:
+        from worker.services.feeds import queue_feed_url
+    except ImportError as error:
+        if error.name not in (None, "worker.services.feeds"):
+            raise
+        raise ProblemError(501, "this build cannot fetch feeds (worker.services.feeds is missing)") \
+            from None
+    return queue_feed_url

@@ -1,0 +1,108 @@
+"""`news-ingest events`: the outbound event stream (Redis Stream `news-ingest:events`).
+
+`relay` runs the outbox relay as a long-lived process; `tail` prints entries as JSON lines;
+`ensure-group` creates a consumer group for a downstream service.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from worker.cli.common import database_engine, fail, print_json
+
+app = typer.Typer(help="The outbound event stream (Redis Stream news-ingest:events).",
+                  no_args_is_help=True)
+
+
+def _redis():  # type: ignore[no-untyped-def]
+    """The shared Redis, or a one-line error if it cannot be reached."""
+    from redis.exceptions import RedisError
+
+    from worker.services.events import redis_client
+
+    client = redis_client()
+    try:
+        client.ping()
+    except RedisError as error:
+        fail(f"cannot reach Redis: {error}")
+    return client
+
+
+@app.command()
+def relay(
+    batch: Annotated[int | None, typer.Option(min=1, max=10_000,
+                                              help="Events per transaction.")] = None,
+    poll: Annotated[float | None, typer.Option(min=0.01, help="Seconds between polls when idle.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Drain the outbox once and exit.")] = False,
+) -> None:
+    """Publish the outbox to the stream until SIGTERM (the running batch finishes first)."""
+    from worker.services import events
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    engine = database_engine()
+    client = _redis()
+    batch = batch or settings.relay_batch
+    if once:
+        print_json({"published": events.relay_outbox(engine, client, batch=batch)})
+        return
+    stop = threading.Event()
+    events.stop_on_signals(stop)
+    total = events.relay_forever(engine, client, batch=batch,
+                                 poll_s=poll or settings.relay_poll_s, stop=stop)
+    print_json({"published": total})
+
+
+@app.command()
+def tail(
+    start: Annotated[str | None, typer.Option("--from", help=(
+        "Start at this entry id (inclusive; 0 for the oldest). "
+        "Default: the last --count entries."))] = None,
+    count: Annotated[int | None, typer.Option("--count", "-n", min=1,
+                                              help="At most this many entries.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Keep printing new entries.")] = False,
+) -> None:
+    """Print stream entries as JSON lines: {"id", "type", "idempotency_key", "payload"}."""
+    from redis.exceptions import RedisError, ResponseError
+
+    from worker.services import events
+
+    client = _redis()
+    stop = threading.Event()
+    if follow:
+        events.stop_on_signals(stop)
+    try:
+        for entry in events.read_stream(client, start=start, count=count, follow=follow,
+                                        stop=stop):
+            print_json(entry.to_json())
+            if follow:
+                sys.stdout.flush()  # a pipe is block-buffered: show each entry as it comes
+    except ResponseError as error:
+        fail(f"bad --from {start!r}: {error}")
+    except RedisError as error:
+        fail(f"cannot read the stream: {error}")
+    except BrokenPipeError:  # `| head`: the reader has all it wants
+        raise typer.Exit(0) from None
+
+
+@app.command("ensure-group")
+def ensure_group(
+    name: Annotated[str, typer.Argument(help="The consumer group (one per consuming service).")],
+    start: Annotated[str, typer.Option("--from", help=(
+        "Where the group starts: 0 for every retained entry, $ for new entries only."))] = "0",
+) -> None:
+    """Create a consumer group on the stream (XGROUP CREATE ... MKSTREAM) unless it exists."""
+    from redis.exceptions import ResponseError
+
+    from worker.services import events
+
+    try:
+        created = events.ensure_group(_redis(), name, start=start)
+    except ResponseError as error:
+        fail(f"cannot create group {name!r}: {error}")
+    print_json({"group": name, "stream": events.EVENTS_STREAM, "created": created})

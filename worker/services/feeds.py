@@ -1,0 +1,689 @@
+"""Fetch a feed and store its entries: claim, wait for the host's turn, conditional GET,
+parse, entries through the job/ingest path, then (only then) the feed's new state.
+
+Every way a feed is fetched comes through here: beat's `feeds.schedule_due` and the
+`feeds.fetch` task, `news-ingest feeds fetch`, `run URL` and `enqueue URL` (and the API's
+POST /jobs). Entries become RawArticle documents in an "articles" part of a job, stored
+by `services.jobs.run_part` like any producer's batch: one ingest path.
+
+Order matters for "nothing lost": the ETag and Last-Modified are saved after the entries
+are committed, so a crash in between costs one full refetch (whose entries dedup), never
+entries hidden behind a saved validator.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from schemas import IngestSummary, RawArticle
+from worker.errors import FetchError, RejectedInput
+from worker.metrics import observe_feed_fetch
+from worker.pipeline.identify import content_hash
+from worker.pipeline.normalize import canonical_url, normalize_article
+from worker.services import jobs as job_service
+from worker.services.politeness import HostGate, host_gate
+from worker.settings import Settings, get_settings
+from worker.sources.feed_parser import ParsedFeed, parse_cache_headers, parse_feed
+from worker.sources.fetch import FeedClient, FetchResult, fetch_feed, new_client
+from worker.sources.schedule import (
+    RETRY_AFTER_MAX_S,
+    adaptive_interval,
+    backoff_delay,
+    effective_interval,
+    spread,
+)
+from worker.storage import feeds as feed_rows
+from worker.storage import jobs as job_rows
+from worker.storage.feeds import ClaimRefused, FeedClaim, FeedSource
+from worker.storage.models import utcnow
+
+__all__ = [
+    "FeedFetch",
+    "dispatch_due_feeds",
+    "fetch_claimed_feed",
+    "fetch_feed_now",
+    "fetch_feeds",
+    "ingest_feed_url",
+    "queue_feed_url",
+    "run_feed_part",
+]
+
+log = structlog.get_logger(__name__)
+
+SendPart = Callable[[str, int, str], None]
+Outcome = Literal["fetched", "not_modified", "failed", "gone", "deferred", "skipped"]
+# Faults of our own infrastructure (database, Redis): the fetch is retried as a whole,
+# never recorded as the feed's failure.
+_INFRASTRUCTURE_FAULTS = (DBAPIError, RedisError)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFetch:
+    """What one attempt to fetch a feed did. `error` is None when the feed was read (200
+    or 304), else a reason a person understands."""
+
+    feed_id: int | None
+    url: str
+    outcome: Outcome
+    error: str | None = None
+    http_status: int | None = None
+    entries: int = 0  # in the document
+    unchanged: int = 0  # already stored from this feed with the same text: not sent again
+    summary: IngestSummary | None = None  # of the entries sent (None when the caller ran them)
+    job_id: str | None = None
+    next_fetch_at: datetime | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def public(self) -> dict[str, Any]:
+        """The per-feed record of `feeds fetch --json`."""
+        return {
+            "id": self.feed_id, "url": self.url, "outcome": self.outcome, "error": self.error,
+            "http_status": self.http_status, "entries": self.entries,
+            "unchanged": self.unchanged, "job_id": self.job_id,
+            **(self.summary or IngestSummary()).model_dump(),
+            "next_fetch_at": self.next_fetch_at.isoformat() if self.next_fetch_at else None,
+            "warnings": list(self.warnings),
+        }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Entry points
+
+
+def fetch_feed_now(
+    *,
+    engine: Engine,
+    feed_id: int,
+    token: datetime | None = None,
+    settings: Settings | None = None,
+    max_wait_s: float | None = None,
+    require_shared_limits: bool = False,
+    min_lease_left: timedelta = timedelta(0),
+) -> FeedFetch:
+    """Claim one feed and fetch it now, whatever its schedule: never a disabled feed, never
+    before its Retry-After, never while another fetch holds it. With `token` (from
+    `dispatch_due_feeds`), only if that claim is still ours."""
+    settings = settings or get_settings()
+    with engine.begin() as connection:
+        claim = feed_rows.claim_feed(
+            connection=connection, feed_id=feed_id, now=utcnow(),
+            lease=timedelta(seconds=settings.feed_claim_lease_s), token=token,
+            min_lease_left=min_lease_left,
+        )  # fmt: skip
+    if isinstance(claim, ClaimRefused):
+        return _refused(engine, claim)
+    return fetch_claimed_feed(engine=engine, claim=claim, settings=settings, max_wait_s=max_wait_s,
+                              require_shared_limits=require_shared_limits)
+
+
+def dispatch_due_feeds(
+    *,
+    engine: Engine,
+    send_fetch: Callable[[FeedClaim], None],
+    limit: int | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Claim the feeds that are due and hand each claim to `send_fetch`, after the claims
+    are committed (a worker never receives a claim that could roll back). Claims that could
+    not be sent (broker down) are released, so the next tick sends them."""
+    settings = settings or get_settings()
+    with engine.begin() as connection:
+        claims = feed_rows.claim_due_feeds(
+            connection=connection, now=utcnow(), limit=limit or settings.feed_schedule_limit,
+            lease=timedelta(seconds=settings.feed_claim_lease_s),
+        )  # fmt: skip
+    for index, claim in enumerate(claims):
+        try:
+            send_fetch(claim)
+        except BaseException:
+            with engine.begin() as connection:
+                for unsent in claims[index:]:
+                    feed_rows.release_claim(connection=connection, claim=unsent)
+            raise
+    if claims:
+        log.info("feeds dispatched", feeds=len(claims))
+    return len(claims)
+
+
+def fetch_feeds(
+    *,
+    engine: Engine,
+    selection: Literal["all", "due"] | int,
+    workers: int = 4,
+    settings: Settings | None = None,
+    on_result: Callable[[FeedFetch], None] | None = None,
+) -> list[FeedFetch]:
+    """`news-ingest feeds fetch`: fetch feeds in this process with `workers` threads.
+
+    "all": every enabled feed, regardless of its schedule (each claimed just before its
+    fetch); "due": the feeds whose time has come, claimed a few at a time; a feed id: that
+    feed. Per-host limits are waited out (shared through Redis when it answers); a
+    server's Retry-After is never: such feeds are reported as skipped.
+    """
+    settings = settings or get_settings()
+    gate = host_gate(settings, require_shared=False)
+    if not gate.shared:
+        _load_retry_afters(engine, gate)
+    results: list[FeedFetch] = []
+    lock = threading.Lock()
+
+    def done(result: FeedFetch) -> FeedFetch:
+        with lock:
+            results.append(result)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    def fetch_one(feed_id: int) -> FeedFetch:
+        return done(fetch_feed_now(engine=engine, feed_id=feed_id, settings=settings))
+
+    def fetch_claim(claim: FeedClaim) -> FeedFetch:
+        return done(fetch_claimed_feed(engine=engine, claim=claim, settings=settings))
+
+    if isinstance(selection, int):
+        fetch_one(selection)
+        return results
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="feeds") as pool:
+        if selection == "all":
+            with engine.connect() as connection:
+                feeds = feed_rows.list_feeds(connection=connection)
+            enabled = [feed.id for feed in feeds if feed.enabled]
+            list(pool.map(fetch_one, enabled))
+        else:
+            seen: set[int] = set()
+            while True:
+                with engine.begin() as connection:
+                    claims = feed_rows.claim_due_feeds(
+                        connection=connection, now=utcnow(), limit=max(1, workers) * 2,
+                        lease=timedelta(seconds=settings.feed_claim_lease_s),
+                    )  # fmt: skip
+                again = [claim for claim in claims if claim.feed_id in seen]
+                if again:
+                    # Due again already (a deferral shorter than this run): leave it to beat.
+                    with engine.begin() as connection:
+                        for claim in again:
+                            feed_rows.release_claim(connection=connection, claim=claim)
+                fresh = [claim for claim in claims if claim.feed_id not in seen]
+                if not fresh:
+                    break
+                seen.update(claim.feed_id for claim in fresh)
+                list(pool.map(fetch_claim, fresh))
+    return results
+
+
+def ingest_feed_url(
+    *,
+    engine: Engine,
+    job_id: str,
+    url: str,
+    send_part: SendPart,
+    settings: Settings | None = None,
+) -> FeedFetch:
+    """`news-ingest run URL`: register the feed if it is new (or subscribe it again), fetch
+    it now, and add its entries to `job_id` as article parts handed to `send_part`.
+    `send_part` must store the part before it returns (the CLI's `run` does); otherwise
+    the validators are not saved and the next fetch is a full one."""
+    settings = settings or get_settings()
+    try:
+        with engine.begin() as connection:
+            feed, _ = feed_rows.add_feed(connection=connection, url=url)
+    except ValueError as error:
+        return FeedFetch(feed_id=None, url=url, outcome="failed", error=str(error))
+    with engine.begin() as connection:
+        claim = feed_rows.claim_feed(connection=connection, feed_id=feed.id, now=utcnow(),
+                                     lease=timedelta(seconds=settings.feed_claim_lease_s))
+    if isinstance(claim, ClaimRefused):
+        return _refused(engine, claim)
+    return fetch_claimed_feed(engine=engine, claim=claim, settings=settings, job_id=job_id,
+                              send_part=send_part)
+
+
+def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart) -> int:
+    """`news-ingest enqueue URL` and POST /jobs: register the feed if it is new and add a
+    "feed" part to the job, queued with `send_part` after commit. A worker's `feeds.fetch`
+    runs the part (`run_feed_part`): it fetches the feed and stores the entries in the same
+    job. A URL that cannot be a feed becomes a failed part with the reason (nothing queued)."""
+    with engine.begin() as connection:
+        try:
+            feed, _ = feed_rows.add_feed(connection=connection, url=url)
+        except ValueError as error:
+            (part_no,) = job_rows.add_parts(connection=connection, job_id=job_id, kind="feed",
+                                            payloads=[{"feed_id": None, "url": url[:2048]}])
+            job_rows.finish_part(connection=connection, job_id=job_id, part_no=part_no,
+                                 summary=IngestSummary(), status="failed", error=str(error))
+            return part_no
+        (part_no,) = job_rows.add_parts(
+            connection=connection, job_id=job_id, kind="feed",
+            payloads=[{"feed_id": feed.id, "url": feed.url}],
+        )  # fmt: skip
+    send_part(job_id, part_no, "feed")
+    return part_no
+
+
+def run_feed_part(
+    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None
+) -> IngestSummary | None:
+    """Do a "feed" part of a job: fetch the feed, store its entries as article parts of the
+    same job (in this process), then mark the feed part done. Safe to run again: a part
+    already finished is skipped; a redelivered one fetches again and its entries dedup."""
+    settings = settings or get_settings()
+    with engine.begin() as connection:
+        part = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
+    if part is None or part.status in ("done", "failed"):
+        return None
+    return run_claimed_feed_part(engine=engine, part=part, settings=settings)
+
+
+def run_claimed_feed_part(
+    *, engine: Engine, part: job_rows.PartClaim, settings: Settings | None = None
+) -> IngestSummary | None:
+    """The body of `run_feed_part` for a part already claimed (so `services.jobs.run_part`
+    can hand "feed" parts here)."""
+    settings = settings or get_settings()
+    if part.attempts > settings.max_task_deliveries:
+        return _finish_feed_part(
+            engine, part, IngestSummary(), status="failed",
+            error=f"feed part gave up after {part.attempts - 1} deliveries "
+                  f"(NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})",
+        )  # fmt: skip
+    if part.payload.get("feed_id") is None:
+        return _finish_feed_part(engine, part, IngestSummary(), status="failed",
+                                 error=f"not a feed URL: {part.payload.get('url')!r}")
+    feed_id = int(part.payload["feed_id"])
+    with engine.begin() as connection:
+        claim = feed_rows.claim_feed(connection=connection, feed_id=feed_id, now=utcnow(),
+                                     lease=timedelta(seconds=settings.feed_claim_lease_s))
+    if isinstance(claim, ClaimRefused):
+        result = _refused(engine, claim)
+    else:
+        result = fetch_claimed_feed(engine=engine, claim=claim, settings=settings,
+                                    job_id=part.job_id, require_shared_limits=True)
+    status = "done" if result.error is None else "failed"
+    return _finish_feed_part(engine, part, result.summary or IngestSummary(), status=status,
+                             error=result.error, counted=False)
+
+
+# ---------------------------------------------------------------------------------------
+# One claimed feed
+
+
+def fetch_claimed_feed(
+    *,
+    engine: Engine,
+    claim: FeedClaim,
+    settings: Settings | None = None,
+    max_wait_s: float | None = None,
+    require_shared_limits: bool = False,
+    job_id: str | None = None,
+    send_part: SendPart | None = None,
+) -> FeedFetch:
+    """Fetch a feed this caller holds the claim of, store its entries, record the outcome.
+
+    Entries go into `job_id` (a new job when None) as article parts: handed to
+    `send_part` when given (which must store them before returning), else run here.
+    `max_wait_s` bounds the wait for the host's turn (None: as long as it takes); a fetch
+    that could not get it is deferred, not failed. Faults of the database or Redis
+    propagate (the claim released when possible) for the caller to retry.
+    """
+    settings = settings or get_settings()
+    try:
+        return _fetch_claimed(engine, claim, settings, max_wait_s, require_shared_limits,
+                              job_id, send_part)
+    except _INFRASTRUCTURE_FAULTS:
+        _release_quietly(engine, claim)
+        raise
+    except Exception as error:
+        # A bug of ours, not the feed's fault; recorded (so it shows in `feeds list` and is
+        # retried with backoff) and raised (so it is seen).
+        log.exception("feed fetch crashed", feed_id=claim.feed_id, url=claim.url)
+        _record_failure(engine, claim, FetchError("internal", f"internal error: "
+                                                  f"{type(error).__name__}: {error}"), settings)
+        raise
+    except BaseException:  # interrupted (Ctrl-C, worker shutdown): give the feed back
+        _release_quietly(engine, claim)
+        raise
+
+
+def _fetch_claimed(
+    engine: Engine,
+    claim: FeedClaim,
+    settings: Settings,
+    max_wait_s: float | None,
+    require_shared_limits: bool,
+    job_id: str | None,
+    send_part: SendPart | None,
+) -> FeedFetch:
+    with engine.connect() as connection:
+        feed = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id)
+    if feed is None:
+        return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="skipped",
+                         error=f"no feed {claim.feed_id}")
+    host = (urlsplit(feed.url).hostname or "").lower()
+    gate = host_gate(settings, require_shared=require_shared_limits)
+    client = _client(settings)  # before the turn: the request should follow it closely
+    with gate.hold(host, max_wait_s=max_wait_s) as turn:
+        if not turn.granted:
+            return _defer(engine, claim, host, turn.reason, turn.wait_s)
+        started = time.monotonic()
+        try:
+            result = fetch_feed(feed.url, etag=feed.etag, last_modified=feed.last_modified,
+                                settings=settings, client=client)
+        except FetchError as error:
+            observe_feed_fetch(result=error.kind, seconds=time.monotonic() - started)
+            if error.retry_after_s is not None and error.kind in ("rate_limited", "http_503"):
+                gate.set_retry_after(host, min(error.retry_after_s, RETRY_AFTER_MAX_S))
+            return _record_failure(engine, claim, error, settings)
+    observe_feed_fetch(result=str(result.status), seconds=time.monotonic() - started)
+    fetched_at = utcnow()
+    if result.status == 304:
+        return _record_not_modified(engine, claim, feed, result, fetched_at, settings)
+    parsed = parse_feed(result.content or b"", feed_url=result.url, headers=result.headers,
+                        fetched_at=fetched_at)
+    if parsed.version is None and not parsed.entries:
+        served = result.headers.get("content-type") or "no content type"
+        errors = [w for w in parsed.warnings if w.startswith(("feed parsed with errors",
+                                                              "feed could not be parsed"))]
+        reason = f"not a feed: no RSS or Atom content (served as {served})"
+        if not (result.content or b"").strip():
+            reason = f"not a feed: the document is empty (served as {served})"
+        elif errors:
+            reason += f"; {errors[0]}"
+        return _record_failure(engine, claim, FetchError("not_a_feed", reason), settings)
+    return _store_entries(engine, claim, feed, result, parsed, fetched_at, settings, job_id,
+                          send_part)
+
+
+def _store_entries(
+    engine: Engine,
+    claim: FeedClaim,
+    feed: FeedSource,
+    result: FetchResult,
+    parsed: ParsedFeed,
+    fetched_at: datetime,
+    settings: Settings,
+    job_id: str | None,
+    send_part: SendPart | None,
+) -> FeedFetch:
+    articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
+    fresh = _not_yet_stored(engine, feed.id, articles, settings)
+    documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in fresh]
+    summary: IngestSummary | None = None
+    committed = True
+    if documents:
+        summary = IngestSummary()
+        own_job = job_id is None
+        if job_id is None:
+            job_id = job_service.create_job(engine=engine,
+                                            request={"feed_id": feed.id, "feed": feed.url})
+
+        def run_here(job: str, part_no: int, _kind: str) -> None:
+            nonlocal summary
+            done = job_service.run_part(engine=engine, job_id=job, part_no=part_no,
+                                        settings=settings)
+            if done is not None and summary is not None:
+                summary += done
+
+        numbers = job_service.add_article_parts(
+            engine=engine, job_id=job_id, documents=documents, batch_size=settings.batch_size,
+            send_part=send_part or run_here,
+        )  # fmt: skip
+        if send_part is not None:
+            summary = None  # counted by the caller's send_part
+            with engine.connect() as connection:
+                committed = feed_rows.parts_finished(connection=connection, job_id=job_id,
+                                                     part_nos=numbers)
+        if own_job:
+            job_service.seal_job(engine=engine, job_id=job_id)
+    interval = _interval(feed, settings, fetched_at, result.headers, parsed)
+    next_fetch_at = fetched_at + timedelta(seconds=spread(interval))
+    with engine.begin() as connection:
+        feed_rows.record_success(
+            connection=connection, claim=claim, fetched_at=fetched_at,
+            # Validators only for entries known to be committed: else the next fetch is a
+            # full one and nothing can hide behind a 304.
+            etag=result.etag if committed else None,
+            last_modified=result.last_modified if committed else None,
+            next_fetch_at=next_fetch_at, interval_s=interval, warnings=parsed.warnings,
+            title=parsed.title,
+        )  # fmt: skip
+    outcome = FeedFetch(
+        feed_id=feed.id, url=feed.url, outcome="fetched", http_status=result.status,
+        entries=len(articles), unchanged=len(articles) - len(fresh), summary=summary,
+        job_id=job_id if documents else None, next_fetch_at=next_fetch_at,
+        warnings=tuple(parsed.warnings),
+    )  # fmt: skip
+    log.info("feed fetched", feed_id=feed.id, url=feed.url, status=result.status,
+             entries=outcome.entries, unchanged=outcome.unchanged,
+             **(summary.model_dump() if summary else {}), interval_s=interval)
+    return outcome
+
+
+def _as_feed_entry(raw: RawArticle, feed_url: str, fetched_from: str, fetched_at: datetime) -> RawArticle:
+    """The entry as this feed's: `source` is the registered feed URL (the sighting's source,
+    whatever redirects the fetch followed); a missing date is the fetch time, flagged."""
+    extra = dict(raw.extra)
+    extra["feed_url"] = feed_url
+    if fetched_from != feed_url:
+        extra["fetched_from"] = fetched_from
+    changes: dict[str, Any] = {"source": feed_url, "extra": extra}
+    if raw.published_at is None:
+        extra["date_missing"] = True
+        extra.setdefault("fetched_at", fetched_at.isoformat())
+        changes["published_at"] = fetched_at.isoformat()
+    if not raw.body.strip() and raw.title:
+        # A headline-only entry (link blogs, some agencies): the title is its text.
+        changes["body"] = raw.title
+        extra["body_from_title"] = True
+    return raw.model_copy(update=changes)
+
+
+def _not_yet_stored(
+    engine: Engine, feed_id: int, articles: Sequence[RawArticle], settings: Settings
+) -> list[RawArticle]:
+    """The entries that are new, or whose text changed, since this feed last delivered
+    them. Re-sending an unchanged entry would only add a sighting per fetch, forever, to a
+    feed that ignores conditional GET; an entry seen from another feed is still sent (one
+    article, one more sighting)."""
+    if not articles:
+        return []
+    urls = {raw.url: canonical_url(raw.url) for raw in articles if raw.url}
+    with engine.connect() as connection:
+        by_guid, by_url = feed_rows.known_entries(
+            connection=connection, feed_id=feed_id,
+            guids=[raw.guid for raw in articles if raw.guid],
+            urls=[url for url in urls.values() if url],
+        )  # fmt: skip
+    if not by_guid and not by_url:
+        return list(articles)
+    boilerplate = frozenset(word.lower() for word in settings.boilerplate)
+    fresh = []
+    for raw in articles:
+        known = (by_guid.get(raw.guid) if raw.guid else None) or (
+            by_url.get(urls.get(raw.url) or "") if raw.url else None
+        )
+        if known is not None:
+            try:
+                text = normalize_article(raw, boilerplate=boilerplate,
+                                         title_max_chars=settings.title_max_chars)
+            except RejectedInput:
+                pass
+            else:
+                if content_hash(text.body) in known.hashes:
+                    continue
+        fresh.append(raw)
+    return fresh
+
+
+def _interval(
+    feed: FeedSource,
+    settings: Settings,
+    now: datetime,
+    headers: Any,
+    parsed: ParsedFeed | None,
+) -> int:
+    if parsed is not None:
+        estimate = adaptive_interval(
+            parsed.entry_times, now=now, min_s=settings.feed_min_interval_s,
+            max_s=settings.feed_max_interval_s, default_s=settings.feed_default_interval_s,
+        )  # fmt: skip
+        ttl = parsed.ttl_s
+    else:
+        # A 304 tells nothing new about the entries: keep the estimate in force.
+        estimate = feed.fetch_interval_s or settings.feed_default_interval_s
+        ttl = None
+    fresh_for = max(ttl or 0, parse_cache_headers(headers) or 0) or None
+    return effective_interval(estimate_s=estimate, user_interval_s=feed.interval_s,
+                              server_fresh_s=fresh_for, max_s=settings.feed_max_interval_s)
+
+
+def _record_not_modified(
+    engine: Engine, claim: FeedClaim, feed: FeedSource, result: FetchResult,
+    fetched_at: datetime, settings: Settings,
+) -> FeedFetch:  # fmt: skip
+    interval = _interval(feed, settings, fetched_at, result.headers, None)
+    next_fetch_at = fetched_at + timedelta(seconds=spread(interval))
+    with engine.begin() as connection:
+        feed_rows.record_not_modified(
+            connection=connection, claim=claim, fetched_at=fetched_at, etag=result.etag,
+            last_modified=result.last_modified, next_fetch_at=next_fetch_at, interval_s=interval,
+        )  # fmt: skip
+    return FeedFetch(feed_id=feed.id, url=feed.url, outcome="not_modified", http_status=304,
+                     next_fetch_at=next_fetch_at)
+
+
+def _record_failure(
+    engine: Engine, claim: FeedClaim, error: FetchError, settings: Settings
+) -> FeedFetch:
+    now = utcnow()
+    status = int(error.kind[5:]) if error.kind.startswith("http_") else None
+    with engine.begin() as connection:
+        if error.kind == "gone":
+            feed_rows.record_gone(connection=connection, claim=claim, message=str(error))
+            log.warning("feed gone: disabled", feed_id=claim.feed_id, url=claim.url)
+            return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="gone",
+                             error=str(error), http_status=410)
+        current = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id,
+                                     for_update=True)
+        failures = (current.error_count if current else 0) + 1
+        delay = backoff_delay(failures, base_s=settings.feed_min_interval_s,
+                              cap_s=settings.feed_max_interval_s,
+                              retry_after_s=error.retry_after_s)
+        next_fetch_at = now + timedelta(seconds=delay)
+        retry_until = (now + timedelta(seconds=min(error.retry_after_s, RETRY_AFTER_MAX_S))
+                       if error.retry_after_s else None)
+        feed_rows.record_failure(connection=connection, claim=claim, message=str(error),
+                                 next_fetch_at=next_fetch_at, retry_after_until=retry_until)
+    log.warning("feed fetch failed", feed_id=claim.feed_id, url=claim.url, kind=error.kind,
+                error=str(error), failures=failures, next_fetch_at=next_fetch_at.isoformat())
+    if error.kind == "rate_limited":
+        status = status or 429
+    return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="failed", error=str(error),
+                     http_status=status, next_fetch_at=next_fetch_at)
+
+
+def _defer(engine: Engine, claim: FeedClaim, host: str, reason: str, wait_s: float) -> FeedFetch:
+    """Not fetched for politeness: due again when the host allows, with no error."""
+    until = utcnow() + timedelta(seconds=max(wait_s, 1.0))
+    with engine.begin() as connection:
+        feed_rows.defer_feed(connection=connection, claim=claim, until=until,
+                             retry_after=reason == "retry_after")
+    if reason == "retry_after":
+        message = f"not fetched: {host} asked us to wait until {until.isoformat(timespec='seconds')}"
+    else:
+        message = f"not fetched: {host} is at its per-host limit; due again shortly"
+    return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="deferred", error=message,
+                     next_fetch_at=until)
+
+
+def _refused(engine: Engine, refusal: ClaimRefused) -> FeedFetch:
+    with engine.connect() as connection:
+        feed = feed_rows.get_feed(connection=connection, feed_id=refusal.feed_id)
+    return FeedFetch(feed_id=refusal.feed_id, url=feed.url if feed else "", outcome="skipped",
+                     error=f"not fetched: {refusal.message}", next_fetch_at=refusal.until)
+
+
+def _release_quietly(engine: Engine, claim: FeedClaim) -> None:
+    try:
+        with engine.begin() as connection:
+            feed_rows.release_claim(connection=connection, claim=claim)
+    except _INFRASTRUCTURE_FAULTS:
+        pass  # the lease runs out by itself
+
+
+def _finish_feed_part(
+    engine: Engine, part: job_rows.PartClaim, summary: IngestSummary, *, status: str,
+    error: str | None, counted: bool = True,
+) -> IngestSummary | None:  # fmt: skip
+    """Mark the feed part finished. Its entries were counted by their own article parts,
+    so the feed part itself adds nothing (`counted=False`)."""
+    with engine.begin() as connection:
+        if not job_rows.lock_part_if_open(connection=connection, job_id=part.job_id,
+                                          part_no=part.part_no):
+            return None
+        job_rows.finish_part(connection=connection, job_id=part.job_id, part_no=part.part_no,
+                             summary=summary if counted else IngestSummary(), status=status,
+                             error=error)
+    return summary
+
+
+def _load_retry_afters(engine: Engine, gate: HostGate) -> None:
+    """Without Redis, the hosts' Retry-Afters recorded on their feeds seed this process's
+    gate, so `feeds fetch --all` still never goes before one."""
+    now = utcnow()
+    with engine.connect() as connection:
+        feeds = feed_rows.list_feeds(connection=connection)
+    for feed in feeds:
+        if feed.retry_after_until is not None and feed.retry_after_until > now:
+            host = (urlsplit(feed.url).hostname or "").lower()
+            gate.set_retry_after(host, (feed.retry_after_until - now).total_seconds())
+
+
+_clients: dict[tuple[object, ...], FeedClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(settings: Settings) -> FeedClient:
+    """One pooled client per process and configuration (never shared across a fork)."""
+    key = (os.getpid(), settings.allow_private_networks, settings.fetch_connect_timeout,
+           settings.fetch_total_timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = new_client(settings, max_connections=50)
+        return client
+
+
+def close_clients() -> None:
+    """Close the pooled HTTP clients (tests, and a worker process shutting down)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def summarize(results: Iterable[FeedFetch]) -> dict[str, int]:
+    """Totals over many fetches: outcomes and the ingest counts of what was sent."""
+    totals = dict.fromkeys(("feeds", "fetched", "not_modified", "failed", "gone", "deferred",
+                            "skipped", "entries", "unchanged"), 0)
+    counts = IngestSummary()
+    for result in results:
+        totals["feeds"] += 1
+        totals[result.outcome] += 1
+        totals["entries"] += result.entries
+        totals["unchanged"] += result.unchanged
+        if result.summary is not None:
+            counts += result.summary
+    return totals | counts.model_dump()
