@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from sqlalchemy import update
 
 from tests.apiserver import ApiServer, running_api
 from tests.factories import STORY, distinct_article
+from tests.polling import wait_for
 from tests.store import store_articles
 from worker.storage.models import Source
 from worker.storage.session import get_engine
@@ -23,15 +23,6 @@ BODY_LIMIT = 256 * 1024
 PROBLEM = "application/problem+json"
 
 
-def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll until predicate() is truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture(scope="module")

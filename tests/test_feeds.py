@@ -8,7 +8,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from itertools import pairwise
@@ -27,6 +27,7 @@ from tests.conftest import TEST_REDIS_URL
 from tests.factories import distinct_article
 from tests.feed_corpus import CorpusFile, load_corpus
 from tests.feeds_fixtures import local_settings
+from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.services import feeds as feed_service
 from worker.services.politeness import RedisHostGate, reset_gates
@@ -60,15 +61,6 @@ def _feed_environment(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
     get_settings.cache_clear()
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    """Poll until predicate() is truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def entry(n: int, *, link: str | None = "default", guid: str | None = "default",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,21 +17,13 @@ from sqlalchemy import select
 from tests.apiserver import console_script, free_port
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import STORY, distinct_article
+from tests.polling import wait_for
 from worker.storage.models import IngestJob
 from worker.storage.session import get_engine
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    """Poll until predicate() is truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 class Worker:

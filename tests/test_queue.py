@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tests.factories import STORY, distinct_article
+from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.storage.models import Article, IngestJob, Reject
 from worker.storage.session import get_engine
-
-from tests.factories import STORY, distinct_article
-
-
-def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll until predicate() is truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def make_seeds(directory: Path, count: int) -> None:
