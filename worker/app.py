@@ -52,7 +52,8 @@ def create_app() -> Celery:
         beat_schedule={
             "schedule-due-feeds": {"task": "feeds.schedule_due", "schedule": schedule(30.0),
                                    "options": {"expires": 60}},
-            "resume-stalled-jobs": {"task": "jobs.resume", "schedule": schedule(60.0)},
+            "resume-stalled-jobs": {"task": "jobs.resume", "schedule": schedule(60.0),
+                                    "options": {"expires": 60}},
             # The outbox relay and webhooks; `expires` drops ticks that waited behind long
             # batches instead of letting them pile up (the next tick does the same work).
             "relay-events": {"task": "events.relay", "schedule": schedule(2.0),

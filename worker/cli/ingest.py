@@ -91,9 +91,8 @@ def enqueue(
     """Queue a job for the workers; prints its id (or, with --wait, its final counts)."""
     from worker.services import jobs as job_service
     from worker.settings import get_settings
-    from kombu.exceptions import OperationalError as KombuOperationalError
-    from redis.exceptions import RedisError
-
+    # send_part never raises for a broker that is down: the committed parts wait for
+    # jobs.resume, and the scan goes on so the job is complete.
     from worker.tasks.jobs import send_part
 
     settings = get_settings()
@@ -101,29 +100,15 @@ def enqueue(
     engine = database_engine()
     job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
                                                            "feeds": urls})
-    unsent = 0
-
-    def send_or_leave(job: str, part_no: int, kind: str) -> None:
-        # Broker down: the part is committed, so jobs.resume queues it once the broker is
-        # back; keep scanning so the job is complete.
-        nonlocal unsent
-        try:
-            send_part(job, part_no, kind)
-        except (KombuOperationalError, RedisError, OSError):
-            unsent += 1
-
     job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
                                batch_size=batch_size or settings.batch_size,
-                               send_part=send_or_leave)
+                               send_part=send_part)
     if urls:
         from worker.services import feeds as feed_service
 
         for url in urls:
             feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url,
-                                        send_part=send_or_leave)
-    if unsent:
-        warn(f"could not reach the broker for {unsent} part(s); they stay in the job and "
-             "jobs.resume queues them when the broker is back")
+                                        send_part=send_part)
     job_service.seal_job(engine=engine, job_id=job_id)
     if not wait:
         if json_output:

@@ -119,6 +119,7 @@ def watch(
         console.print(f"{'ingested' if inline else 'queued'} {result.queued} file(s) "
                       f"({result.new} new, {result.changed} changed) as job {result.job_id}")
 
+    console.print(f"watching {path.resolve()} ({'ingesting inline' if inline else 'queueing jobs'})")
     watch_seed_dir(engine=engine, path=path, send_part=_sender(engine, inline), stop=stop,
                    batch_size=batch_size, rescan_s=rescan, on_queued=report)
 
@@ -140,6 +141,7 @@ def _sender(engine: Any, inline: bool):  # type: ignore[no-untyped-def]
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = {key: row.get(key) for key in PUBLIC}
     for key in ("next_fetch_at", "last_fetched_at"):
-        if out[key] is not None:
-            out[key] = out[key].isoformat()
+        value = out[key]
+        if value is not None:
+            out[key] = value.isoformat()
     return out

@@ -90,6 +90,7 @@ def deliver(json_output: JsonOpt = False) -> None:
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = {key: row.get(key) for key in PUBLIC}
     for key in ("next_attempt_at", "failing_since", "created_at"):
-        if out[key] is not None:
-            out[key] = out[key].isoformat()
+        value = out[key]
+        if value is not None:
+            out[key] = value.isoformat()
     return out

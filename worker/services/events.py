@@ -116,7 +116,8 @@ def _publish(redis: redis.Redis, rows: list[outbox.OutboxRow], *, maxlen: int,
             "type": row.event_type,
             "payload": json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False),
         }, maxlen=maxlen, approximate=True)
-    return [_text(entry_id) for entry_id in pipe.execute(raise_on_error=True)]
+    accepted: Any = pipe.execute(raise_on_error=True)
+    return [_text(entry_id) for entry_id in accepted]
 
 
 def relay_forever(engine: Engine, redis: redis.Redis, *, batch: int, poll_s: float,
@@ -184,7 +185,8 @@ def read_stream(redis: redis.Redis, *, start: str | None = None, count: int | No
     last: str | None = None
     if start is None:
         wanted = count if count is not None else (0 if follow else 10)
-        for entry_id, fields in reversed(redis.xrevrange(stream, count=wanted) if wanted else []):
+        newest: Any = redis.xrevrange(stream, count=wanted) if wanted else []
+        for entry_id, fields in reversed(newest):
             last = _text(entry_id)
             yield _entry(entry_id, fields)
     else:
@@ -192,7 +194,7 @@ def read_stream(redis: redis.Redis, *, start: str | None = None, count: int | No
         low = "-" if start in ("0", "-") else start
         while remaining is None or remaining > 0:
             page_size = min(remaining or _PAGE, _PAGE)
-            page = redis.xrange(stream, min=low, count=page_size)
+            page: Any = redis.xrange(stream, min=low, count=page_size)
             for entry_id, fields in page:
                 last = _text(entry_id)
                 yield _entry(entry_id, fields)
@@ -207,7 +209,8 @@ def read_stream(redis: redis.Redis, *, start: str | None = None, count: int | No
     # A literal "$" would be re-read on each call, losing entries added in between.
     cursor = last or (_newest_id(redis, stream) if start is None else _before(start))
     while stop is None or not stop.is_set():
-        for _name, entries in redis.xread({stream: cursor}, block=block_ms, count=_PAGE) or []:
+        response: Any = redis.xread({stream: cursor}, block=block_ms, count=_PAGE)
+        for _name, entries in response or []:
             for entry_id, fields in entries:
                 cursor = _text(entry_id)
                 yield _entry(entry_id, fields)
@@ -230,7 +233,7 @@ def ensure_group(redis: redis.Redis, name: str, *, start: str = "0",
 
 
 def _newest_id(redis: redis.Redis, stream: str) -> str:
-    newest = redis.xrevrange(stream, count=1)
+    newest: Any = redis.xrevrange(stream, count=1)
     return _text(newest[0][0]) if newest else "0-0"
 
 

@@ -103,13 +103,15 @@ def seal_job(*, engine: Engine, job_id: str) -> None:
 
 
 def run_part(
-    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None
+    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None,
+    count_delivery: bool = True,
 ) -> IngestSummary | None:
     """Do one part of a job. Safe to call any number of times: only the first delivery that
     commits has an effect. Returns None when there was nothing (left) to do."""
     settings = settings or get_settings()
     with engine.begin() as connection:
-        claim = jobs.claim_part(connection=connection, job_id=job_id, part_no=part_no)
+        claim = jobs.claim_part(connection=connection, job_id=job_id, part_no=part_no,
+                                count_delivery=count_delivery)
     if claim is None:
         log.warning("unknown job part", job_id=job_id, part_no=part_no)
         return None

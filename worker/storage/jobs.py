@@ -92,9 +92,12 @@ def seal_job(*, connection: Connection, job_id: str) -> None:
     )
 
 
-def claim_part(*, connection: Connection, job_id: str, part_no: int) -> PartClaim | None:
+def claim_part(
+    *, connection: Connection, job_id: str, part_no: int, count_delivery: bool = True
+) -> PartClaim | None:
     """Count one more delivery of a part and mark it running (its own short transaction,
-    committed before the work, so a worker that dies mid-batch still leaves the count)."""
+    committed before the work, so a worker that dies mid-batch still leaves the count).
+    A Celery retry after a transient fault is not a new delivery: `count_delivery=False`."""
     now = utcnow()
     row = connection.execute(
         select(parts.c.kind, parts.c.payload, parts.c.attempts, parts.c.status)
@@ -107,13 +110,14 @@ def claim_part(*, connection: Connection, job_id: str, part_no: int) -> PartClai
         return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts, row.status)
     connection.execute(
         update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
-        .values(attempts=parts.c.attempts + 1, status="running", started_at=now)
+        .values(attempts=parts.c.attempts + int(count_delivery), status="running", started_at=now)
     )
     connection.execute(
         update(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.queued.value)
         .values(status=JobStatus.running.value, updated_at=now)
     )
-    return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts + 1, "running")
+    return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts + int(count_delivery),
+                     "running")
 
 
 def lock_part_if_open(*, connection: Connection, job_id: str, part_no: int) -> bool:
@@ -157,12 +161,16 @@ def finish_part(
 
 def stalled_parts(*, connection: Connection, older_than: timedelta, job_id: str | None = None,
                   limit: int = 1000) -> list[tuple[str, int, str]]:
-    """Parts not finished and not touched for a while: their messages were probably lost."""
+    """Parts not finished and not touched for a while, of jobs that made no progress for
+    that long either: their messages were probably lost. (A job whose parts keep finishing
+    is only waiting in a long queue; re-sending its parts would just bloat the queue.)"""
     cutoff = utcnow() - older_than
     touched = func.coalesce(parts.c.started_at, parts.c.enqueued_at)
     query = (
         select(parts.c.job_id, parts.c.part_no, parts.c.kind)
-        .where(parts.c.status.in_(("queued", "running")), touched < cutoff)
+        .join(jobs, jobs.c.id == parts.c.job_id)
+        .where(parts.c.status.in_(("queued", "running")), touched < cutoff,
+               jobs.c.updated_at < cutoff)
         .order_by(parts.c.enqueued_at)
         .limit(limit)
     )

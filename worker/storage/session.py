@@ -51,7 +51,13 @@ def _create_engine(url: str) -> Engine:
         # inserts that follow them see one consistent database (no lost races).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # connect_timeout and TCP keepalives: a database that drops packets (rather than
+    # refusing) fails fast and is retried, instead of hanging a batch until its time limit.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+        connect_args={"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+                      "keepalives_interval": 10, "keepalives_count": 3},
+    )
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -14,8 +14,10 @@ from worker.app import RETRY_BACKOFF_MAX_S
 from worker.storage.session import dispose_after_fork
 
 # Faults that go away by themselves (database or broker restarting): retried with
-# exponential backoff and jitter. Bad input is never raised as one of these.
-TRANSIENT_FAULTS = (OperationalError, DBAPIError, RedisConnectionError, KombuOperationalError,
+# exponential backoff and jitter. Bad input is never raised as one of these. IntegrityError:
+# a unique constraint caught a race the dedup lock should have prevented; a retry re-reads.
+TRANSIENT_FAULTS = (OperationalError, InterfaceError, IntegrityError, RedisConnectionError,
+                    KombuOperationalError,
                     ConnectionError, TimeoutError)
 
 TASK_OPTIONS = {
