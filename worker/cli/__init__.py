@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from worker.cli import browse, db, ingest, jobs, renormalize, serve
@@ -30,7 +33,11 @@ sources.register(app)
 def main() -> None:
     from worker.logs import configure_logging
 
-    configure_logging()
+    # One-shot commands print their result; their progress is not worth a log line each
+    # batch unless asked for (NEWS_INGEST_LOG_LEVEL). Long-running ones log at INFO.
+    long_running = len(sys.argv) > 1 and sys.argv[1] in ("serve", "watch", "events")
+    quiet = "NEWS_INGEST_LOG_LEVEL" not in os.environ and not long_running
+    configure_logging(level="WARNING" if quiet else None)
     from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
