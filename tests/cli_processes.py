@@ -7,28 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Self
 
 from tests.factories import distinct_article
 
-T = TypeVar("T")
 NEWS_INGEST = Path(sys.executable).parent / "news-ingest"
-
-
-def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.05,
-             what: str = "condition") -> T:
-    """Poll until predicate() is truthy and return its value; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout:g}s")
-        time.sleep(interval)
 
 
 class CliProcess:
@@ -41,7 +26,7 @@ class CliProcess:
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> CliProcess:
+    def start(self) -> Self:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([str(NEWS_INGEST), *self.args], stdout=log,
                                             stderr=subprocess.STDOUT, env=self.env)
@@ -68,7 +53,7 @@ class CliProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def __enter__(self) -> CliProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

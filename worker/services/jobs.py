@@ -44,15 +44,26 @@ def add_seed_parts(
     are queued (and can be worked on) while the scan goes on. Returns the file count."""
     count = 0
     for source, batch in _seed_batches(paths, batch_size):
-        with engine.begin() as connection:
-            (part_no,) = jobs.add_parts(
-                connection=connection, job_id=job_id, kind="seeds",
-                payloads=[{"source": source, "paths": batch}],
-            )
+        add_seed_part(engine=engine, job_id=job_id, source=source, paths=batch,
+                      send_part=send_part)
         count += len(batch)
-        if send_part is not None:
-            send_part(job_id, part_no, "seeds")
     return count
+
+
+def add_seed_part(
+    *, engine: Engine, job_id: str, source: str, paths: list[str],
+    send_part: SendPart | None = None,
+) -> int:
+    """One part of seed files from one source (a registered directory, say), queued after
+    its row is committed. Returns the part number."""
+    with engine.begin() as connection:
+        (part_no,) = jobs.add_parts(
+            connection=connection, job_id=job_id, kind="seeds",
+            payloads=[{"source": source, "paths": paths}],
+        )
+    if send_part is not None:
+        send_part(job_id, part_no, "seeds")
+    return part_no
 
 
 def add_article_parts(

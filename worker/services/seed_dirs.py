@@ -18,15 +18,12 @@ from itertools import islice
 from pathlib import Path
 
 import structlog
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from worker.services import jobs as job_service
 from worker.services.jobs import SendPart
 from worker.settings import Settings, get_settings
 from worker.sources.seed_tree import FileState, content_digest, walk_seed_files
-from worker.storage import jobs as job_rows
 from worker.storage import seed_dirs as seed_dir_rows
 from worker.storage.models import utcnow
 
@@ -201,17 +198,10 @@ class SeedDirQueue:
                                              "trigger": self._trigger})
         job_id = self.result.job_id
         # The part names the registered directory as the source of every file in it, as
-        # `run DIR` does (add_seed_parts would name each file's parent directory).
-        with self.engine.begin() as connection:
-            (part_no,) = job_rows.add_parts(
-                connection=connection, job_id=job_id, kind="seeds",
-                payloads=[{"source": self.path, "paths": [state.path for state, _ in batch]}])
-        try:
-            self.send_part(job_id, part_no, "seeds")
-        except (KombuOperationalError, RedisError, OSError) as error:
-            # The part is committed: jobs.resume queues it once the broker is back.
-            log.warning("could not queue part; jobs.resume will", job_id=job_id,
-                        part_no=part_no, error=str(error))
+        # `run DIR` does. With the broker down, send_part leaves the part to jobs.resume.
+        job_service.add_seed_part(engine=self.engine, job_id=job_id, source=self.path,
+                                  paths=[state.path for state, _ in batch],
+                                  send_part=self.send_part)
         with self.engine.begin() as connection:
             seed_dir_rows.record_files(connection=connection, source_id=self.source_id, files=[
                 (state.path, state.size, state.mtime_ns, digest) for state, digest in batch])
