@@ -19,23 +19,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Self, TypeVar
 
+from tests.polling import wait_for
+
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.2,
-             what: str = "condition") -> T:
-    """Poll until predicate() is truthy and return it; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout:.0f}s")
-        time.sleep(interval)
 
 
 def free_port() -> int:

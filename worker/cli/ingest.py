@@ -37,6 +37,17 @@ def _split_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return paths, urls
 
 
+def _new_job(inputs: list[str]):  # type: ignore[no-untyped-def]
+    """The engine, a new job for the given inputs, and the inputs split into paths and URLs."""
+    from worker.services import jobs as job_service
+
+    paths, urls = _split_inputs(inputs)
+    engine = database_engine()
+    job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
+                                                           "feeds": urls})
+    return engine, job_id, paths, urls
+
+
 def _count_files(paths: list[Path]) -> int:
     from worker.sources.seeds import iter_seed_files
 
@@ -53,10 +64,7 @@ def run(
     from worker.settings import get_settings
 
     settings = get_settings()
-    paths, urls = _split_inputs(inputs)
-    engine = database_engine()
-    job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
-                                                           "feeds": urls})
+    engine, job_id, paths, urls = _new_job(inputs)
     summary = IngestSummary()
     with _progress(total=_count_files(paths) if interactive() else None) as advance:
         def run_now(job: str, part_no: int, _kind: str) -> None:
@@ -96,10 +104,7 @@ def enqueue(
     from worker.tasks.jobs import send_part
 
     settings = get_settings()
-    paths, urls = _split_inputs(inputs)
-    engine = database_engine()
-    job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
-                                                           "feeds": urls})
+    engine, job_id, paths, urls = _new_job(inputs)
     job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
                                batch_size=batch_size or settings.batch_size,
                                send_part=send_part)

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +24,7 @@ import feedparser
 from pydantic import ValidationError
 
 from schemas.articles import RawArticle
+from worker.sources.fetch import http_date
 
 __all__ = ["ParsedFeed", "parse_cache_headers", "parse_feed"]
 
@@ -481,16 +481,10 @@ def parse_cache_headers(headers: Mapping[str, str]) -> int | None:
     expires = lowered.get("expires")
     if not expires:
         return None
-    expires_at = _http_date(expires)
+    expires_at = http_date(expires)
     if expires_at is None:
         return 0  # RFC 9111: an invalid Expires (e.g. "0", "-1") means already expired
-    date = _http_date(lowered.get("date") or "") or datetime.now(UTC)
+    date = http_date(lowered.get("date") or "") or datetime.now(UTC)
     return max(0, int((expires_at - date).total_seconds()))
 
 
-def _http_date(value: str) -> datetime | None:
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

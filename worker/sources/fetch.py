@@ -537,14 +537,15 @@ def parse_retry_after(value: str | None, *, date: str | None = None) -> float | 
         pass
     else:
         return max(0.0, seconds) if math.isfinite(seconds) else None
-    until = _http_date(value)
+    until = http_date(value)
     if until is None:
         return None
-    now = _http_date(date) if date else None
+    now = http_date(date) if date else None
     return max(0.0, (until - (now or datetime.now(UTC))).total_seconds())
 
 
-def _http_date(value: str) -> datetime | None:
+def http_date(value: str) -> datetime | None:
+    """An HTTP date (RFC 9110 IMF-fixdate and the obsolete forms) as UTC, or None."""
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
