@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import TEST_REDIS_URL
+from tests.polling import wait_for
 
 
 def free_port() -> int:
@@ -54,18 +54,14 @@ def running_api(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]
         )
     server = ApiServer(f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"the API server exited:\n{log.read_text()}")
+        def answering() -> bool:
+            assert process.poll() is None, f"the API server exited:\n{log.read_text()}"
             try:
-                if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
-                    break
+                return httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200
             except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the API server did not answer in time:\n{log.read_text()}")
-            time.sleep(0.1)
+                return False
+
+        wait_for(answering, what="the API server answering /healthz")
         yield server
     finally:
         process.terminate()
