@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import rensa
 
-# Bump when shingling, hashing or banding changes: stored band keys are tied to it.
-INDEX_VERSION = 1
+# Stored signatures and band keys depend on the seed, the shingling and the banding:
+# changing any of them means re-sketching every stored article.
 MINHASH_SEED = 20241123
 _MASK64 = (1 << 64) - 1
 _BAND_MIX = 0x9E3779B97F4A7C15  # golden-ratio multiplier: spreads band numbers over 64 bits

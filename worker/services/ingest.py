@@ -107,7 +107,7 @@ def ingest_batch(
     with engine.connect() as connection:
         known = _Known.load(connection, prepared, lookup_sources(
             connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]))
-        unmatched = [p for p in prepared if known.match(p, known.source_ids) is None]
+        unmatched = [p for p in prepared if known.match(p) is None]
         for item in unmatched:
             item.ensure_sketch(settings)
         candidates = _Candidates.load(connection, unmatched, settings)
@@ -186,19 +186,17 @@ def _store(
 
     index.lock_for_dedup(connection=connection)
     known = _Known.load(connection, prepared, source_ids)
-    unmatched = [p for p in prepared if known.match(p, source_ids) is None]
+    unmatched = [p for p in prepared if known.match(p) is None]
     for item in unmatched:
         item.ensure_sketch(settings)  # a no-op unless a stored copy changed since the pre-read
     candidates.refresh(connection, unmatched)
-    new_ids = iter(article_rows.allocate_article_ids(
-        connection=connection, count=sum(1 for p in prepared if known.match(p, source_ids) is None)
-    ))
+    new_ids = iter(article_rows.allocate_article_ids(connection=connection, count=len(unmatched)))
     # `allocate` over-reserves when in-batch copies turn out to be exact duplicates; gaps in
     # ids are harmless and cheaper than a second round trip.
 
     for item in prepared:
         source_id = source_ids.get(item.arrival.source or "")
-        match = known.match(item, source_ids)
+        match = known.match(item)
         if match is not None:
             article_id, story_id, stored_hash = match
             if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
@@ -444,8 +442,8 @@ class _Known:
                 known.by_guid[(row.source_id, row.guid)] = entry
         return known
 
-    def match(self, item: _Prepared, source_ids: dict[str, int]) -> tuple[int, int, str] | None:
-        source_id = source_ids.get(item.arrival.source or "")
+    def match(self, item: _Prepared) -> tuple[int, int, str] | None:
+        source_id = self.source_ids.get(item.arrival.source or "")
         if item.article.guid and source_id is not None:
             found = self.by_guid.get((source_id, item.article.guid))
             if found:

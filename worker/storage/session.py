@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from worker.settings import get_settings
 
@@ -68,20 +65,6 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-un
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
-
-
-@contextmanager
-def transaction(url: str | None = None) -> Iterator[Connection]:
-    """One Core transaction: committed on success, rolled back on any error."""
-    with get_engine(url).begin() as connection:
-        yield connection
-
-
-@contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """An ORM session in one transaction, for the non-hot paths (CLI, registry)."""
-    with Session(get_engine(url), expire_on_commit=False) as session, session.begin():
-        yield session
 
 
 def dispose_after_fork() -> None:
