@@ -7,11 +7,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from schemas import IngestSummary, RawArticle
+from worker.pipeline import dedup
+from worker.pipeline.normalize import fingerprint_text
 from worker.services import jobs as job_service
-from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting
+from worker.settings import get_settings
+from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting, StoryBand
 
 from tests.factories import STORY, distinct_article
-
 
 
 def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> dict:
@@ -136,7 +138,6 @@ class TestRedelivery:
 
     def test_a_poison_part_gives_up_after_max_deliveries(self, engine, monkeypatch) -> None:
         """A part delivered more than the cap is rejected whole instead of looping forever."""
-        from worker.settings import get_settings
         from worker.storage import jobs as job_rows
 
         monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "2")
@@ -194,6 +195,60 @@ class TestNearDuplicates:
         documents = [{"body": distinct_article(n, sentences=3) + "\n\n" + footer} for n in range(4)]
         job = ingest_documents(engine, documents, batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (4, 0)
+
+    def test_lead_only_copy_is_found_by_its_paragraph_when_bands_miss(self, engine, monkeypatch) -> None:
+        """With a single LSH band a lead-only copy of a long story (Jaccard ~0.1) shares no
+        band key with it; the identical lead paragraph still makes it a candidate."""
+        monkeypatch.setenv("NEWS_INGEST_LSH_BANDS", "1")
+        get_settings.cache_clear()
+        long_story = distinct_article(7, sentences=30)
+        lead = long_story.split("\n\n")[0]
+        job = ingest_documents(engine, [{"body": long_story}, {"body": lead}], batch_size=1)
+        get_settings.cache_clear()
+        assert (job["new"], job["near_duplicates"]) == (1, 1)
+        with engine.connect() as connection:
+            lead_row = connection.execute(select(Article.id, Article.story_id, Article.duplicate_of,
+                                                 Article.similarity).order_by(Article.id.desc())).first()
+            owned = connection.execute(select(func.count()).select_from(StoryBand.__table__)
+                                       .where(StoryBand.article_id == lead_row.id)).scalar_one()
+        assert owned == 1  # its one band key was new: the bands did not find the story
+        assert lead_row.similarity == 1.0 and lead_row.duplicate_of == lead_row.story_id != lead_row.id
+
+    def test_fuller_copy_merges_two_halves_of_a_split_story(self, engine) -> None:
+        """Two overlapping cuts of one story too far apart to match each other are one
+        story once a fuller copy holds both: the parts it shares with each overlap."""
+        paragraphs = distinct_article(11, sentences=30).split("\n\n")  # 10 paragraphs
+        early, late = "\n\n".join(paragraphs[:5]), "\n\n".join(paragraphs[3:9])
+        job = ingest_documents(engine, [{"body": early}, {"body": late},
+                                        {"body": "\n\n".join(paragraphs)}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 1)
+        with engine.connect() as connection:
+            stories = connection.execute(select(Article.story_id).order_by(Article.id)).scalars().all()
+        assert len(stories) == 3 and len(set(stories)) == 1
+
+    def test_round_up_of_two_stories_merges_neither(self, engine) -> None:
+        """A text made of two stories contains each whole (Jaccard 0.5 with both), but the
+        parts it shares with them are disjoint: it joins one, and the two stay apart."""
+        first, second = distinct_article(21, sentences=9), distinct_article(22, sentences=9)
+        job = ingest_documents(engine, [{"body": first}, {"body": second},
+                                        {"body": first + "\n\n" + second}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 1)
+        with engine.connect() as connection:
+            stories = connection.execute(select(Article.story_id).order_by(Article.id)).scalars().all()
+        assert stories[0] != stories[1] and stories[2] in stories[:2]
+
+    def test_quoted_lead_is_not_a_copy(self, engine) -> None:
+        """A lead-only copy of one story, most of which another story quotes, is contained
+        in that story only at ~0.6: below the containment bar, so it stays apart."""
+        lead = distinct_article(31, sentences=7).replace("\n\n", " ")
+        kept = ". ".join(lead.split(". ")[:4]) + "."  # four of its seven sentences
+        other = distinct_article(32, sentences=12).split("\n\n")
+        quoting = "\n\n".join([other[0], kept, *other[1:]])
+        contained = dedup.similarity(dedup.shingles(fingerprint_text(lead), size=4),
+                                     dedup.shingles(fingerprint_text(quoting), size=4))
+        assert 0.6 <= contained.containment < 0.65 and contained.jaccard < 0.6
+        job = ingest_documents(engine, [{"body": quoting}, {"body": lead}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 0)
 
     def test_copy_with_another_footer_joins_the_story(self, engine) -> None:
         """A reprint that swaps the publisher's footer for its own is still the same story."""

@@ -50,9 +50,15 @@ class Settings(BaseSettings):
 
     # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)
     near_dup_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
-    # A text close to two stories merges them only if it holds on Jaccard this high with
-    # both (containment alone is not enough: a round-up quotes the leads of many stories).
+    # Containment alone (a short copy of a long story) must reach this: a story that
+    # quotes another's lead contains that lead-only copy at about 0.6.
+    near_dup_containment_threshold: float = Field(default=0.65, gt=0.0, le=1.0)
+    # A text close to two stories merges them if it holds on Jaccard this high with the
+    # other one, or `story_bridge_jaccard` and the parts of it each story shares overlap
+    # (see `_Candidates.same_story`): containment alone is not enough, as a round-up
+    # quotes the leads of many stories.
     story_merge_jaccard: float = Field(default=0.7, gt=0.0, le=1.0)
+    story_bridge_jaccard: float = Field(default=0.3, gt=0.0, le=1.0)
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=16, ge=1)
@@ -62,6 +68,9 @@ class Settings(BaseSettings):
     # Containment (share of the shorter text found in the longer) counts only when the
     # shorter text has at least this many shingles: a footer alone never reaches it.
     min_containment_shingles: int = Field(default=20, ge=1)
+    # A paragraph seen in this many distinct stories (footers, disclaimers) is left out of
+    # comparisons. Two is too few: one story split in two would lose its own lead.
+    common_paragraph_stories: int = Field(default=3, ge=2, le=3)
 
     # Feeds
     fetch_connect_timeout: float = 10.0

@@ -55,6 +55,13 @@ class Similarity:
             return max(self.jaccard, self.containment)
         return self.jaccard
 
+    def is_near(self, *, threshold: float, containment_threshold: float,
+                min_containment_shingles: int) -> bool:
+        """A near copy: by Jaccard, or by containment against its own (higher) bar, as a
+        lead quoted inside another story's article is contained in it at about 0.6."""
+        return self.jaccard >= threshold or (
+            self.smaller >= min_containment_shingles and self.containment >= containment_threshold)
+
 
 def paragraph_fingerprints(body: str, fingerprint) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
     """(hash, fingerprint) of each paragraph of a normalized body; `fingerprint` is

@@ -216,13 +216,9 @@ def _store(
             story_id, duplicate_of, score = article_id, None, None
             matches = candidates.matches(item)
             if matches:
-                story_id, score, _ = matches[0]
-                # A text that is a near copy of two stories proves they are one story. Only
-                # a link that holds on Jaccard too may merge (a round-up quoting the leads of
-                # several stories is contained-similar to each, and merges none).
-                guard = max(settings.near_dup_threshold, settings.story_merge_jaccard)
-                merged = sorted({story for story, _, jaccard in matches[1:] if jaccard >= guard}
-                                | {story_id})
+                story_id, score = matches[0].story_id, matches[0].score
+                merged = sorted({other.story_id for other in matches[1:]
+                                 if candidates.same_story(item, matches[0], other)} | {story_id})
                 if len(merged) > 1:
                     story_id = merged[0]
                     for other in merged[1:]:
@@ -252,7 +248,8 @@ def _store(
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
-    index.record_paragraphs(connection=connection, stories_by_hash=candidates.stories_by_paragraph)
+    index.record_paragraphs(connection=connection, added=candidates.added_paragraphs,
+                            changed=candidates.changed_paragraphs)
     for story_id, into in decision.story_merges:
         article_rows.merge_story(connection=connection, story_id=story_id, into=into)
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
@@ -300,31 +297,45 @@ class _Candidate:
     shingles: set[str] | None  # loaded only for candidates that pass the signature filter
 
 
-class _Candidates:
-    """Near-duplicate candidates: indexed articles reached through shared band keys, plus
-    the articles this batch adds. All database reads happen in `load`, in bulk."""
+@dataclass(slots=True)
+class _Match:
+    story_id: int
+    article_id: int  # the story's closest candidate
+    score: float
+    jaccard: float  # the best Jaccard with any of the story's candidates
 
-    def __init__(self, settings: Settings, owners: dict[int, int]) -> None:
+
+class _Candidates:
+    """Near-duplicate candidates: indexed articles reached through shared band keys or an
+    identical paragraph, plus the articles this batch adds. All database reads happen in
+    `refresh`, in bulk."""
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.owners = owners  # band key -> article id
+        self.owners: dict[int, int] = {}  # band key -> article id
         self.articles: dict[int, _Candidate] = {}
-        self.paragraph_story: dict[int, int] = {}  # paragraph hash -> first story seen in
-        self.shared: set[int] = set()  # paragraph hashes seen in more than one story
-        self.stories_by_paragraph: dict[int, set[int]] = {}  # this batch's, to record
+        self.paragraphs: dict[int, index.ParagraphStories] = {}  # by paragraph hash
+        # Left out of comparisons: paragraphs seen in `common_paragraph_stories` stories.
+        self.shared: set[int] = set()
+        self.added_paragraphs: dict[int, index.ParagraphStories] = {}  # to record
+        self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
 
     @classmethod
     def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
-        candidates = cls(settings, {})
+        candidates = cls(settings)
         candidates.refresh(connection, prepared)
         return candidates
 
     def refresh(self, connection: Connection, prepared: list[_Prepared]) -> None:
-        """Read the band owners of the batch's keys, and the sketches (and, if plausible,
-        the shingles) of owners not read before."""
+        """Read the band owners and paragraph counts of the batch, and the sketches (and, if
+        plausible, the shingles) of candidates not read before."""
+        self._read_paragraphs(connection, [key for item in prepared for key, _ in item.paragraphs])
         self.owners = index.find_band_owners(
             connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
         )
-        unseen = set(self.owners.values()) - self.articles.keys()
+        reached = set(self.owners.values())
+        reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
+        unseen = reached - self.articles.keys()
         for article_id, (story_id, signature, count) in article_rows.load_sketches(
             connection=connection, article_ids=unseen
         ).items():
@@ -338,63 +349,102 @@ class _Candidates:
                 connection=connection, article_ids=plausible
             ).items()
         }
-        hashes = [key for item in prepared for key, _ in item.paragraphs]
-        hashes += [key for paragraphs in bodies.values() for key, _ in paragraphs]
-        for key, (story_id, shared) in index.shared_paragraphs(
-            connection=connection, paragraph_hashes=hashes
-        ).items():
-            self.paragraph_story.setdefault(key, story_id)
-            if shared:
-                self.shared.add(key)
+        self._read_paragraphs(connection, [key for paragraphs in bodies.values()
+                                           for key, _ in paragraphs if key not in self.paragraphs])
         for article_id, paragraphs in bodies.items():
             self.articles[article_id].shingles = self._compare_shingles(paragraphs)
         for item in prepared:
             if any(key in self.shared for key, _ in item.paragraphs):
                 item.compare_shingles = self._compare_shingles(item.paragraphs)
 
+    def _read_paragraphs(self, connection: Connection, hashes: list[int]) -> None:
+        for key, state in index.paragraph_stories(
+            connection=connection, paragraph_hashes=hashes
+        ).items():
+            self.paragraphs[key] = state  # counts only grow: the latest read is the truth
+            if state.count >= self.settings.common_paragraph_stories:
+                self.shared.add(key)
+
     def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> set[str]:
         kept = " ".join(text for key, text in paragraphs if key not in self.shared)
         return dedup.shingles(kept, size=self.settings.shingle_words)
 
-    def _owners_of(self, item: _Prepared) -> list[int]:
-        found = (self.owners.get(key) for key in item.sketch.band_keys)
-        return list(dict.fromkeys(owner for owner in found if owner is not None))
+    def _paragraph_owners(self, item: _Prepared) -> list[int]:
+        """Articles that have one of the item's paragraphs word for word (common ones
+        aside). Band keys find a lead-only copy of a long story with probability ~0.8 when
+        its Jaccard is ~0.1; an unedited paragraph finds it every time, at no extra index
+        rows: the paragraph counts are kept anyway."""
+        owners = []
+        for key, _ in item.paragraphs:
+            state = self.paragraphs.get(key)
+            if state is not None and key not in self.shared:
+                owners.extend(state.article_ids)
+        return owners
 
     def _plausible_owners(self, item: _Prepared) -> list[int]:
-        """Candidates whose signature estimate is close enough to be worth an exact check."""
-        owners = [owner for owner in self._owners_of(item) if owner in self.articles]
-        if not owners:
-            return []
-        scores = dedup.estimated_scores(
-            item.sketch,
-            [self.articles[owner].signature for owner in owners],
-            [self.articles[owner].shingle_count for owner in owners],
-            min_containment_shingles=self.settings.min_containment_shingles,
-        )
-        floor = self.settings.near_dup_threshold - self.settings.estimate_margin
-        return [owner for owner, score in zip(owners, scores, strict=True) if score >= floor]
+        """Candidates worth an exact check: those sharing a paragraph, and band-key owners
+        whose signature estimate is close enough."""
+        found = (self.owners.get(key) for key in item.sketch.band_keys)
+        by_bands = [owner for owner in dict.fromkeys(found) if owner in self.articles]
+        by_paragraphs = [owner for owner in self._paragraph_owners(item) if owner in self.articles]
+        if by_bands:
+            scores = dedup.estimated_scores(
+                item.sketch,
+                [self.articles[owner].signature for owner in by_bands],
+                [self.articles[owner].shingle_count for owner in by_bands],
+                min_containment_shingles=self.settings.min_containment_shingles,
+            )
+            floor = self.settings.near_dup_threshold - self.settings.estimate_margin
+            by_bands = [owner for owner, score in zip(by_bands, scores, strict=True) if score >= floor]
+        return list(dict.fromkeys(by_paragraphs + by_bands))
 
-    def matches(self, item: _Prepared) -> list[tuple[int, float, float]]:
-        """(story, exact score, Jaccard) for every story with a similar enough candidate,
-        best first."""
-        best: dict[int, tuple[float, float]] = {}
+    def matches(self, item: _Prepared) -> list[_Match]:
+        """Every story with a similar enough candidate, best first."""
+        best: dict[int, _Match] = {}
         for owner in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
             similarity = dedup.similarity(item.compare_shingles, candidate.shingles)
-            score = similarity.score(min_containment_shingles=self.settings.min_containment_shingles)
-            if score >= self.settings.near_dup_threshold:
-                previous = best.get(candidate.story_id, (0.0, 0.0))
-                best[candidate.story_id] = (max(previous[0], round(score, 4)),
-                                            max(previous[1], similarity.jaccard))
-        return sorted(((story, score, jaccard) for story, (score, jaccard) in best.items()),
-                      key=lambda match: (-match[1], match[0]))
+            score = round(similarity.score(
+                min_containment_shingles=self.settings.min_containment_shingles), 4)
+            if similarity.is_near(
+                threshold=self.settings.near_dup_threshold,
+                containment_threshold=self.settings.near_dup_containment_threshold,
+                min_containment_shingles=self.settings.min_containment_shingles,
+            ):
+                previous = best.get(candidate.story_id)
+                if previous is None or score > previous.score:
+                    best[candidate.story_id] = _Match(candidate.story_id, owner, score,
+                                                      max(similarity.jaccard, previous.jaccard if previous else 0.0))
+                else:
+                    previous.jaccard = max(previous.jaccard, similarity.jaccard)
+        return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
+
+    def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
+        """Whether a text close to two stories proves them one. It must hold on Jaccard
+        with the other story's article, not only on containment: a lead quoted in a long
+        article is contained in it, and no more. Below `story_merge_jaccard`, the parts of
+        the text it shares with each story must also overlap: a round-up quoting the leads
+        of several stories shares a disjoint part of itself with each, and merges none."""
+        if other.jaccard >= self.settings.story_merge_jaccard:
+            return True
+        if other.jaccard < self.settings.story_bridge_jaccard:
+            return False
+        mine = self.articles[first.article_id].shingles
+        theirs = self.articles[other.article_id].shingles
+        if mine is None or theirs is None:
+            return False
+        with_mine, with_theirs = item.compare_shingles & mine, item.compare_shingles & theirs
+        overlap = len(with_mine & with_theirs)
+        return overlap >= self.settings.story_bridge_jaccard * min(len(with_mine), len(with_theirs))
 
     def merge_story(self, story_id: int, *, into: int) -> None:
         for candidate in self.articles.values():
             if candidate.story_id == story_id:
                 candidate.story_id = into
+        for state in self.paragraphs.values():
+            state.merge_story(story_id, into=into)
 
     def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
         """Make a new article a candidate for the rest of the batch; returns the band keys
@@ -403,10 +453,15 @@ class _Candidates:
             story_id, item.sketch.signature, item.sketch.shingle_count, item.compare_shingles
         )
         for key, _ in item.paragraphs:
-            self.stories_by_paragraph.setdefault(key, set()).add(story_id)
-            first = self.paragraph_story.setdefault(key, story_id)
-            if first != story_id:
-                self.shared.add(key)
+            state = self.paragraphs.get(key)
+            if state is None:
+                self.paragraphs[key] = self.added_paragraphs[key] = index.ParagraphStories(
+                    article_id, story_id)
+            elif state.add(article_id, story_id):
+                if key not in self.added_paragraphs:
+                    self.changed_paragraphs[key] = state
+                if state.count >= self.settings.common_paragraph_stories:
+                    self.shared.add(key)
         new_keys = {key: article_id for key in item.sketch.band_keys if key not in self.owners}
         self.owners.update(new_keys)
         return new_keys

@@ -7,14 +7,16 @@ Each key maps to the first article that had it, so a probe returns at most one r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text, update
 
-from worker.storage.models import CommonParagraph, StoryBand
-from worker.storage.sql import copy_rows, in_chunks, insert, is_postgres
+from worker.storage.models import Article, CommonParagraph, StoryBand
+from worker.storage.sql import copy_rows, in_chunks, is_postgres
 
 story_bands = StoryBand.__table__
 common_paragraphs = CommonParagraph.__table__
+articles = Article.__table__
 
 # Transaction-level advisory lock serialising the dedup decision (lookups through inserts)
 # between workers on Postgres. The section is a handful of bulk statements per batch, while
@@ -45,30 +47,83 @@ def add_bands(*, connection: Connection, rows: Iterable[tuple[int, int]]) -> Non
     copy_rows(connection, story_bands, values)
 
 
-def shared_paragraphs(*, connection: Connection, paragraph_hashes: Sequence[int]) -> dict[int, tuple[int, bool]]:
-    """paragraph hash -> (first story, seen in another story too), for the known hashes."""
-    found: dict[int, tuple[int, bool]] = {}
-    for condition in in_chunks(connection, common_paragraphs.c.paragraph_hash,
+@dataclass(slots=True)
+class ParagraphStories:
+    """The distinct stories a paragraph was seen in, counted up to three, each by the first
+    article of that story that had the paragraph (a candidate for later copies)."""
+
+    article_id: int
+    story_id: int
+    other_article_id: int | None = None  # the first article of a second story with it
+    other_story_id: int | None = None
+    shared: bool = False  # seen in three or more stories
+
+    @property
+    def count(self) -> int:
+        if self.shared:
+            return 3
+        return 1 if self.other_story_id in (None, self.story_id) else 2
+
+    @property
+    def article_ids(self) -> tuple[int, ...]:
+        return (self.article_id,) if self.other_article_id is None else (
+            self.article_id, self.other_article_id)
+
+    def add(self, article_id: int, story_id: int) -> bool:
+        """Count one more article's story; True if that changed anything."""
+        if self.shared or story_id == self.story_id or story_id == self.other_story_id:
+            return False
+        if self.count == 1:  # no second story yet, or it was merged into the first
+            self.other_article_id, self.other_story_id = article_id, story_id
+        else:
+            self.shared = True
+        return True
+
+    def merge_story(self, story_id: int, *, into: int) -> None:
+        if self.story_id == story_id:
+            self.story_id = into
+        if self.other_story_id == story_id:
+            self.other_story_id = into
+
+
+def paragraph_stories(*, connection: Connection, paragraph_hashes: Sequence[int]) -> dict[int, ParagraphStories]:
+    """paragraph hash -> the stories it was seen in, for the known hashes. Stories are read
+    through the articles, so merged stories count as one."""
+    found: dict[int, ParagraphStories] = {}
+    first, other = articles.alias("first"), articles.alias("other")
+    paragraphs = common_paragraphs
+    for condition in in_chunks(connection, paragraphs.c.paragraph_hash,
                                sorted(set(paragraph_hashes))):
-        query = select(common_paragraphs.c.paragraph_hash, common_paragraphs.c.story_id,
-                       common_paragraphs.c.shared).where(condition)
-        found.update({row.paragraph_hash: (row.story_id, row.shared)
-                      for row in connection.execute(query)})
+        query = (
+            select(paragraphs.c.paragraph_hash, paragraphs.c.article_id,
+                   first.c.story_id, paragraphs.c.other_article_id,
+                   other.c.story_id.label("other_story_id"), paragraphs.c.shared)
+            .join(first, first.c.id == paragraphs.c.article_id)
+            .outerjoin(other, other.c.id == paragraphs.c.other_article_id)
+            .where(condition)
+        )
+        found.update({
+            row.paragraph_hash: ParagraphStories(row.article_id, row.story_id,
+                                                 row.other_article_id, row.other_story_id, row.shared)
+            for row in connection.execute(query)
+        })
     return found
 
 
-def record_paragraphs(*, connection: Connection, stories_by_hash: dict[int, set[int]]) -> None:
-    """Note the stories each paragraph was seen in: a paragraph already known from another
-    story becomes shared. One statement per batch."""
-    if not stories_by_hash:
-        return
-    rows = [{"paragraph_hash": key, "story_id": min(stories), "shared": len(stories) > 1}
-            for key, stories in sorted(stories_by_hash.items())]
-    statement = insert(connection, common_paragraphs)
-    statement = statement.on_conflict_do_update(
-        index_elements=["paragraph_hash"],
-        set_={"shared": True},
-        where=(common_paragraphs.c.story_id != statement.excluded.story_id)
-        | statement.excluded.shared,
-    )
-    connection.execute(statement, rows)
+def record_paragraphs(*, connection: Connection, added: dict[int, ParagraphStories],
+                      changed: dict[int, ParagraphStories]) -> None:
+    """Write the batch's paragraph counts: new hashes in bulk, changed ones by key. Both
+    were computed from rows read under the dedup lock, so nothing can conflict."""
+    copy_rows(connection, common_paragraphs, [
+        {"paragraph_hash": key, "article_id": state.article_id,
+         "other_article_id": state.other_article_id, "shared": state.shared}
+        for key, state in sorted(added.items())
+    ])
+    if changed:
+        connection.execute(
+            update(common_paragraphs)
+            .where(common_paragraphs.c.paragraph_hash == bindparam("key"))
+            .values(other_article_id=bindparam("other"), shared=bindparam("is_shared")),
+            [{"key": key, "other": state.other_article_id, "is_shared": state.shared}
+             for key, state in sorted(changed.items())],
+        )

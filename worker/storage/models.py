@@ -157,15 +157,19 @@ class StoryBand(Base):
 
 
 class CommonParagraph(Base):
-    """Paragraphs (by fingerprint hash) and whether they were seen in more than one story:
-    shared footers and disclaimers are left out when two texts are compared, so sharing
-    only those never makes two articles one story."""
+    """Paragraphs (by fingerprint hash) and how many distinct stories they were seen in, up
+    to three: footers and disclaimers common to several stories are left out when two texts
+    are compared, so sharing only those never makes two articles one story."""
 
     __tablename__ = "common_paragraphs"
 
     paragraph_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    story_id: Mapped[int] = mapped_column(BigInteger)  # the first story it was seen in
-    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The first article with it, and the first article of a second story with it: their
+    # current story_ids tell a third story from a repeat of the second (merges included),
+    # and they are near-duplicate candidates for later copies of the paragraph.
+    article_id: Mapped[int] = mapped_column(BigInteger)
+    other_article_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # seen in three or more
 
 
 class IngestJob(Base):
