@@ -21,6 +21,7 @@ from worker.pipeline.normalize import (
     canonical_url,
     clean_text,
     derive_title,
+    fingerprint_paragraphs,
     fingerprint_text,
     html_to_text,
     normalize_article,
@@ -590,6 +591,23 @@ class TestFingerprintText:
         fingerprint = fingerprint_text(text)
         assert fingerprint == " ".join(fingerprint.split())
         assert fingerprint_text(fingerprint) == fingerprint
+
+
+class TestFingerprintParagraphs:
+    @pytest.mark.parametrize("dateline", [
+        "SYDNEY (AAP) - ", "CANBERRA, Jan 5 (Reuters) -- ", "PERTH: ", "(AFP) ",
+        "HOBART \u2014 ", "NEW YORK (AP) \u2013 ",
+    ])
+    def test_a_dateline_does_not_change_the_lead(self, dateline: str) -> None:
+        """The first paragraph fingerprints alike with and without a dateline."""
+        body = "The council approved the budget.\n\nIt takes effect in January."
+        assert fingerprint_paragraphs(dateline + body) == fingerprint_paragraphs(body) == [
+            "the council approved the budget", "it takes effect in january"]
+
+    def test_only_an_upper_case_place_before_a_separator_is_a_dateline(self) -> None:
+        """An ordinary opening, a colon in a sentence, or a later paragraph keeps its words."""
+        assert fingerprint_paragraphs("Officials said: no.\n\nPERTH: later") == [
+            "officials said no", "perth later"]
 
 
 class TestNormalizeArticle:

@@ -54,11 +54,14 @@ class Settings(BaseSettings):
     # quotes another's lead contains that lead-only copy at about 0.6.
     near_dup_containment_threshold: float = Field(default=0.65, gt=0.0, le=1.0)
     # A text close to two stories merges them if it holds on Jaccard this high with the
-    # other one, or `story_bridge_jaccard` and the parts of it each story shares overlap
+    # other one, or holds `story_bridge_share` of its article and the parts of it each
+    # story shares overlap
     # (see `_Candidates.same_story`): containment alone is not enough, as a round-up
     # quotes the leads of many stories.
     story_merge_jaccard: float = Field(default=0.7, gt=0.0, le=1.0)
-    story_bridge_jaccard: float = Field(default=0.3, gt=0.0, le=1.0)
+    # Members of a story read as candidates when its indexed article is an uncertain match.
+    story_candidates: int = Field(default=50, ge=1)
+    story_bridge_share: float = Field(default=0.3, gt=0.0, le=1.0)
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=16, ge=1)

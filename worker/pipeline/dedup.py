@@ -63,16 +63,14 @@ class Similarity:
             self.smaller >= min_containment_shingles and self.containment >= containment_threshold)
 
 
-def paragraph_fingerprints(body: str, fingerprint) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
-    """(hash, fingerprint) of each paragraph of a normalized body; `fingerprint` is
-    `normalize.fingerprint_text` (passed in: this module does no text cleaning). The hash is
-    a signed 64-bit key for the `common_paragraphs` table."""
+def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]:
+    """(hash, fingerprint) of each paragraph, from `normalize.fingerprint_paragraphs` (this
+    module does no text cleaning). The hash is a signed 64-bit key for the
+    `common_paragraphs` table."""
     result = []
-    for paragraph in body.split("\n\n"):
-        text = fingerprint(paragraph)
-        if text:
-            digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-            result.append((digest - (1 << 64) if digest >= 1 << 63 else digest, text))
+    for text in fingerprints:
+        digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        result.append((digest - (1 << 64) if digest >= 1 << 63 else digest, text))
     return result
 
 

@@ -768,6 +768,27 @@ def fingerprint_text(body: str) -> str:
     return " ".join(folded.split())
 
 
+# A dateline opening the first paragraph: "SYDNEY (AAP) - ", "CANBERRA, Jan 5 (Reuters) -- ",
+# "PERTH: ", "(AFP) ", "HOBART — ". Upper-case place names only, so an ordinary first word
+# followed by a colon is not taken for one.
+_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Z.'’-]*(?: [A-Z][A-Z.'’-]*){0,3}"
+    r"(?:, [A-Z][a-z]{2,8}\.? \d{1,2})?"
+    r"(?: \([A-Za-z][A-Za-z .]{0,20}\))?"
+    r" ?(?:-{1,2}|[–—:]) "
+    r"|\([A-Z][A-Za-z .]{0,20}\) )"
+)
+
+
+def fingerprint_paragraphs(body: str) -> list[str]:
+    """`fingerprint_text` of each non-empty paragraph of a normalized body, without a
+    dateline at the start: a reprint that adds one keeps its lead's fingerprint."""
+    paragraphs = body.split("\n\n")
+    if paragraphs:
+        paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
+    return [text for text in map(fingerprint_text, paragraphs) if text]
+
+
 def _drop_mark_else_space(match: re.Match[str]) -> str:
     # Combining marks are not \w in Python's re but are parts of words (Indic vowel
     # signs, accents NFKC cannot compose): keep them rather than split the word.

@@ -18,7 +18,7 @@ from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
-    fingerprint_text,
+    fingerprint_paragraphs,
     normalize_article,
 )
 from worker.settings import Settings, get_settings
@@ -59,7 +59,7 @@ class _Prepared:
 
     def ensure_sketch(self, settings: Settings) -> None:
         if not self.sketched:
-            self.paragraphs = dedup.paragraph_fingerprints(self.article.body, fingerprint_text)
+            self.paragraphs = dedup.paragraph_fingerprints(fingerprint_paragraphs(self.article.body))
             self.shingles = dedup.shingles(" ".join(text for _, text in self.paragraphs),
                                            size=settings.shingle_words)
             self.compare_shingles = self.shingles
@@ -319,6 +319,8 @@ class _Candidates:
         self.shared: set[int] = set()
         self.added_paragraphs: dict[int, index.ParagraphStories] = {}  # to record
         self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
+        self.expanded: set[int] = set()  # stories whose members were read
+        self.members: dict[int, list[int]] = {}  # story id -> its articles in `articles`
 
     @classmethod
     def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
@@ -339,12 +341,14 @@ class _Candidates:
         for article_id, (story_id, signature, count) in article_rows.load_sketches(
             connection=connection, article_ids=unseen
         ).items():
-            self.articles[article_id] = _Candidate(story_id, signature, count, None)
+            self._remember(article_id, _Candidate(story_id, signature, count, None))
+        self._expand_stories(connection, prepared)
         plausible = {
-            owner for item in prepared for owner in self._plausible_owners(item) if owner in unseen
+            owner for item in prepared for owner, _ in self._plausible_owners(item)
+            if self.articles[owner].shingles is None
         }
         bodies = {
-            article_id: dedup.paragraph_fingerprints(body, fingerprint_text)
+            article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
             for article_id, body in article_rows.load_bodies(
                 connection=connection, article_ids=plausible
             ).items()
@@ -381,27 +385,61 @@ class _Candidates:
                 owners.extend(state.article_ids)
         return owners
 
-    def _plausible_owners(self, item: _Prepared) -> list[int]:
-        """Candidates worth an exact check: those sharing a paragraph, and band-key owners
-        whose signature estimate is close enough."""
+    def _plausible_owners(self, item: _Prepared) -> list[tuple[int, float]]:
+        """Candidates worth an exact check, with their signature estimates: those sharing a
+        paragraph, and band-key owners and story members whose estimate is close enough."""
         found = (self.owners.get(key) for key in item.sketch.band_keys)
-        by_bands = [owner for owner in dict.fromkeys(found) if owner in self.articles]
-        by_paragraphs = [owner for owner in self._paragraph_owners(item) if owner in self.articles]
-        if by_bands:
-            scores = dedup.estimated_scores(
-                item.sketch,
-                [self.articles[owner].signature for owner in by_bands],
-                [self.articles[owner].shingle_count for owner in by_bands],
-                min_containment_shingles=self.settings.min_containment_shingles,
-            )
-            floor = self.settings.near_dup_threshold - self.settings.estimate_margin
-            by_bands = [owner for owner, score in zip(by_bands, scores, strict=True) if score >= floor]
-        return list(dict.fromkeys(by_paragraphs + by_bands))
+        by_paragraphs = set(self._paragraph_owners(item))
+        owners = [owner for owner in dict.fromkeys([*by_paragraphs, *found])
+                  if owner is not None and owner in self.articles]
+        scored = self._scored(item, owners, by_paragraphs)
+        ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
+        uncertain = {self.articles[owner].story_id for owner, score in scored if score < ceiling}
+        members = [member for story_id in sorted(uncertain)
+                   for member in self.members.get(story_id, ()) if member not in owners]
+        return scored + self._scored(item, members, set())
+
+    def _scored(self, item: _Prepared, owners: list[int], keep: set[int]) -> list[tuple[int, float]]:
+        if not owners:
+            return []
+        scores = dedup.estimated_scores(
+            item.sketch,
+            [self.articles[owner].signature for owner in owners],
+            [self.articles[owner].shingle_count for owner in owners],
+            min_containment_shingles=self.settings.min_containment_shingles,
+        )
+        floor = self.settings.near_dup_threshold - self.settings.estimate_margin
+        return [(owner, float(score)) for owner, score in zip(owners, scores, strict=True)
+                if score >= floor or owner in keep]
+
+    def _remember(self, article_id: int, candidate: _Candidate) -> None:
+        if article_id not in self.articles:
+            self.articles[article_id] = candidate
+            self.members.setdefault(candidate.story_id, []).append(article_id)
+
+    def _expand_stories(self, connection: Connection, prepared: list[_Prepared]) -> None:
+        """The index returns the first article with a band key or paragraph, not every
+        copy: when that article is only an uncertain match (a lead-only copy, say), the
+        other members of its story are candidates too. One query for the batch."""
+        ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
+        wanted: set[int] = set()
+        for item in prepared:
+            for owner, score in self._plausible_owners(item):
+                story_id = self.articles[owner].story_id
+                if score < ceiling and story_id not in self.expanded:
+                    wanted.add(story_id)
+        if not wanted:
+            return
+        self.expanded.update(wanted)
+        for article_id, (story_id, signature, count) in article_rows.load_story_sketches(
+            connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
+        ).items():
+            self._remember(article_id, _Candidate(story_id, signature, count, None))
 
     def matches(self, item: _Prepared) -> list[_Match]:
         """Every story with a similar enough candidate, best first."""
         best: dict[int, _Match] = {}
-        for owner in self._plausible_owners(item):
+        for owner, _ in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
@@ -422,36 +460,39 @@ class _Candidates:
         return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
-        """Whether a text close to two stories proves them one. It must hold on Jaccard
-        with the other story's article, not only on containment: a lead quoted in a long
-        article is contained in it, and no more. Below `story_merge_jaccard`, the parts of
-        the text it shares with each story must also overlap: a round-up quoting the leads
-        of several stories shares a disjoint part of itself with each, and merges none."""
+        """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
+        with the other story's article, it must hold a good part of that article
+        (`story_bridge_share`; a lead quoted in a long article is contained in it, and no
+        more), and the parts of it the two stories hold must overlap: a round-up quoting
+        the leads of several stories shares a disjoint part of itself with each."""
         if other.jaccard >= self.settings.story_merge_jaccard:
             return True
-        if other.jaccard < self.settings.story_bridge_jaccard:
-            return False
         mine = self.articles[first.article_id].shingles
         theirs = self.articles[other.article_id].shingles
-        if mine is None or theirs is None:
+        if not mine or not theirs:
             return False
         with_mine, with_theirs = item.compare_shingles & mine, item.compare_shingles & theirs
+        if len(with_theirs) < self.settings.story_bridge_share * len(theirs):
+            return False
         overlap = len(with_mine & with_theirs)
-        return overlap >= self.settings.story_bridge_jaccard * min(len(with_mine), len(with_theirs))
+        return overlap >= self.settings.story_bridge_share * min(len(with_mine), len(with_theirs))
 
     def merge_story(self, story_id: int, *, into: int) -> None:
         for candidate in self.articles.values():
             if candidate.story_id == story_id:
                 candidate.story_id = into
+        self.members.setdefault(into, []).extend(self.members.pop(story_id, ()))
+        if story_id in self.expanded:
+            self.expanded.discard(into)  # the merged story's stored members are not all read
         for state in self.paragraphs.values():
             state.merge_story(story_id, into=into)
 
     def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
         """Make a new article a candidate for the rest of the batch; returns the band keys
         it is the first to have (to be indexed)."""
-        self.articles[article_id] = _Candidate(
+        self._remember(article_id, _Candidate(
             story_id, item.sketch.signature, item.sketch.shingle_count, item.compare_shingles
-        )
+        ))
         for key, _ in item.paragraphs:
             state = self.paragraphs.get(key)
             if state is None:

@@ -150,6 +150,24 @@ def load_sketches(
     return result
 
 
+def load_story_sketches(
+    *, connection: Connection, story_ids: Iterable[int], per_story: int
+) -> dict[int, tuple[int, bytes, int]]:
+    """`load_sketches` of the latest `per_story` members of each story."""
+    ids = sorted(set(story_ids))
+    result: dict[int, tuple[int, bytes, int]] = {}
+    for condition in in_chunks(connection, articles.c.story_id, ids):
+        rank = func.row_number().over(partition_by=articles.c.story_id,
+                                      order_by=articles.c.id.desc()).label("rank")
+        ranked = select(articles.c.id, articles.c.story_id, articles.c.signature,
+                        articles.c.shingle_count, rank).where(condition).subquery()
+        query = select(ranked.c.id, ranked.c.story_id, ranked.c.signature,
+                       ranked.c.shingle_count).where(ranked.c.rank <= per_story)
+        for row in connection.execute(query):
+            result[row.id] = (row.story_id, row.signature or b"", row.shingle_count)
+    return result
+
+
 def load_bodies(*, connection: Connection, article_ids: Iterable[int]) -> dict[int, str]:
     """Normalized bodies of the candidates that survived the signature filter."""
     ids = sorted(set(article_ids))
