@@ -6,7 +6,9 @@ The stored corpus is synthetic (COPYed straight into `articles` and `story_bands
 signatures and band keys, short bodies), because only the index's size matters for the
 lookups; the probe articles are real-text seed files ingested through the normal service
 (`run_part`), exactly as a worker would. Cost must stay flat: every lookup is an index
-probe on a primary key or unique constraint, never a scan.
+probe on a primary key or unique constraint, never a scan. At the large size the probe runs
+twice on different files: the first pass right after the fill (cold caches), the second is
+the one reported. Peak RSS of this (ingesting) process is reported after each size.
 """
 
 from __future__ import annotations
@@ -47,8 +49,13 @@ def fill(url: str, start: int, stop: int, bands: int) -> float:
             with cursor.copy("COPY story_bands (band_key, article_id) FROM STDIN") as copy:
                 for index, key in enumerate(np.unique(keys).tolist()):
                     copy.write_row((key, start + index % (stop - start)))
+            # Five paragraphs per article in the paragraph index (probed for every new text).
+            hashes = np.unique(rng.integers(-(2**63), 2**63 - 1, (stop - start) * 5, dtype=np.int64))
+            with cursor.copy("COPY common_paragraphs (paragraph_hash, article_id, shared) FROM STDIN") as copy:
+                for index, key in enumerate(hashes.tolist()):
+                    copy.write_row((key, start + index % (stop - start), False))
             cursor.execute("SELECT setval(pg_get_serial_sequence('articles', 'id'), %s)", (stop,))
-            cursor.execute("ANALYZE articles; ANALYZE story_bands")
+            cursor.execute("ANALYZE articles; ANALYZE story_bands; ANALYZE common_paragraphs")
         connection.commit()
     return time.perf_counter() - began
 
@@ -68,6 +75,12 @@ def probe(sqlalchemy_url: str, files: list[Path]) -> float:
     return (time.perf_counter() - began) * 1000 / len(files)
 
 
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", type=int, default=10_000)
@@ -79,7 +92,7 @@ def main() -> None:
 
     bands = get_settings().lsh_bands
     seeds = sorted(make_seeds(2 * args.probe * 5).glob("*.txt"))
-    first, second = seeds[: args.probe], seeds[args.probe : 2 * args.probe]
+    first, second, third = (seeds[n * args.probe : (n + 1) * args.probe] for n in range(3))
     database = fresh_database()
     psycopg_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
     sqlalchemy_url = psycopg_url.replace("postgresql://", "postgresql+psycopg://")
@@ -88,8 +101,11 @@ def main() -> None:
     try:
         fill_small = fill(psycopg_url, 1, args.small + 1, bands)
         at_small = probe(sqlalchemy_url, first)
+        rss_small = _peak_rss_mib()
         fill_large = fill(psycopg_url, args.small + 1 + 10 * args.probe, args.large + 1, bands)
-        at_large = probe(sqlalchemy_url, second)
+        at_large_cold = probe(sqlalchemy_url, second)  # right after the fill: caches cold
+        at_large = probe(sqlalchemy_url, third)
+        rss_large = _peak_rss_mib()
     finally:
         from worker.storage.session import reset_engines
 
@@ -98,7 +114,9 @@ def main() -> None:
     print(json.dumps({
         "stored_small": args.small, "ms_per_article_small": round(at_small, 3),
         "stored_large": args.large, "ms_per_article_large": round(at_large, 3),
+        "ms_per_article_large_first_pass": round(at_large_cold, 3),
         "ratio_large_to_small": round(at_large / at_small, 3),
+        "peak_rss_mib": [round(rss_small, 1), round(rss_large, 1)],
         "fill_seconds": [round(fill_small, 1), round(fill_large, 1)],
     }, indent=2))
 
