@@ -35,7 +35,8 @@ from typing import Any
 
 SEED_NAME = re.compile(r"(\d{4}_[0-9a-f]{16}\.txt)")  # what score.py finds in a sighting
 KNOBS = ("NEWS_INGEST_SHINGLE_WORDS", "NEWS_INGEST_NEAR_DUP_THRESHOLD",
-         "NEWS_INGEST_NEAR_DUP_CONTAINMENT_THRESHOLD", "NEWS_INGEST_MIN_CONTAINMENT_SHINGLES",
+         "NEWS_INGEST_NEAR_DUP_CONTAINMENT_THRESHOLD",
+         "NEWS_INGEST_CONTAINMENT_MIN_JACCARD", "NEWS_INGEST_MIN_CONTAINMENT_SHINGLES",
          "NEWS_INGEST_LSH_BANDS", "NEWS_INGEST_MINHASH_PERMS", "NEWS_INGEST_STORY_MERGE_JACCARD",
          "NEWS_INGEST_STORY_BRIDGE_SHARE", "NEWS_INGEST_COMMON_PARAGRAPH_STORIES")
 OFFICIAL_SCORER = Path(__file__).resolve().parents[2] / "shared" / "eval" / "score.py"
@@ -96,7 +97,7 @@ class PairMeasure:
     def __init__(self) -> None:
         try:
             from worker.pipeline import dedup
-            from worker.pipeline.normalize import fingerprint_text
+            from worker.pipeline.normalize import fingerprint_paragraphs
             from worker.settings import Settings
         except ImportError as error:  # the scorer still works on a tree without the pipeline
             print(f"(no similarity figures: {error})", file=sys.stderr)
@@ -104,13 +105,15 @@ class PairMeasure:
             return
         self.ok = True
         self.settings = Settings()
-        self._dedup, self._fingerprint = dedup, fingerprint_text
-        self._cache: dict[int, set[str]] = {}
+        self._dedup, self._fingerprint = dedup, fingerprint_paragraphs
+        self._cache: dict[int, Any] = {}
 
-    def shingles(self, record: dict[str, Any]) -> set[str]:
+    def shingles(self, record: dict[str, Any]) -> Any:
+        """The record's shingle hashes, as the service computes them (before leaving out
+        common paragraphs)."""
         if record["id"] not in self._cache:
             self._cache[record["id"]] = self._dedup.shingles(
-                self._fingerprint(record["body"]), size=self.settings.shingle_words)
+                " ".join(self._fingerprint(record["body"])), size=self.settings.shingle_words)
         return self._cache[record["id"]]
 
     def __call__(self, a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[float, str]:

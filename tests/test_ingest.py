@@ -238,17 +238,28 @@ class TestNearDuplicates:
         assert stories[0] != stories[1] and stories[2] in stories[:2]
 
     def test_quoted_lead_is_not_a_copy(self, engine) -> None:
-        """A lead-only copy of one story, most of which another story quotes, is contained
-        in that story only at ~0.6: below the containment bar, so it stays apart."""
+        """A lead-only copy of one story, most of which a much longer story quotes, is
+        contained in it at 0.6-0.75 with a Jaccard under 0.2: not a near copy."""
         lead = distinct_article(31, sentences=7).replace("\n\n", " ")
         kept = ". ".join(lead.split(". ")[:4]) + "."  # four of its seven sentences
-        other = distinct_article(32, sentences=12).split("\n\n")
+        other = distinct_article(32, sentences=30).split("\n\n")
         quoting = "\n\n".join([other[0], kept, *other[1:]])
         contained = dedup.similarity(dedup.shingles(fingerprint_text(lead), size=4),
                                      dedup.shingles(fingerprint_text(quoting), size=4))
-        assert 0.6 <= contained.containment < 0.65 and contained.jaccard < 0.6
+        assert 0.6 <= contained.containment < 0.75 and contained.jaccard < 0.2
         job = ingest_documents(engine, [{"body": quoting}, {"body": lead}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (2, 0)
+
+    def test_cut_of_a_rewritten_copy_joins_on_containment_and_size(self, engine) -> None:
+        """A copy holding 60-75% of a text of comparable size (Jaccard over 0.2) is a near
+        copy even though neither Jaccard nor containment alone would say so."""
+        paragraphs = distinct_article(41, sentences=18).split("\n\n")
+        cut = "\n\n".join(paragraphs[:4] + [distinct_article(42, sentences=6)])
+        measured = dedup.similarity(dedup.shingles(fingerprint_text("\n\n".join(paragraphs)), size=4),
+                                    dedup.shingles(fingerprint_text(cut), size=4))
+        assert 0.6 <= measured.containment < 0.75 and 0.2 <= measured.jaccard < 0.6
+        job = ingest_documents(engine, [{"body": "\n\n".join(paragraphs)}, {"body": cut}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (1, 1)
 
     def test_copy_with_another_footer_joins_the_story(self, engine) -> None:
         """A reprint that swaps the publisher's footer for its own is still the same story."""

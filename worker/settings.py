@@ -50,9 +50,12 @@ class Settings(BaseSettings):
 
     # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)
     near_dup_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
-    # Containment alone (a short copy of a long story) must reach this: a story that
-    # quotes another's lead contains that lead-only copy at about 0.6.
-    near_dup_containment_threshold: float = Field(default=0.65, gt=0.0, le=1.0)
+    # Containment (share of the shorter text found in the longer) counts at
+    # `near_dup_threshold` when the Jaccard is at least `containment_min_jaccard`, and
+    # alone only from `near_dup_containment_threshold`: a story quoting a few sentences of
+    # another contains that other's lead-only copy at 0.6-0.7, with a Jaccard under 0.2.
+    near_dup_containment_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
+    containment_min_jaccard: float = Field(default=0.2, ge=0.0, le=1.0)
     # A text close to two stories merges them if it holds on Jaccard this high with the
     # other one, or holds `story_bridge_share` of its article and the parts of it each
     # story shares overlap

@@ -56,11 +56,17 @@ class Similarity:
         return self.jaccard
 
     def is_near(self, *, threshold: float, containment_threshold: float,
-                min_containment_shingles: int) -> bool:
-        """A near copy: by Jaccard, or by containment against its own (higher) bar, as a
-        lead quoted inside another story's article is contained in it at about 0.6."""
-        return self.jaccard >= threshold or (
-            self.smaller >= min_containment_shingles and self.containment >= containment_threshold)
+                containment_min_jaccard: float, min_containment_shingles: int) -> bool:
+        """A near copy: Jaccard reaches `threshold`; or, for a text long enough, containment
+        does too while the Jaccard shows the two are of comparable size (a rewrite, an
+        addition); or containment alone reaches the higher `containment_threshold` (a lead-
+        or third-only copy of a long story). A story that quotes a few sentences of another
+        contains that other's lead-only copy at 0.6-0.7 with a Jaccard under 0.2."""
+        if self.jaccard >= threshold:
+            return True
+        if self.smaller < min_containment_shingles or self.containment < threshold:
+            return False
+        return self.jaccard >= containment_min_jaccard or self.containment >= containment_threshold
 
 
 def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]:
@@ -74,25 +80,52 @@ def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]
     return result
 
 
-def shingles(fingerprint: str, *, size: int) -> set[str]:
-    """Word `size`-grams of a fingerprint text (see `normalize.fingerprint_text`)."""
+def _word_mix(size: int) -> np.ndarray:
+    # One odd 64-bit multiplier per position in a shingle (golden ratio times odd numbers).
+    return np.array([(_BAND_MIX * (2 * position + 1)) & _MASK64 for position in range(size)],
+                    dtype=np.uint64)
+
+
+_WORD_MIX = _word_mix(16)
+EMPTY_SHINGLES = np.empty(0, dtype=np.uint64)
+
+
+def shingles(fingerprint: str, *, size: int) -> np.ndarray:
+    """Word `size`-grams of a fingerprint text (see `normalize.fingerprint_text`), as the
+    sorted unique 64-bit hashes of the shingles. Words are hashed by rensa (Rust, stable
+    across processes), shingles combined and mixed in numpy: about a third of the cost of
+    joining the words into strings, and set operations on sorted integer arrays are cheap."""
     words = fingerprint.split()
-    if len(words) <= size:
-        return {" ".join(words)} if words else set()
-    return set(map(" ".join, zip(*(words[i:] for i in range(size)))))
+    if not words:
+        return EMPTY_SHINGLES
+    hashes = np.array(rensa.RMinHash.hash_token_sets([words])[0], dtype=np.uint64)
+    width = min(size, len(hashes))
+    count = len(hashes) - width + 1
+    mix = _WORD_MIX if size <= len(_WORD_MIX) else _word_mix(size)
+    combined = hashes[:count] * mix[0]
+    for position in range(1, width):
+        combined += hashes[position : position + count] * mix[position]
+    # A final avalanche (the splitmix64 finaliser) so that nearby sums differ everywhere.
+    combined ^= combined >> np.uint64(30)
+    combined *= np.uint64(0xBF58476D1CE4E5B9)
+    combined ^= combined >> np.uint64(27)
+    combined *= np.uint64(0x94D049BB133111EB)
+    combined ^= combined >> np.uint64(31)
+    return np.unique(combined)
 
 
-def sketch(shingle_set: set[str], *, perms: int, bands: int, rows: int) -> Sketch:
+def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> Sketch:
     """MinHash the shingles; the first `bands * rows` values make the band keys."""
-    if not shingle_set:
+    if not len(shingle_hashes):
         return EMPTY_SKETCH
-    minhash = rensa.RMinHash(num_perm=perms, seed=MINHASH_SEED)
-    minhash.update(list(shingle_set))
-    values = minhash.digest()
+    values = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        shingle_hashes, np.array([0, len(shingle_hashes)], dtype=np.uint64),
+        num_perm=perms, seed=MINHASH_SEED,
+    ).to_rows()[0]
     return Sketch(
         signature=np.asarray(values, dtype="<u4").tobytes(),
         band_keys=band_keys(values, bands=bands, rows=rows),
-        shingle_count=len(shingle_set),
+        shingle_count=len(shingle_hashes),
     )
 
 
@@ -109,17 +142,28 @@ def band_keys(signature: Sequence[int], *, bands: int, rows: int) -> tuple[int, 
     return tuple(keys)
 
 
+def signature_values(signature: bytes, perms: int) -> np.ndarray | None:
+    """A stored signature as an array, or None if it was made with another permutation
+    count (such a candidate is never estimated similar)."""
+    if len(signature) != 4 * perms:
+        return None
+    return np.frombuffer(signature, "<u4")
+
+
 def estimated_scores(
-    a: Sketch, signatures: Sequence[bytes], counts: Sequence[int], *, min_containment_shingles: int
+    a: Sketch, values: Sequence[np.ndarray | None], counts: Sequence[int], *,
+    min_containment_shingles: int,
 ) -> np.ndarray:
-    """`estimate(...).score(...)` against many candidates at once (one numpy pass)."""
-    if not a.signature or not signatures:
-        return np.zeros(len(signatures))
+    """`estimate(...).score(...)` against many candidates at once (one numpy pass);
+    `values` are `signature_values` of the candidates."""
+    if not a.signature or not values:
+        return np.zeros(len(values))
     mine = np.frombuffer(a.signature, "<u4")
-    empty = np.full(len(mine), -1, dtype=np.int64)
-    theirs = np.stack([np.frombuffer(sig, "<u4") if len(sig) == len(a.signature) else empty
-                       for sig in signatures])
-    jaccard = (theirs == mine).mean(axis=1)
+    known = [index for index, row in enumerate(values) if row is not None and len(row) == len(mine)]
+    jaccard = np.zeros(len(values))
+    if known:
+        theirs = np.stack([values[index] for index in known])
+        jaccard[known] = (theirs == mine).mean(axis=1)
     counts_array = np.asarray(counts, dtype=np.float64)
     smaller = np.minimum(float(a.shingle_count), counts_array)
     common = jaccard * (a.shingle_count + counts_array) / (1.0 + jaccard)
@@ -127,14 +171,23 @@ def estimated_scores(
     return np.where(smaller >= min_containment_shingles, np.maximum(jaccard, containment), jaccard)
 
 
-def similarity(a: set[str], b: set[str]) -> Similarity:
-    """Exact Jaccard and containment of two shingle sets."""
-    if not a or not b:
+def similarity(a: np.ndarray, b: np.ndarray) -> Similarity:
+    """Exact Jaccard and containment of two `shingles` arrays."""
+    if not len(a) or not len(b):
         return Similarity(jaccard=0.0, containment=0.0, smaller=0)
-    common = len(a & b)
+    common = common_count(a, b)
     smaller = min(len(a), len(b))
     return Similarity(
         jaccard=common / (len(a) + len(b) - common),
         containment=common / smaller,
         smaller=smaller,
     )
+
+
+def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The shingles in both."""
+    return np.intersect1d(a, b, assume_unique=True)
+
+
+def common_count(a: np.ndarray, b: np.ndarray) -> int:
+    return len(np.intersect1d(a, b, assume_unique=True))

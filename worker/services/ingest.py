@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import structlog
 from sqlalchemy import Connection, Engine
 
@@ -49,12 +50,13 @@ class _Prepared:
     packed_raw: bytes
     # Sketched only when the article is not an exact copy of a stored one: a re-run of
     # known files skips the shingling and MinHash entirely.
-    shingles: set[str] = field(default_factory=set)
+    shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
     sketch: dedup.Sketch = dedup.EMPTY_SKETCH
     paragraphs: list[tuple[int, str]] = field(default_factory=list)
     # The shingles compared with candidates: the text without paragraphs that are shared
     # by several stories (footers, disclaimers). The sketch keeps the whole text.
-    compare_shingles: set[str] = field(default_factory=set)
+    compare_shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
+    estimates: dict[int, float] = field(default_factory=dict)  # candidate -> signature estimate
     sketched: bool = False
 
     def ensure_sketch(self, settings: Settings) -> None:
@@ -292,9 +294,9 @@ def _text_values(item: _Prepared) -> dict[str, object]:
 @dataclass(slots=True)
 class _Candidate:
     story_id: int
-    signature: bytes
+    signature: np.ndarray | None  # dedup.signature_values
     shingle_count: int
-    shingles: set[str] | None  # loaded only for candidates that pass the signature filter
+    shingles: np.ndarray | None  # loaded only for candidates that pass the signature filter
 
 
 @dataclass(slots=True)
@@ -341,7 +343,8 @@ class _Candidates:
         for article_id, (story_id, signature, count) in article_rows.load_sketches(
             connection=connection, article_ids=unseen
         ).items():
-            self._remember(article_id, _Candidate(story_id, signature, count, None))
+            self._remember(article_id, _Candidate(
+                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
         self._expand_stories(connection, prepared)
         plausible = {
             owner for item in prepared for owner, _ in self._plausible_owners(item)
@@ -369,7 +372,7 @@ class _Candidates:
             if state.count >= self.settings.common_paragraph_stories:
                 self.shared.add(key)
 
-    def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> set[str]:
+    def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
         kept = " ".join(text for key, text in paragraphs if key not in self.shared)
         return dedup.shingles(kept, size=self.settings.shingle_words)
 
@@ -400,17 +403,20 @@ class _Candidates:
         return scored + self._scored(item, members, set())
 
     def _scored(self, item: _Prepared, owners: list[int], keep: set[int]) -> list[tuple[int, float]]:
-        if not owners:
-            return []
-        scores = dedup.estimated_scores(
-            item.sketch,
-            [self.articles[owner].signature for owner in owners],
-            [self.articles[owner].shingle_count for owner in owners],
-            min_containment_shingles=self.settings.min_containment_shingles,
-        )
+        """(owner, signature estimate) of the owners at or above the filter's floor, and of
+        those in `keep`. Estimates are kept on the item: a pair is estimated once."""
+        missing = [owner for owner in owners if owner not in item.estimates]
+        if missing:
+            scores = dedup.estimated_scores(
+                item.sketch,
+                [self.articles[owner].signature for owner in missing],
+                [self.articles[owner].shingle_count for owner in missing],
+                min_containment_shingles=self.settings.min_containment_shingles,
+            )
+            item.estimates.update(zip(missing, scores.tolist(), strict=True))
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin
-        return [(owner, float(score)) for owner, score in zip(owners, scores, strict=True)
-                if score >= floor or owner in keep]
+        return [(owner, item.estimates[owner]) for owner in owners
+                if item.estimates[owner] >= floor or owner in keep]
 
     def _remember(self, article_id: int, candidate: _Candidate) -> None:
         if article_id not in self.articles:
@@ -434,7 +440,8 @@ class _Candidates:
         for article_id, (story_id, signature, count) in article_rows.load_story_sketches(
             connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
         ).items():
-            self._remember(article_id, _Candidate(story_id, signature, count, None))
+            self._remember(article_id, _Candidate(
+                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
 
     def matches(self, item: _Prepared) -> list[_Match]:
         """Every story with a similar enough candidate, best first."""
@@ -449,6 +456,7 @@ class _Candidates:
             if similarity.is_near(
                 threshold=self.settings.near_dup_threshold,
                 containment_threshold=self.settings.near_dup_containment_threshold,
+                containment_min_jaccard=self.settings.containment_min_jaccard,
                 min_containment_shingles=self.settings.min_containment_shingles,
             ):
                 previous = best.get(candidate.story_id)
@@ -469,12 +477,13 @@ class _Candidates:
             return True
         mine = self.articles[first.article_id].shingles
         theirs = self.articles[other.article_id].shingles
-        if not mine or not theirs:
+        if mine is None or theirs is None or not len(mine) or not len(theirs):
             return False
-        with_mine, with_theirs = item.compare_shingles & mine, item.compare_shingles & theirs
+        with_mine = dedup.common(item.compare_shingles, mine)
+        with_theirs = dedup.common(item.compare_shingles, theirs)
         if len(with_theirs) < self.settings.story_bridge_share * len(theirs):
             return False
-        overlap = len(with_mine & with_theirs)
+        overlap = dedup.common_count(with_mine, with_theirs)
         return overlap >= self.settings.story_bridge_share * min(len(with_mine), len(with_theirs))
 
     def merge_story(self, story_id: int, *, into: int) -> None:
@@ -491,7 +500,8 @@ class _Candidates:
         """Make a new article a candidate for the rest of the batch; returns the band keys
         it is the first to have (to be indexed)."""
         self._remember(article_id, _Candidate(
-            story_id, item.sketch.signature, item.sketch.shingle_count, item.compare_shingles
+            story_id, dedup.signature_values(item.sketch.signature, self.settings.minhash_perms),
+            item.sketch.shingle_count, item.compare_shingles,
         ))
         for key, _ in item.paragraphs:
             state = self.paragraphs.get(key)

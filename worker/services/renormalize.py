@@ -27,7 +27,7 @@ from schemas import ArticleEvent, RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import NORMALIZER_VERSION, fingerprint_text, normalize_article
+from worker.pipeline.normalize import NORMALIZER_VERSION, fingerprint_paragraphs, normalize_article
 from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
@@ -118,7 +118,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
         log.warning("cannot renormalize article", article_id=row["id"],
                     error=f"{type(error).__name__}: {error}")
         return plan
-    shingles = dedup.shingles(fingerprint_text(article.body), size=settings.shingle_words)
+    shingles = dedup.shingles(" ".join(fingerprint_paragraphs(article.body)), size=settings.shingle_words)
     sketch = dedup.sketch(shingles, perms=settings.minhash_perms, bands=settings.lsh_bands,
                           rows=settings.lsh_rows)
     new_hash = content_hash(article.body)
