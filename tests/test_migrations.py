@@ -57,3 +57,21 @@ def test_0003_keeps_paragraph_rows_and_their_sharing(tmp_path: Path) -> None:
                                        "ORDER BY 1")).all()
     engine.dispose()
     assert [tuple(row) for row in rows] == [(1, 10, 1), (2, 20, 1)]  # two stories: shared under 0002
+
+
+def test_postgres_article_text_is_compressed_with_lz4(pg_url: str) -> None:
+    """Migration 0004: lz4 for the wide text columns, where the server supports it."""
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            supported = connection.execute(text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            )).scalar()
+            methods = dict(connection.execute(text(
+                "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
+                "WHERE (attrelid, attname) IN (('articles'::regclass, 'body'), ('articles'::regclass, 'raw'),"
+                " ('article_revisions'::regclass, 'body'), ('rejects'::regclass, 'raw'))")).all())
+    finally:
+        engine.dispose()
+    assert len(methods) == 4
+    assert set(methods.values()) == ({"l"} if supported else {""})

@@ -4,7 +4,7 @@ store everything in one transaction that also marks the batch done (exactly-once
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -332,29 +332,24 @@ class _Candidates:
 
     def refresh(self, connection: Connection, prepared: list[_Prepared]) -> None:
         """Read the band owners and paragraph counts of the batch, and the sketches (and, if
-        plausible, the shingles) of candidates not read before."""
+        plausible, the shingles) of candidates not read before. Called before the lock and
+        again under it: a band key's owner never changes once set, so the second call reads
+        only the keys that were free."""
         self._read_paragraphs(connection, [key for item in prepared for key, _ in item.paragraphs])
-        self.owners = index.find_band_owners(
-            connection=connection, band_keys=[key for p in prepared for key in p.sketch.band_keys]
-        )
+        self.owners.update(index.find_band_owners(connection=connection, band_keys=[
+            key for item in prepared for key in item.sketch.band_keys if key not in self.owners]))
         reached = set(self.owners.values())
         reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
-        unseen = reached - self.articles.keys()
-        for article_id, (story_id, signature, count) in article_rows.load_sketches(
-            connection=connection, article_ids=unseen
-        ).items():
-            self._remember(article_id, _Candidate(
-                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
-        self._expand_stories(connection, prepared)
-        plausible = {
-            owner for item in prepared for owner, _ in self._plausible_owners(item)
-            if self.articles[owner].shingles is None
-        }
+        self._load_sketches(connection, reached - self.articles.keys())
+        plausible = {id(item): self._plausible_owners(item) for item in prepared}
+        if self._expand_stories(connection, plausible.values()):
+            plausible = {id(item): self._plausible_owners(item) for item in prepared}
         bodies = {
             article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
-            for article_id, body in article_rows.load_bodies(
-                connection=connection, article_ids=plausible
-            ).items()
+            for article_id, body in article_rows.load_bodies(connection=connection, article_ids={
+                owner for owners in plausible.values() for owner, _ in owners
+                if self.articles[owner].shingles is None
+            }).items()
         }
         self._read_paragraphs(connection, [key for paragraphs in bodies.values()
                                            for key, _ in paragraphs if key not in self.paragraphs])
@@ -363,6 +358,13 @@ class _Candidates:
         for item in prepared:
             if any(key in self.shared for key, _ in item.paragraphs):
                 item.compare_shingles = self._compare_shingles(item.paragraphs)
+
+    def _load_sketches(self, connection: Connection, article_ids: set[int]) -> None:
+        for article_id, (story_id, signature, count) in article_rows.load_sketches(
+            connection=connection, article_ids=article_ids
+        ).items():
+            self._remember(article_id, _Candidate(
+                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
 
     def _read_paragraphs(self, connection: Connection, hashes: list[int]) -> None:
         for key, state in index.paragraph_stories(
@@ -423,25 +425,25 @@ class _Candidates:
             self.articles[article_id] = candidate
             self.members.setdefault(candidate.story_id, []).append(article_id)
 
-    def _expand_stories(self, connection: Connection, prepared: list[_Prepared]) -> None:
+    def _expand_stories(self, connection: Connection,
+                        plausible: Iterable[list[tuple[int, float]]]) -> bool:
         """The index returns the first article with a band key or paragraph, not every
         copy: when that article is only an uncertain match (a lead-only copy, say), the
-        other members of its story are candidates too. One query for the batch."""
+        other members of its story are candidates too. One query for the batch; True if
+        it read any."""
         ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
-        wanted: set[int] = set()
-        for item in prepared:
-            for owner, score in self._plausible_owners(item):
-                story_id = self.articles[owner].story_id
-                if score < ceiling and story_id not in self.expanded:
-                    wanted.add(story_id)
+        wanted = {self.articles[owner].story_id for owners in plausible
+                  for owner, score in owners if score < ceiling} - self.expanded
         if not wanted:
-            return
+            return False
         self.expanded.update(wanted)
+        before = len(self.articles)
         for article_id, (story_id, signature, count) in article_rows.load_story_sketches(
             connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
         ).items():
             self._remember(article_id, _Candidate(
                 story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
+        return len(self.articles) > before
 
     def matches(self, item: _Prepared) -> list[_Match]:
         """Every story with a similar enough candidate, best first."""

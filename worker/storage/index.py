@@ -88,26 +88,28 @@ class ParagraphStories:
 
 def paragraph_stories(*, connection: Connection, paragraph_hashes: Sequence[int]) -> dict[int, ParagraphStories]:
     """paragraph hash -> the stories it was seen in, for the known hashes. Stories are read
-    through the articles, so merged stories count as one."""
-    found: dict[int, ParagraphStories] = {}
-    first, other = articles.alias("first"), articles.alias("other")
-    paragraphs = common_paragraphs
-    for condition in in_chunks(connection, paragraphs.c.paragraph_hash,
+    through the articles, so merged stories count as one. Most hashes of a new text are
+    unknown: the articles are read only for the rows found."""
+    rows = []
+    for condition in in_chunks(connection, common_paragraphs.c.paragraph_hash,
                                sorted(set(paragraph_hashes))):
-        query = (
-            select(paragraphs.c.paragraph_hash, paragraphs.c.article_id,
-                   first.c.story_id, paragraphs.c.other_article_id,
-                   other.c.story_id.label("other_story_id"), paragraphs.c.shared)
-            .join(first, first.c.id == paragraphs.c.article_id)
-            .outerjoin(other, other.c.id == paragraphs.c.other_article_id)
-            .where(condition)
-        )
-        found.update({
-            row.paragraph_hash: ParagraphStories(row.article_id, row.story_id,
-                                                 row.other_article_id, row.other_story_id, row.shared)
-            for row in connection.execute(query)
-        })
-    return found
+        rows += connection.execute(select(
+            common_paragraphs.c.paragraph_hash, common_paragraphs.c.article_id,
+            common_paragraphs.c.other_article_id, common_paragraphs.c.shared,
+        ).where(condition)).all()
+    ids = sorted({row.article_id for row in rows}
+                 | {row.other_article_id for row in rows if row.other_article_id is not None})
+    story_of: dict[int, int] = {}
+    for condition in in_chunks(connection, articles.c.id, ids):
+        story_of.update((row.id, row.story_id) for row in connection.execute(
+            select(articles.c.id, articles.c.story_id).where(condition)))
+    return {
+        row.paragraph_hash: ParagraphStories(
+            row.article_id, story_of.get(row.article_id, row.article_id), row.other_article_id,
+            None if row.other_article_id is None else story_of.get(row.other_article_id, row.other_article_id),
+            row.shared)
+        for row in rows
+    }
 
 
 def record_paragraphs(*, connection: Connection, added: dict[int, ParagraphStories],
