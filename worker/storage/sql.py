@@ -5,9 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Connection, Table, Text, any_, bindparam
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 # SQLite allows 32766 bound variables per statement; stay well below it.
 _SQLITE_CHUNK = 10_000
@@ -47,8 +63,10 @@ def is_postgres(connection: Connection) -> bool:
 def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk-insert rows whose keys are known to be free (checked under the dedup lock).
 
-    On Postgres this is a COPY into the table within the current transaction: several
-    times cheaper than row-by-row INSERTs for wide article rows. Elsewhere, executemany.
+    On Postgres this is a binary COPY into the table within the current transaction:
+    several times cheaper than row-by-row INSERTs for wide article rows, and about twice as
+    fast as a text COPY, which has to escape every body and hex-encode every bytea. Elsewhere,
+    executemany.
     """
     if not rows:
         return
@@ -58,12 +76,39 @@ def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any
     from psycopg.types.json import Json
 
     columns = list(rows[0])
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    json_columns = {name for name in columns if isinstance(_base_type(table.c[name].type), JSON)}
     names = ", ".join(f'"{name}"' for name in columns)
+    types = [_copy_type(table.c[name].type) for name in columns]
+    binary = None not in types
     driver = connection.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(tuple(
                 Json(row[name]) if name in json_columns and row[name] is not None else row[name]
                 for name in columns
             ))
+
+
+def _base_type(column_type: Any) -> Any:
+    return column_type.impl if isinstance(column_type, TypeDecorator) else column_type
+
+
+def _copy_type(column_type: Any) -> str | None:
+    """The Postgres type name a binary COPY needs for a column, None if not mapped here."""
+    column_type = _base_type(column_type)
+    if isinstance(column_type, DateTime):
+        return "timestamptz" if column_type.timezone else "timestamp"
+    for kind, name in _COPY_TYPES:
+        if isinstance(column_type, kind):
+            return name
+    return None
+
+
+# Most specific first: BigInteger and SmallInteger are Integers, Text is a String.
+_COPY_TYPES: tuple[tuple[type, str], ...] = (
+    (BigInteger, "int8"), (SmallInteger, "int2"), (Integer, "int4"), (Boolean, "bool"),
+    (Float, "float8"), (LargeBinary, "bytea"), (JSON, "json"), (String, "text"),
+)
