@@ -604,6 +604,19 @@ class TestFingerprintParagraphs:
         assert fingerprint_paragraphs(dateline + body) == fingerprint_paragraphs(body) == [
             "the council approved the budget", "it takes effect in january"]
 
+    def test_links_and_page_furniture_are_left_out(self) -> None:
+        """"Related:" links and lines of a few words (bylines, share and print lines) are
+        not compared; the text paragraphs are."""
+        text = "The council approved the new budget for schools and buses on Tuesday."
+        body = (f"By Jane Doe\n\n{text}\n\nRelated: Council votes on the new budget for the "
+                "city and its schools\n\nPrint this page")
+        assert fingerprint_paragraphs(body) == [fingerprint_text(text)]
+
+    def test_a_body_of_short_lines_keeps_them(self) -> None:
+        """A text made only of short lines (a list, a poem) is compared as it is."""
+        assert fingerprint_paragraphs("Roses are red\n\nViolets are blue") == [
+            "roses are red", "violets are blue"]
+
     def test_only_an_upper_case_place_before_a_separator_is_a_dateline(self) -> None:
         """An ordinary opening, a colon in a sentence, or a later paragraph keeps its words."""
         assert fingerprint_paragraphs("Officials said: no.\n\nPERTH: later") == [

@@ -780,13 +780,28 @@ _DATELINE = re.compile(
 )
 
 
+# A link to another article set in the text: "Related: ...", "READ MORE: ...".
+_LINK_LINE = re.compile(
+    r"^(?:related|read more|read also|also read|see also|more on this|recommended|watch|listen)"
+    r"\s*(?::|\u2014|\u2013| -) ", re.IGNORECASE)
+# Paragraphs shorter than this are page furniture far more often than text ("Photo: AAP",
+# "Print this page", "By Jane Doe", "Updated 3:45pm", "Most read").
+CHROME_MAX_WORDS = 7
+
+
 def fingerprint_paragraphs(body: str) -> list[str]:
-    """`fingerprint_text` of each non-empty paragraph of a normalized body, without a
-    dateline at the start: a reprint that adds one keeps its lead's fingerprint."""
+    """`fingerprint_text` of the paragraphs of a normalized body that carry its text, for
+    near-duplicate comparison (the stored body keeps everything): without a dateline at the
+    start, links to other articles, and very short lines, so that a reprint adding a
+    dateline, a byline or share and "related" lines compares as the text it reprints. A
+    body made only of short lines keeps them all."""
     paragraphs = body.split("\n\n")
     if paragraphs:
         paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
-    return [text for text in map(fingerprint_text, paragraphs) if text]
+    pairs = [(text, paragraph) for paragraph in paragraphs if (text := fingerprint_text(paragraph))]
+    kept = [text for text, paragraph in pairs
+            if text.count(" ") >= CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)]
+    return kept or [text for text, _ in pairs]
 
 
 def _drop_mark_else_space(match: re.Match[str]) -> str:

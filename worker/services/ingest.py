@@ -360,9 +360,10 @@ class _Candidates:
                 item.compare_shingles = self._compare_shingles(item.paragraphs)
 
     def _load_sketches(self, connection: Connection, article_ids: set[int]) -> None:
-        for article_id, (story_id, signature, count) in article_rows.load_sketches(
-            connection=connection, article_ids=article_ids
-        ).items():
+        self._remember_stored(article_rows.load_sketches(connection=connection, article_ids=article_ids))
+
+    def _remember_stored(self, sketches: dict[int, tuple[int, bytes, int]]) -> None:
+        for article_id, (story_id, signature, count) in sketches.items():
             self._remember(article_id, _Candidate(
                 story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
 
@@ -438,11 +439,8 @@ class _Candidates:
             return False
         self.expanded.update(wanted)
         before = len(self.articles)
-        for article_id, (story_id, signature, count) in article_rows.load_story_sketches(
-            connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
-        ).items():
-            self._remember(article_id, _Candidate(
-                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
+        self._remember_stored(article_rows.load_story_sketches(
+            connection=connection, story_ids=wanted, per_story=self.settings.story_candidates))
         return len(self.articles) > before
 
     def matches(self, item: _Prepared) -> list[_Match]:

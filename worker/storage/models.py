@@ -109,7 +109,7 @@ class Article(Base):
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, see pipeline.dedup
     normalizer_version: Mapped[int] = mapped_column(Integer)
     warnings: Mapped[list[Any] | None]
-    # The RawArticle as it arrived (zlib-compressed JSON), for `renormalize`.
+    # The RawArticle as it arrived (JSON bytes; lz4 in TOAST on Postgres), for `renormalize`.
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
