@@ -191,6 +191,7 @@ def _store(
     unmatched = [p for p in prepared if known.match(p) is None]
     for item in unmatched:
         item.ensure_sketch(settings)  # a no-op unless a stored copy changed since the pre-read
+    candidates.expanded.clear()  # stories may have gained members since the first read
     candidates.refresh(connection, unmatched)
     new_ids = iter(article_rows.allocate_article_ids(connection=connection, count=len(unmatched)))
     # `allocate` over-reserves when in-batch copies turn out to be exact duplicates; gaps in
