@@ -128,6 +128,46 @@ class TestRelay:
 
 
 @pytest.mark.slow
+class TestPrune:
+    def test_prunes_only_old_published_events_every_subscriber_has(self, engine, redis_client) -> None:
+        """Pruning keeps unsent events, recently published ones, and those past the lowest
+        enabled subscriber's cursor; the rest go, in batches."""
+        from datetime import timedelta
+
+        from worker.storage.models import Subscriber, utcnow
+
+        store_articles(engine, 30, batch=10)
+        assert events.relay_outbox(engine, redis_client, batch=10, max_batches=2) == 20  # 10 unsent
+        ids = [row["id"] for row in _outbox(engine)]
+        now = utcnow()
+        with engine.begin() as connection:
+            connection.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids[:15]))
+                               .values(sent_at=now - timedelta(days=8)))
+            connection.execute(Subscriber.__table__.insert(), [
+                {"url": "https://hooks.example/a", "last_event_id": ids[11], "enabled": True,
+                 "status": "active", "error_count": 0, "created_at": now},
+                {"url": "https://hooks.example/b", "last_event_id": 0, "enabled": False,
+                 "status": "active", "error_count": 0, "created_at": now},
+            ])
+        assert events.prune_outbox(engine, retention_s=7 * 86400, batch=5, now=now) == 12
+        assert [row["id"] for row in _outbox(engine)] == ids[12:]
+        assert events.prune_outbox(engine, retention_s=0, now=now + timedelta(days=30)) == 0
+
+    def test_prune_task_runs_on_a_worker(self, celery_worker, monkeypatch) -> None:
+        """Beat's `events.prune` deletes events once the retention has passed."""
+        from worker.app import app
+        from worker.settings import get_settings
+
+        engine = get_engine()
+        store_articles(engine, 3)
+        with engine.begin() as connection:
+            connection.execute(update(OutboxEvent).values(sent_at=func.now()))
+        monkeypatch.setenv("NEWS_INGEST_EVENTS_RETENTION_S", "0.001")
+        get_settings.cache_clear()
+        app.send_task("events.prune")
+        wait_for(lambda: _outbox(engine) == [], timeout=60, what="the outbox pruned")
+
+
 class TestRelayProcess:
     def test_relay_killed_mid_stream_loses_and_invents_nothing(self, postgres_db, redis_client,
                                                                   tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def create_app() -> Celery:
                                  "options": {"expires": 30}},
             "scan-due-seed-dirs": {"task": "sources.scan_due", "schedule": schedule(30.0),
                                    "options": {"expires": 60}},
+            "prune-events": {"task": "events.prune", "schedule": schedule(3600.0),
+                             "options": {"expires": 3600}},
         },
     )
     return app

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # and, as a long-running command, polls the outbox this often when it is idle.
     events_maxlen: int = Field(default=1_000_000, ge=1000)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
+    # Published outbox rows that every enabled webhook subscriber has had are deleted after
+    # this long (hourly, `events.prune`); 0 keeps them all.
+    events_retention_s: float = Field(default=7 * 86400, ge=0)
     relay_poll_s: float = Field(default=0.5, gt=0.0, le=60.0)
     # Webhooks (worker/services/webhooks.py): per-request timeout, backoff cap, and how long
     # an event may stay undeliverable before it is skipped (with the failure recorded).

@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -88,6 +89,23 @@ def relay_outbox(engine: Engine, redis: redis.Redis, *, batch: int = 500,
         if count < batch:
             break
     return published
+
+
+def prune_outbox(engine: Engine, *, retention_s: float, batch: int = 10_000,
+                 now: datetime | None = None) -> int:
+    """Delete outbox events published more than `retention_s` ago that every enabled
+    webhook subscriber has had, in batches of `batch` (short transactions); returns how
+    many. `retention_s` 0 keeps everything. The stream keeps its own copy (`events_maxlen`)."""
+    if retention_s <= 0:
+        return 0
+    sent_before = (now or utcnow()) - timedelta(seconds=retention_s)
+    pruned = 0
+    while True:
+        with engine.begin() as connection:
+            count = outbox.prune_sent(connection=connection, sent_before=sent_before, limit=batch)
+        pruned += count
+        if count < batch:
+            return pruned
 
 
 def _relay_batch(engine: Engine, redis: redis.Redis, *, batch: int, maxlen: int,

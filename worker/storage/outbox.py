@@ -1,5 +1,6 @@
 """The transactional outbox (`outbox_events`): reading unsent events for the relay, marking
-them sent, and reading events after a webhook subscriber's cursor."""
+them sent, reading events after a webhook subscriber's cursor, and pruning what everyone
+has had."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
-from worker.storage.models import OutboxEvent
+from worker.storage.models import OutboxEvent, Subscriber
 from worker.storage.sql import is_postgres
 
 outbox = OutboxEvent.__table__
+subscribers = Subscriber.__table__
 
 # Transaction-level advisory lock held by the relay that is publishing (see `lock_relay`).
 RELAY_LOCK_KEY = 7366003
@@ -100,3 +102,18 @@ def events_after(*, connection: Connection, after_id: int, limit: int) -> list[O
 
 def last_event_id(*, connection: Connection) -> int:
     return connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
+
+
+def prune_sent(*, connection: Connection, sent_before: datetime, limit: int) -> int:
+    """Delete up to `limit` of the oldest events published to the stream before
+    `sent_before` that every enabled webhook subscriber has had too (ids at or below the
+    lowest cursor). Returns how many went."""
+    lowest_cursor = (select(func.min(subscribers.c.last_event_id))
+                     .where(subscribers.c.enabled.is_(True)).scalar_subquery())
+    doomed = (select(outbox.c.id)
+              .where(outbox.c.sent_at < sent_before,
+                     outbox.c.id <= func.coalesce(lowest_cursor, outbox.c.id))
+              .order_by(outbox.c.id).limit(limit))
+    return len(connection.execute(
+        delete(outbox).where(outbox.c.id.in_(doomed)).returning(outbox.c.id)).all())
+

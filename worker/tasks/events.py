@@ -1,5 +1,6 @@
 """Outbound events: `events.relay` publishes the outbox to the Redis stream and
-`events.deliver` posts it to webhook subscribers (beat runs both every few seconds)."""
+`events.deliver` posts it to webhook subscribers (beat runs both every few seconds);
+`events.prune` deletes what everyone has had, once retention has passed (hourly)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,9 @@ def relay_events() -> int:
 def deliver_events() -> int:
     """Post undelivered events to every subscriber that is due."""
     return webhooks.deliver_webhooks(engine=get_engine()).delivered
+
+
+@app.task(name="events.prune", **_OPTIONS)
+def prune_events() -> int:
+    """Delete published outbox events older than NEWS_INGEST_EVENTS_RETENTION_S."""
+    return event_service.prune_outbox(get_engine(), retention_s=get_settings().events_retention_s)
