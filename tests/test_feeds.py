@@ -307,6 +307,24 @@ class TestFetchThroughPipeline:
             '"v1"', "Local News", "active", 0)
         assert stored.next_fetch_at is not None and stored.next_fetch_at > stored.last_fetched_at
 
+    def test_permanent_redirect_moves_the_feed(self, engine: Any, feed_server: HTTPServer) -> None:
+        """After a 301 the feed is fetched at its new URL, same id and history; a URL that
+        another feed already has is not taken from it."""
+        old, new = feed_server.url_for("/old.xml"), feed_server.url_for("/new.xml")
+        feed_server.expect_request("/old.xml").respond_with_data("", status=301, headers={"Location": "/new.xml"})
+        feed_server.expect_request("/new.xml").respond_with_data(rss([entry(1)]), content_type=RSS)
+        feed = add_feed(engine, old)
+        assert fetch(engine, feed.id).outcome == "fetched"
+        moved = get_feed(engine, feed.id)
+        assert moved.url == new and moved.error_count == 0
+        assert fetch(engine, feed.id).outcome == "fetched"  # straight to /new.xml now
+        assert [r.path for r, _ in feed_server.log] == ["/old.xml", "/new.xml", "/new.xml"]
+
+        feed_server.expect_request("/other.xml").respond_with_data("", status=301, headers={"Location": "/new.xml"})
+        other = add_feed(engine, feed_server.url_for("/other.xml"))
+        assert fetch(engine, other.id).outcome == "fetched"
+        assert get_feed(engine, other.id).url == feed_server.url_for("/other.xml")
+
     def test_304_stores_nothing_and_parses_nothing(
         self, engine: Any, feed_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:

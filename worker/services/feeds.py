@@ -387,6 +387,8 @@ def _fetch_claimed(
                 gate.set_retry_after(host, min(error.retry_after_s, RETRY_AFTER_MAX_S))
             return _record_failure(engine, claim, error, settings)
     observe_feed_fetch(result=str(result.status), seconds=time.monotonic() - started)
+    if result.moved_to and result.moved_to != feed.url:
+        _follow_move(engine, feed, result.moved_to)
     fetched_at = utcnow()
     if result.status == 304:
         return _record_not_modified(engine, claim, feed, result, fetched_at, settings)
@@ -547,6 +549,23 @@ def _interval(
     fresh_for = max(ttl or 0, parse_cache_headers(headers) or 0) or None
     return effective_interval(estimate_s=estimate, user_interval_s=feed.interval_s,
                               server_fresh_s=fresh_for, max_s=settings.feed_max_interval_s)
+
+
+def _follow_move(engine: Engine, feed: FeedSource, url: str) -> None:
+    """The feed answered through permanent redirects only: fetch it at its new URL from
+    now on (the publisher asked for it, and it saves them a redirect per fetch)."""
+    try:
+        with engine.begin() as connection:
+            moved = feed_rows.move_feed(connection=connection, feed_id=feed.id, url=url)
+    except ValueError as error:  # not an http(s) URL we would register
+        log.warning("feed moved to an unusable URL", feed_id=feed.id, url=feed.url, to=url,
+                    error=str(error))
+        return
+    if moved:
+        log.info("feed moved permanently", feed_id=feed.id, url=feed.url, to=url)
+    else:
+        log.warning("feed moved to a URL another source has", feed_id=feed.id, url=feed.url,
+                    to=url)
 
 
 def _record_not_modified(

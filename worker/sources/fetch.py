@@ -70,6 +70,9 @@ class FetchResult:
     last_modified: str | None
     headers: Mapping[str, str]
     elapsed_s: float
+    # Where the feed now lives, when every redirect followed was permanent (301/308): feed
+    # readers move the subscription there; a temporary hop anywhere keeps the old URL.
+    moved_to: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -418,6 +421,7 @@ def _fetch(
         conditional["If-Modified-Since"] = last_modified
 
     redirects = 0
+    permanent = True  # every redirect so far was a 301 or 308
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -444,8 +448,10 @@ def _fetch(
                         f"more than {settings.fetch_max_redirects} redirects (last to {target})",
                     )
                 visited.add(_without_fragment(target))
+                permanent = permanent and status in (301, 308)
                 current = target
                 continue
+            moved_to = str(current) if redirects and permanent else None
             headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             if status == 304:
                 return FetchResult(
@@ -456,6 +462,7 @@ def _fetch(
                     last_modified=headers.get("last-modified") or last_modified,
                     headers=headers,
                     elapsed_s=time.monotonic() - started,
+                    moved_to=moved_to,
                 )
             if 200 <= status < 300:
                 content = _read_body(
@@ -469,6 +476,7 @@ def _fetch(
                     last_modified=headers.get("last-modified"),
                     headers=headers,
                     elapsed_s=time.monotonic() - started,
+                    moved_to=moved_to,
                 )
             dates = response.headers.get_list("date")
             raise _status_error(

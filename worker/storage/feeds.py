@@ -266,6 +266,18 @@ def get_feed_by_url(*, connection: Connection, url: str) -> FeedSource | None:
     return _feed(row) if row else None
 
 
+def move_feed(*, connection: Connection, feed_id: int, url: str) -> bool:
+    """Give a feed the URL it permanently redirects to, keeping its id, state and history.
+    False (nothing changed) when another source already has that URL."""
+    name = feed_url(url)
+    taken = select(sources.c.id).where(sources.c.name == name).exists()
+    moved = connection.execute(
+        update(sources).where(sources.c.id == feed_id, sources.c.kind == KIND, ~taken)
+        .values(name=name).returning(sources.c.id)
+    ).first()
+    return moved is not None
+
+
 def remove_feed(*, connection: Connection, feed_id: int) -> str | None:
     """Stop fetching a feed. A feed nothing refers to is deleted ("deleted"); one whose
     articles, sightings or rejects name it is kept, disabled, as their provenance
