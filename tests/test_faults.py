@@ -508,6 +508,35 @@ class TestHostileMessages:
         assert finished_job(engine, message_job_id(task_id)) is None
         engine.dispose()
 
+    @pytest.mark.parametrize(("item", "reason"), [
+        (b"this is not json", "queue item is not JSON"),
+        (b'{"body": "no properties"}', "queue item is not a kombu message envelope"),
+        (b"[1, 2]", "queue item is not a kombu message envelope"),
+    ], ids=["not-json", "json-without-properties", "json-list"])
+    def test_queue_item_that_is_not_an_envelope_is_dropped(
+        self, hostile_setup: tuple[RedisServer, WorkerProcess], postgres_db: str, item: bytes,
+        reason: str,
+    ) -> None:
+        """An item pushed onto the queue list that is not a kombu envelope at all no longer
+        stops the worker ("Unrecoverable error"): it is dropped with the reason and the
+        next good message is stored."""
+        server, worker = hostile_setup
+        engine = create_engine(postgres_db)
+        log_before = len(worker.log())
+        client = server.client()
+        client.lpush(QUEUE, item)
+        client.close()
+        wait_for(lambda: reason in worker.log()[log_before:], timeout=30,
+                 what="the queue item dropped with its reason")
+        job_id = send_articles(server, [{"body": STORY, "url": "https://example.org/after-item"}])
+        job = wait_for(lambda: finished_job(engine, job_id), timeout=30,
+                       what="the message after the item stored")
+        assert (job["received"], job["new"]) == (1, 1)
+        wait_for(lambda: queue_drained(server), timeout=10, what="queue and unacked drained")
+        assert worker.process is not None and worker.process.poll() is None, "the worker died"
+        assert "Unrecoverable error" not in worker.log()[log_before:]
+        engine.dispose()
+
     def test_batch_over_the_limit_is_rejected_before_any_work(
         self, hostile_setup: tuple[RedisServer, WorkerProcess], postgres_db: str
     ) -> None:

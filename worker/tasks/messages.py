@@ -6,6 +6,9 @@ the wrong type raise inside the consumer itself: the worker stops with "Unrecove
 the unacked message goes back to the queue and stops the next worker too. Checking the shape
 first turns such a message into `InvalidTaskError`, which Celery logs with the reason and
 rejects without requeueing: dropped once, never retried, and the worker goes on.
+
+One level down, an item in the queue that is not a kombu envelope at all is handled in
+`worker.broker`.
 """
 
 from __future__ import annotations
