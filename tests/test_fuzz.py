@@ -21,7 +21,11 @@ from schemas.articles import RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import NormalizedArticle, fingerprint_text, normalize_article
+from worker.pipeline.normalize import (
+    NormalizedArticle,
+    fingerprint_paragraphs,
+    normalize_article,
+)
 from worker.settings import Settings
 from worker.sources.seeds import decode_seed_bytes, parse_seed_text, read_seed_file
 
@@ -140,7 +144,8 @@ def assert_article_storable(article: NormalizedArticle) -> None:
     if article.published_at is not None:
         assert article.published_at.utcoffset() == timedelta(0)
     content_hash(article.body)
-    shingles = dedup.shingles(fingerprint_text(article.body), size=LIMITS.shingle_words)
+    dedup.paragraph_fingerprints(fingerprint_paragraphs(article.body))
+    shingles = dedup.shingles(" ".join(fingerprint_paragraphs(article.body)), size=LIMITS.shingle_words)
     dedup.sketch(shingles, perms=LIMITS.minhash_perms, bands=LIMITS.lsh_bands, rows=LIMITS.lsh_rows)
 
 
