@@ -473,6 +473,26 @@ def queue_drained(server: RedisServer) -> bool:
         client.close()
 
 
+def _dropped_and_the_worker_goes_on(server: RedisServer, worker: WorkerProcess, engine: Engine,
+                                    item: bytes, reason: str) -> str:
+    """Push `item` onto the queue, wait for `reason` in the worker's log, then check that a
+    good message after it is stored, the queue drains and the worker still runs. Returns
+    the worker's log since the push."""
+    log_before = len(worker.log())
+    client = server.client()
+    client.lpush(QUEUE, item)
+    client.close()
+    wait_for(lambda: reason in worker.log()[log_before:], timeout=30,
+             what="the hostile item dropped with its reason")
+    job_id = send_articles(server, [{"body": STORY, "url": "https://example.org/after-hostile"}])
+    job = wait_for(lambda: finished_job(engine, job_id), timeout=30,
+                   what="the message after the hostile item stored")
+    assert (job["received"], job["new"]) == (1, 1)
+    wait_for(lambda: queue_drained(server), timeout=10, what="queue and unacked drained")
+    assert worker.process is not None and worker.process.poll() is None, "the worker died"
+    return worker.log()[log_before:]
+
+
 @pytest.mark.slow
 class TestHostileMessages:
     @pytest.mark.parametrize(("body", "reason"), [
@@ -490,20 +510,9 @@ class TestHostileMessages:
         dropped once with its reason in the log, and the next good message is stored."""
         server, worker = hostile_setup
         engine = create_engine(postgres_db)
-        log_before = len(worker.log())
         task_id, message = raw_message("ingest.articles", body)
-        client = server.client()
-        client.lpush(QUEUE, message)
-        client.close()
-        wait_for(lambda: reason in worker.log()[log_before:], timeout=30,
-                 what="the poison message rejected with its reason")
-        job_id = send_articles(server, [{"body": STORY, "url": "https://example.org/after-poison"}])
-        job = wait_for(lambda: finished_job(engine, job_id), timeout=30,
-                       what="the message after the poison stored")
-        assert (job["received"], job["new"]) == (1, 1)
-        wait_for(lambda: queue_drained(server), timeout=10, what="queue and unacked drained")
-        assert reason in worker.log()[log_before:]
-        assert worker.process is not None and worker.process.poll() is None, "the worker died"
+        log = _dropped_and_the_worker_goes_on(server, worker, engine, message, reason)
+        assert reason in log
         # Rejected, not retried: the poison message is gone and no job was made of it.
         assert finished_job(engine, message_job_id(task_id)) is None
         engine.dispose()
@@ -522,19 +531,8 @@ class TestHostileMessages:
         next good message is stored."""
         server, worker = hostile_setup
         engine = create_engine(postgres_db)
-        log_before = len(worker.log())
-        client = server.client()
-        client.lpush(QUEUE, item)
-        client.close()
-        wait_for(lambda: reason in worker.log()[log_before:], timeout=30,
-                 what="the queue item dropped with its reason")
-        job_id = send_articles(server, [{"body": STORY, "url": "https://example.org/after-item"}])
-        job = wait_for(lambda: finished_job(engine, job_id), timeout=30,
-                       what="the message after the item stored")
-        assert (job["received"], job["new"]) == (1, 1)
-        wait_for(lambda: queue_drained(server), timeout=10, what="queue and unacked drained")
-        assert worker.process is not None and worker.process.poll() is None, "the worker died"
-        assert "Unrecoverable error" not in worker.log()[log_before:]
+        log = _dropped_and_the_worker_goes_on(server, worker, engine, item, reason)
+        assert "Unrecoverable error" not in log
         engine.dispose()
 
     def test_batch_over_the_limit_is_rejected_before_any_work(
