@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from schemas import IngestSummary, RawArticle
@@ -14,6 +17,11 @@ from worker.settings import get_settings
 from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting, StoryBand
 
 from tests.factories import STORY, distinct_article
+
+NOTICE = ("Copyright Pacific Wire News. All rights reserved. This story may not be published, "
+          "broadcast, rewritten or redistributed in any form without the prior written consent of "
+          "the agency, which accepts no responsibility for the accuracy of content supplied by "
+          "third parties.")
 
 
 def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> dict:
@@ -26,6 +34,22 @@ def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> di
     job_service.seal_job(engine=engine, job_id=job_id)
     with engine.connect() as connection:
         return dict(connection.execute(select(IngestJob.__table__).where(IngestJob.id == job_id)).mappings().one())
+
+
+def _reword(text: str, sentences: int) -> str:
+    """Change a number in every sentence of a distinct_article text and two words in the
+    first `sentences` sentences."""
+    bumped = re.sub(r"on day (\d+)", lambda match: f"on day {int(match.group(1)) + 1}", text)
+    return bumped.replace(" office near the ", " bureau by the ", sentences)
+
+
+def _measure(shorter: str, longer: str) -> dedup.Similarity:
+    """Similarity of two texts, with the share of the shorter found at the start of the
+    longer."""
+    mine = dedup.shingles(fingerprint_text(shorter), size=4)
+    measured = dedup.similarity(mine, dedup.shingles(fingerprint_text(longer), size=4))
+    return replace(measured, leading=dedup.leading_containment(
+        mine, dedup.shingles_in_order(fingerprint_text(longer), size=4)))
 
 
 def count(engine, model) -> int:
@@ -195,6 +219,54 @@ class TestNearDuplicates:
         documents = [{"body": distinct_article(n, sentences=3) + "\n\n" + footer} for n in range(4)]
         job = ingest_documents(engine, documents, batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (4, 0)
+
+    @pytest.mark.parametrize("batch_size", [1, 100], ids=["stored", "one-batch"])
+    def test_shared_notice_is_left_out_once_two_stories_hold_it(self, engine, batch_size) -> None:
+        """Two short stories ending in one publisher's notice are alike at a level an edited
+        copy reaches (containment >= 0.5, Jaccard >= 0.3), and only through the notice: it
+        is left out of their comparison from the second article that holds it, whether the
+        first is stored or earlier in the same batch."""
+        documents = [{"body": distinct_article(n, sentences=2) + "\n\n" + NOTICE} for n in (61, 62)]
+        alike = dedup.similarity(*(dedup.shingles(fingerprint_text(d["body"]), size=4)
+                                   for d in documents))
+        assert alike.containment >= 0.5 and alike.jaccard >= 0.3
+        job = ingest_documents(engine, documents, batch_size=batch_size)
+        assert (job["new"], job["near_duplicates"]) == (2, 0)
+
+    def test_edited_copy_of_a_short_article_joins_its_story(self, engine) -> None:
+        """Two of five sentences rewritten: containment under 0.6 but a Jaccard over 0.3,
+        which different stories reach only through a shared notice."""
+        sentences = re.split(r"(?<=\.) ", distinct_article(51, sentences=5).replace("\n\n", " "))
+        others = re.split(r"(?<=\.) ", distinct_article(52, sentences=5).replace("\n\n", " "))
+        edited = " ".join([others[0], sentences[1], others[2], *sentences[3:]])
+        measured = dedup.similarity(dedup.shingles(fingerprint_text(" ".join(sentences)), size=4),
+                                    dedup.shingles(fingerprint_text(edited), size=4))
+        assert 0.5 <= measured.containment < 0.6 and 0.3 <= measured.jaccard < 0.6
+        job = ingest_documents(engine, [{"body": " ".join(sentences)}, {"body": edited}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (1, 1)
+
+    def test_edited_cut_copy_joins_on_containment_at_the_start(self, engine) -> None:
+        """The first quarter of a story with three sentences reworded: containment 0.6-0.75
+        and a Jaccard under 0.2, which a quoted passage reaches too; but the copy is found at
+        the start of the story."""
+        story = distinct_article(71, sentences=24)
+        cut = _reword("\n\n".join(story.split("\n\n")[:2]), 3)
+        measured = _measure(cut, story)
+        assert 0.6 <= measured.containment < 0.75 and measured.jaccard < 0.2
+        assert measured.leading >= 0.6
+        job = ingest_documents(engine, [{"body": story}, {"body": cut}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (1, 1)
+
+    def test_story_opening_with_a_stored_lead_copy_does_not_join_it(self, engine) -> None:
+        """A longer text that opens with (a reworded) lead-only copy of another story is
+        measured like a cut copy; it counts only for the shorter text arriving after."""
+        lead = distinct_article(72, sentences=3)
+        other = _reword(lead, 2) + "\n\n" + distinct_article(73, sentences=24)
+        measured = _measure(lead, other)
+        assert 0.6 <= measured.containment < 0.75 and measured.jaccard < 0.2
+        assert measured.leading >= 0.6
+        job = ingest_documents(engine, [{"body": lead}, {"body": other}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 0)
 
     def test_lead_only_copy_is_found_by_its_paragraph_when_bands_miss(self, engine, monkeypatch) -> None:
         """With a single LSH band a lead-only copy of a long story (Jaccard ~0.1) shares no

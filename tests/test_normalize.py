@@ -24,6 +24,7 @@ from worker.pipeline.normalize import (
     fingerprint_paragraphs,
     fingerprint_text,
     html_to_text,
+    looks_like_notice,
     normalize_article,
     parse_published,
 )
@@ -621,6 +622,35 @@ class TestFingerprintParagraphs:
         """An ordinary opening, a colon in a sentence, or a later paragraph keeps its words."""
         assert fingerprint_paragraphs("Officials said: no.\n\nPERTH: later") == [
             "officials said no", "perth later"]
+
+
+class TestLooksLikeNotice:
+    @pytest.mark.parametrize("notice", [
+        "Copyright Australian Associated Press. All rights reserved.",
+        "\u00a9 2026 The Daily Planet. This material may not be published, broadcast, rewritten or "
+        "redistributed.",
+        "Disclaimer: The views and opinions expressed in this article are those of the authors.",
+        "This article was distributed by the Southern Cross news service.",
+        "If you or someone you know needs help, call Lifeline on 13 11 14.",
+        "Subscribe today for unlimited access to breaking news and analysis.",
+        "Reporting by Jane Doe in Sydney; Editing by John Roe",
+        "Do you have a story tip? Email our newsroom. Our corrections policy is on our website.",
+        "The information is general in nature and does not constitute financial advice.",
+    ])
+    def test_publishers_notices(self, notice: str) -> None:
+        """Rights lines, disclaimers, credits, pitches, helplines and bylines of the desk."""
+        assert looks_like_notice(fingerprint_text(notice))
+
+    @pytest.mark.parametrize("paragraph", [
+        "Premier Peter Beattie says the Government is seeking legal advice about the case.",
+        "In 1976 she retired from writing her newsletter and moved to Houston.",
+        "Perhaps the time has come for us to sign up to a federal executive process.",
+        "Animalia is an illustrated children's book. It was originally published in 1986.",
+        "The court heard the band had breached copyright law when it sampled the song. " * 8,
+    ])
+    def test_story_paragraphs_that_mention_such_things(self, paragraph: str) -> None:
+        """One weak sign is not enough, and a long paragraph is a story about rights."""
+        assert not looks_like_notice(fingerprint_text(paragraph))
 
 
 class TestNormalizeArticle:

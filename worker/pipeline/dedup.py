@@ -47,6 +47,9 @@ class Similarity:
     jaccard: float
     containment: float  # |A & B| / min(|A|, |B|): high when one text is a cut of the other
     smaller: int  # shingles in the smaller text
+    # `leading_containment` of the smaller in the larger, measured only where it decides
+    # (see `needs_leading`)
+    leading: float = 0.0
 
     def score(self, *, min_containment_shingles: int) -> float:
         """The similarity used for the decision: containment counts only for texts long
@@ -56,17 +59,33 @@ class Similarity:
         return self.jaccard
 
     def is_near(self, *, threshold: float, containment_threshold: float,
-                containment_min_jaccard: float, min_containment_shingles: int) -> bool:
+                containment_min_jaccard: float, edited_containment: float, edited_jaccard: float,
+                min_containment_shingles: int) -> bool:
         """A near copy: Jaccard reaches `threshold`; or, for a text long enough, containment
         does too while the Jaccard shows the two are of comparable size (a rewrite, an
         addition); or containment alone reaches the higher `containment_threshold` (a lead-
-        or third-only copy of a long story). A story that quotes a few sentences of another
-        contains that other's lead-only copy at 0.6-0.7 with a Jaccard under 0.2."""
+        or third-only copy of a long story) or reaches `threshold` at the start of the longer
+        text (`leading`: an edited cut copy); or both are fairly high, as when a sentence or
+        two of a short article is rewritten (`edited_containment` with `edited_jaccard`).
+        A story that quotes a few sentences of another contains that other's lead-only copy
+        at 0.6-0.7 with a Jaccard under 0.2, but not at its start."""
         if self.jaccard >= threshold:
             return True
-        if self.smaller < min_containment_shingles or self.containment < threshold:
+        if self.smaller < min_containment_shingles:
             return False
-        return self.jaccard >= containment_min_jaccard or self.containment >= containment_threshold
+        if self.containment >= edited_containment and self.jaccard >= edited_jaccard:
+            return True
+        if self.containment < threshold:
+            return False
+        return (self.jaccard >= containment_min_jaccard or self.containment >= containment_threshold
+                or self.leading >= threshold)
+
+    def needs_leading(self, *, threshold: float, containment_threshold: float,
+                      containment_min_jaccard: float, min_containment_shingles: int) -> bool:
+        """Whether `leading` alone decides `is_near`: worth measuring only then."""
+        return (self.smaller >= min_containment_shingles
+                and threshold <= self.containment < containment_threshold
+                and self.jaccard < containment_min_jaccard)
 
 
 def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]:
@@ -95,6 +114,11 @@ def shingles(fingerprint: str, *, size: int) -> np.ndarray:
     sorted unique 64-bit hashes of the shingles. Words are hashed by rensa (Rust, stable
     across processes), shingles combined and mixed in numpy: about a third of the cost of
     joining the words into strings, and set operations on sorted integer arrays are cheap."""
+    return np.unique(shingles_in_order(fingerprint, size=size))
+
+
+def shingles_in_order(fingerprint: str, *, size: int) -> np.ndarray:
+    """The hashes of `shingles`, one per position in the text, in text order."""
     words = fingerprint.split()
     if not words:
         return EMPTY_SHINGLES
@@ -111,7 +135,7 @@ def shingles(fingerprint: str, *, size: int) -> np.ndarray:
     combined ^= combined >> np.uint64(27)
     combined *= np.uint64(0x94D049BB133111EB)
     combined ^= combined >> np.uint64(31)
-    return np.unique(combined)
+    return combined
 
 
 def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> Sketch:
@@ -182,6 +206,17 @@ def similarity(a: np.ndarray, b: np.ndarray) -> Similarity:
         containment=common / smaller,
         smaller=smaller,
     )
+
+
+def leading_containment(smaller: np.ndarray, larger_in_order: np.ndarray) -> float:
+    """The share of a text's shingles (`shingles`) found at the start of a longer one
+    (`shingles_in_order`), within as many shingles as the shorter has: about its
+    containment for a cut copy (a lead, a first third, a trimmed ending), near zero for a
+    passage quoted further down."""
+    if not len(smaller):
+        return 0.0
+    start = np.unique(larger_in_order[: len(smaller)])
+    return common_count(smaller, start) / len(smaller)
 
 
 def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:

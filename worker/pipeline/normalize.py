@@ -789,6 +789,45 @@ _LINK_LINE = re.compile(
 CHROME_MAX_WORDS = 7
 
 
+# A publisher's notice, in `fingerprint_text` form: the rights line, the disclaimer, the
+# syndication credit, the subscription pitch, the helpline and the corrections footer that
+# outlets append to every story. Such a paragraph says nothing about the story it follows,
+# so once two stories share one it is left out of their comparison (see
+# `services.ingest._Candidates`) instead of making them look alike.
+_STRONG_NOTICE = re.compile(
+    r"\b(?:copyright|all rights reserved"
+    r"|(?:may|must) not be (?:re ?)?(?:published|produced|printed|copied|broadcast"
+    r"|distributed|redistributed|rewritten|reproduced)"
+    r"|without (?:the )?(?:prior |express )*written (?:permission|consent)"
+    r"|views (?:and|or) opinions expressed|if you or someone you know"
+    r"|(?:is|was) (?:distributed|syndicated|supplied) by"
+    r"|subscribe (?:today|now|to our)|sign up (?:to|for) our|(?:story|news) tip"
+    r"|corrections? policy|community guidelines|reporting by \w+(?: \w+){0,6} editing by"
+    r")\b"
+)
+# Weaker signs count only two together: news stories mention advice and newsletters too.
+_WEAK_NOTICE = re.compile(
+    r"\b(?:does not constitute|general in nature|(?:financial|legal|medical|professional) advice"
+    r"|do(?:es)? not (?:necessarily )?(?:reflect|represent)|(?:originally|first) published"
+    r"|newsletter|follow us|our (?:website|app)|terms of (?:use|service)|privacy policy"
+    r"|helpline|crisis line|call \w+ on \d|seek (?:independent )?(?:professional )?advice"
+    r"|not intended|no responsibility|at the time of (?:writing|publication)"
+    r")\b"
+)
+# Footers are short; a long paragraph matching them is a story about such things.
+NOTICE_MAX_WORDS = 90
+
+
+def looks_like_notice(fingerprint: str) -> bool:
+    """Whether a paragraph (`fingerprint_text` form) reads like a publisher's notice rather
+    than part of a story (see `_STRONG_NOTICE`)."""
+    if fingerprint.count(" ") >= NOTICE_MAX_WORDS:
+        return False
+    if _STRONG_NOTICE.search(fingerprint):
+        return True
+    return len({match.group(0) for match in _WEAK_NOTICE.finditer(fingerprint)}) >= 2
+
+
 def fingerprint_paragraphs(body: str) -> list[str]:
     """`fingerprint_text` of the paragraphs of a normalized body that carry its text, for
     near-duplicate comparison (the stored body keeps everything): without a dateline at the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -20,6 +20,7 @@ from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
     fingerprint_paragraphs,
+    looks_like_notice,
     normalize_article,
 )
 from worker.settings import Settings, get_settings
@@ -58,6 +59,7 @@ class _Prepared:
     compare_shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
     estimates: dict[int, float] = field(default_factory=dict)  # candidate -> signature estimate
     sketched: bool = False
+    shared_seen: int = 0  # how much of `_Candidates.shared_log` compare_shingles reflects
 
     def ensure_sketch(self, settings: Settings) -> None:
         if not self.sketched:
@@ -65,6 +67,7 @@ class _Prepared:
             self.shingles = dedup.shingles(" ".join(text for _, text in self.paragraphs),
                                            size=settings.shingle_words)
             self.compare_shingles = self.shingles
+            self.shared_seen = 0
             self.sketch = dedup.sketch(self.shingles, perms=settings.minhash_perms,
                                        bands=settings.lsh_bands, rows=settings.lsh_rows)
             self.sketched = True
@@ -298,6 +301,8 @@ class _Candidate:
     signature: np.ndarray | None  # dedup.signature_values
     shingle_count: int
     shingles: np.ndarray | None  # loaded only for candidates that pass the signature filter
+    paragraphs: list[tuple[int, str]] | None = None  # what `shingles` were made from
+    shared_seen: int = 0  # as `_Prepared.shared_seen`
 
 
 @dataclass(slots=True)
@@ -318,8 +323,13 @@ class _Candidates:
         self.owners: dict[int, int] = {}  # band key -> article id
         self.articles: dict[int, _Candidate] = {}
         self.paragraphs: dict[int, index.ParagraphStories] = {}  # by paragraph hash
-        # Left out of comparisons: paragraphs seen in `common_paragraph_stories` stories.
+        # Left out of comparisons: paragraphs seen in `common_paragraph_stories` stories,
+        # and publisher's notices (`normalize.looks_like_notice`) held by two articles. The
+        # log (the same keys, in the order they became shared) tells which compared
+        # shingles are stale.
         self.shared: set[int] = set()
+        self.shared_log: list[int] = []
+        self.notices: set[int] = set()
         self.added_paragraphs: dict[int, index.ParagraphStories] = {}  # to record
         self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
         self.expanded: set[int] = set()  # stories whose members were read
@@ -336,6 +346,8 @@ class _Candidates:
         plausible, the shingles) of candidates not read before. Called before the lock and
         again under it: a band key's owner never changes once set, so the second call reads
         only the keys that were free."""
+        for item in prepared:
+            self._note_notices(item.paragraphs)
         self._read_paragraphs(connection, [key for item in prepared for key, _ in item.paragraphs])
         self.owners.update(index.find_band_owners(connection=connection, band_keys=[
             key for item in prepared for key in item.sketch.band_keys if key not in self.owners]))
@@ -352,13 +364,15 @@ class _Candidates:
                 if self.articles[owner].shingles is None
             }).items()
         }
+        for paragraphs in bodies.values():
+            self._note_notices(paragraphs)
         self._read_paragraphs(connection, [key for paragraphs in bodies.values()
                                            for key, _ in paragraphs if key not in self.paragraphs])
         for article_id, paragraphs in bodies.items():
-            self.articles[article_id].shingles = self._compare_shingles(paragraphs)
-        for item in prepared:
-            if any(key in self.shared for key, _ in item.paragraphs):
-                item.compare_shingles = self._compare_shingles(item.paragraphs)
+            candidate = self.articles[article_id]
+            candidate.paragraphs = paragraphs
+            candidate.shingles = self._compare_shingles(paragraphs)
+            candidate.shared_seen = len(self.shared_log)
 
     def _load_sketches(self, connection: Connection, article_ids: set[int]) -> None:
         self._remember_stored(article_rows.load_sketches(connection=connection, article_ids=article_ids))
@@ -373,8 +387,43 @@ class _Candidates:
             connection=connection, paragraph_hashes=hashes
         ).items():
             self.paragraphs[key] = state  # counts only grow: the latest read is the truth
-            if state.count >= self.settings.common_paragraph_stories:
-                self.shared.add(key)
+            self._count(key, state)
+
+    def _note_notices(self, paragraphs: list[tuple[int, str]]) -> None:
+        """Remember which of a text's paragraphs read as a publisher's notice. A first
+        paragraph never does: notices follow the story."""
+        self.notices.update(key for key, text in paragraphs[1:] if looks_like_notice(text))
+
+    def _count(self, key: int, state: index.ParagraphStories) -> None:
+        if state.count >= self.settings.common_paragraph_stories or (
+                state.count >= 2 and key in self.notices):
+            self._share(key)
+
+    def _share(self, key: int) -> None:
+        if key not in self.shared:
+            self.shared.add(key)
+            self.shared_log.append(key)
+
+    def _share_held_notices(self, item: _Prepared) -> None:
+        """A notice of the item that another article already holds is common from now on:
+        two stories with one disclaimer must not look alike for it, even on an empty
+        database (where three stories would come too late)."""
+        for key, _ in item.paragraphs:
+            if key in self.notices and key in self.paragraphs:
+                self._share(key)
+
+    def _freshen(self, holder: _Prepared | _Candidate, paragraphs: list[tuple[int, str]]) -> None:
+        """Recompute compared shingles that paragraphs shared since have made stale."""
+        if holder.shared_seen < len(self.shared_log):
+            since = self.shared_log[holder.shared_seen:]
+            holder.shared_seen = len(self.shared_log)
+            keys = {key for key, _ in paragraphs}
+            if any(key in keys for key in since):
+                shingles = self._compare_shingles(paragraphs)
+                if isinstance(holder, _Prepared):
+                    holder.compare_shingles = shingles
+                else:
+                    holder.shingles = shingles
 
     def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
         kept = " ".join(text for key, text in paragraphs if key not in self.shared)
@@ -446,18 +495,25 @@ class _Candidates:
 
     def matches(self, item: _Prepared) -> list[_Match]:
         """Every story with a similar enough candidate, best first."""
+        self._share_held_notices(item)
+        self._freshen(item, item.paragraphs)
         best: dict[int, _Match] = {}
         for owner, _ in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
-            similarity = dedup.similarity(item.compare_shingles, candidate.shingles)
+            if candidate.paragraphs is not None:
+                self._freshen(candidate, candidate.paragraphs)
+            similarity = self._with_leading(item, candidate, dedup.similarity(
+                item.compare_shingles, candidate.shingles))
             score = round(similarity.score(
                 min_containment_shingles=self.settings.min_containment_shingles), 4)
             if similarity.is_near(
                 threshold=self.settings.near_dup_threshold,
                 containment_threshold=self.settings.near_dup_containment_threshold,
                 containment_min_jaccard=self.settings.containment_min_jaccard,
+                edited_containment=self.settings.edited_copy_containment,
+                edited_jaccard=self.settings.edited_copy_jaccard,
                 min_containment_shingles=self.settings.min_containment_shingles,
             ):
                 previous = best.get(candidate.story_id)
@@ -467,6 +523,26 @@ class _Candidates:
                 else:
                     previous.jaccard = max(previous.jaccard, similarity.jaccard)
         return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
+
+    def _with_leading(self, item: _Prepared, candidate: _Candidate,
+                      similarity: dedup.Similarity) -> dedup.Similarity:
+        """Measure where the item sits in the longer candidate when that decides (rarely).
+        Only a cut arriving after its story counts so: a text that opens with the lead of
+        another story (quoted or swapped in) would otherwise join that story's lead-only
+        copy, and the order that would take is the one a story never arrives in first."""
+        settings = self.settings
+        if candidate.paragraphs is None or not similarity.needs_leading(
+                threshold=settings.near_dup_threshold,
+                containment_threshold=settings.near_dup_containment_threshold,
+                containment_min_jaccard=settings.containment_min_jaccard,
+                min_containment_shingles=settings.min_containment_shingles):
+            return similarity
+        assert candidate.shingles is not None
+        if len(item.compare_shingles) > len(candidate.shingles):
+            return similarity
+        kept = " ".join(text for key, text in candidate.paragraphs if key not in self.shared)
+        return replace(similarity, leading=dedup.leading_containment(
+            item.compare_shingles, dedup.shingles_in_order(kept, size=settings.shingle_words)))
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
@@ -502,7 +578,7 @@ class _Candidates:
         it is the first to have (to be indexed)."""
         self._remember(article_id, _Candidate(
             story_id, dedup.signature_values(item.sketch.signature, self.settings.minhash_perms),
-            item.sketch.shingle_count, item.compare_shingles,
+            item.sketch.shingle_count, item.compare_shingles, item.paragraphs, item.shared_seen,
         ))
         for key, _ in item.paragraphs:
             state = self.paragraphs.get(key)
@@ -512,8 +588,7 @@ class _Candidates:
             elif state.add(article_id, story_id):
                 if key not in self.added_paragraphs:
                     self.changed_paragraphs[key] = state
-                if state.count >= self.settings.common_paragraph_stories:
-                    self.shared.add(key)
+                self._count(key, state)
         new_keys = {key: article_id for key in item.sketch.band_keys if key not in self.owners}
         self.owners.update(new_keys)
         return new_keys
