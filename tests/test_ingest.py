@@ -272,6 +272,7 @@ class TestNearDuplicates:
         """With a single LSH band a lead-only copy of a long story (Jaccard ~0.1) shares no
         band key with it; the identical lead paragraph still makes it a candidate."""
         monkeypatch.setenv("NEWS_INGEST_LSH_BANDS", "1")
+        monkeypatch.setenv("NEWS_INGEST_LEAD_BANDS", "0")  # the opening's keys would find it too
         get_settings.cache_clear()
         long_story = distinct_article(7, sentences=30)
         lead = long_story.split("\n\n")[0]
@@ -285,6 +286,20 @@ class TestNearDuplicates:
                                        .where(StoryBand.article_id == lead_row.id)).scalar_one()
         assert owned == 1  # its one band key was new: the bands did not find the story
         assert lead_row.similarity == 1.0 and lead_row.duplicate_of == lead_row.story_id != lead_row.id
+
+    @pytest.mark.parametrize(("lead_bands", "expected"), [("0", (2, 0)), ("8", (1, 1))])
+    def test_edited_lead_only_copy_is_found_by_the_opening_keys(self, engine, monkeypatch,
+                                                                lead_bands, expected) -> None:
+        """An edited lead-only copy of a long story shares no paragraph with it, and with a
+        single full-text band no band key either; the keys of the opening find it."""
+        monkeypatch.setenv("NEWS_INGEST_LSH_BANDS", "1")
+        monkeypatch.setenv("NEWS_INGEST_LEAD_BANDS", lead_bands)
+        get_settings.cache_clear()
+        long_story = distinct_article(7, sentences=30)
+        lead = _reword(long_story.split("\n\n")[0], 0)
+        job = ingest_documents(engine, [{"body": long_story}, {"body": lead}], batch_size=1)
+        get_settings.cache_clear()
+        assert (job["new"], job["near_duplicates"]) == expected
 
     def test_fuller_copy_merges_two_halves_of_a_split_story(self, engine) -> None:
         """Two overlapping cuts of one story too far apart to match each other are one

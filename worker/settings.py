@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=16, ge=1)
     lsh_rows: int = Field(default=1, ge=1)
+    # Keys of the opening (see worker/pipeline/dedup.py): a MinHash of the first
+    # `lead_shingles` shingles, `lead_bands` single-row bands; 0 bands turns them off.
+    lead_bands: int = Field(default=8, ge=0, le=64)
+    lead_shingles: int = Field(default=50, ge=5)
     # Candidates whose signature estimate is this far below the threshold are not verified.
     estimate_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     # Containment (share of the shorter text found in the longer) counts only when the

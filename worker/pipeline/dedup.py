@@ -12,13 +12,18 @@ index rows per article. That also finds unrelated articles sharing a sentence, s
 candidates go through two filters: the full 128-value signatures estimate Jaccard and
 containment (cheap, vectorised), and the survivors are verified exactly on their shingle
 sets. The stored similarity is a measured value, not an estimate.
+
+A second, small sketch of the opening of the text (`sketch_text`, `lead_shingles` shingles)
+adds `lead_bands` keys in their own key space. A lead-only copy of a long story that was
+edited is about as alike as its opening, and shares a full-text band with it only with
+probability 1-(1-J)^16, ~0.8 at a Jaccard of 0.1: the opening keys find it nearly always.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import rensa
@@ -28,6 +33,8 @@ import rensa
 MINHASH_SEED = 20241123
 _MASK64 = (1 << 64) - 1
 _BAND_MIX = 0x9E3779B97F4A7C15  # golden-ratio multiplier: spreads band numbers over 64 bits
+# Band numbers of the opening's keys start here, apart from the full text's.
+LEAD_FIRST_BAND = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +160,34 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
     )
 
 
-def band_keys(signature: Sequence[int], *, bands: int, rows: int) -> tuple[int, ...]:
+def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: int,
+                lead_shingles: int, lead_bands: int) -> tuple[np.ndarray, Sketch]:
+    """`shingles` of a fingerprint text and its `sketch`, whose band keys end with
+    `lead_bands` single-row keys of the opening: a MinHash of its first `lead_shingles`
+    shingles (the whole text if shorter)."""
+    in_order = shingles_in_order(fingerprint, size=size)
+    unique = np.unique(in_order)
+    whole = sketch(unique, perms=perms, bands=bands, rows=rows)
+    if not lead_bands or not len(unique):
+        return unique, whole
+    opening = np.unique(in_order[:lead_shingles])
+    values = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        opening, np.array([0, len(opening)], dtype=np.uint64), num_perm=lead_bands,
+        seed=MINHASH_SEED + 1,
+    ).to_rows()[0]
+    lead = band_keys(values, bands=lead_bands, rows=1, first_band=LEAD_FIRST_BAND)
+    return unique, replace(whole, band_keys=whole.band_keys + lead)
+
+
+def band_keys(signature: Sequence[int], *, bands: int, rows: int,
+              first_band: int = 0) -> tuple[int, ...]:
     """One signed 64-bit key per band (the type of a BIGINT column)."""
     if bands * rows > len(signature):
         raise ValueError(f"{bands} bands of {rows} rows need more than {len(signature)} values")
     keys = []
-    for band in range(bands):
+    for band in range(first_band, first_band + bands):
         value = (band + 1) * _BAND_MIX
-        for row in signature[band * rows : (band + 1) * rows]:
+        for row in signature[(band - first_band) * rows : (band - first_band + 1) * rows]:
             value = ((value ^ row) * _BAND_MIX) & _MASK64
         keys.append(value - (1 << 64) if value >= 1 << 63 else value)
     return tuple(keys)

@@ -43,6 +43,15 @@ class Arrival:
     rejected: RejectedInput | None = None
 
 
+def sketch_fingerprint(fingerprint: str, settings: Settings) -> tuple[np.ndarray, dedup.Sketch]:
+    """Shingles and sketch of a comparison text with the configured shingling and banding
+    (ingest and `renormalize` must agree on them)."""
+    return dedup.sketch_text(
+        fingerprint, size=settings.shingle_words, perms=settings.minhash_perms,
+        bands=settings.lsh_bands, rows=settings.lsh_rows,
+        lead_shingles=settings.lead_shingles, lead_bands=settings.lead_bands)
+
+
 @dataclass(slots=True)
 class _Prepared:
     arrival: Arrival
@@ -64,12 +73,10 @@ class _Prepared:
     def ensure_sketch(self, settings: Settings) -> None:
         if not self.sketched:
             self.paragraphs = dedup.paragraph_fingerprints(fingerprint_paragraphs(self.article.body))
-            self.shingles = dedup.shingles(" ".join(text for _, text in self.paragraphs),
-                                           size=settings.shingle_words)
+            self.shingles, self.sketch = sketch_fingerprint(
+                " ".join(text for _, text in self.paragraphs), settings)
             self.compare_shingles = self.shingles
             self.shared_seen = 0
-            self.sketch = dedup.sketch(self.shingles, perms=settings.minhash_perms,
-                                       bands=settings.lsh_bands, rows=settings.lsh_rows)
             self.sketched = True
 
 

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas import ArticleEvent, RawArticle
 from worker.errors import RejectedInput
-from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import NORMALIZER_VERSION, fingerprint_paragraphs, normalize_article
+from worker.services.ingest import sketch_fingerprint
 from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
@@ -118,9 +118,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
         log.warning("cannot renormalize article", article_id=row["id"],
                     error=f"{type(error).__name__}: {error}")
         return plan
-    shingles = dedup.shingles(" ".join(fingerprint_paragraphs(article.body)), size=settings.shingle_words)
-    sketch = dedup.sketch(shingles, perms=settings.minhash_perms, bands=settings.lsh_bands,
-                          rows=settings.lsh_rows)
+    _, sketch = sketch_fingerprint(" ".join(fingerprint_paragraphs(article.body)), settings)
     new_hash = content_hash(article.body)
     text = {"title": article.title, "body": article.body, "url": article.url,
             "published_at": article.published_at}
