@@ -123,6 +123,21 @@ class TestRenormalize:
             assert connection.execute(select(func.count()).select_from(StoryBand).where(
                 StoryBand.article_id == stored[1])).scalar_one() > 0
 
+    def test_a_resketch_keeps_the_keys_already_owned(self, engine: Engine) -> None:
+        """Re-sketching articles whose band keys are indexed (their own, or taken first by a
+        copy) adds only the free keys: no article is lost to a key conflict."""
+        store_articles(engine, [{"body": STORY}, {"body": STORY + "\n\nThe vote is on Friday."},
+                                {"body": distinct_article(3)}])
+        with engine.begin() as connection:
+            connection.execute(update(Article).values(signature=b"stale", shingle_count=1))
+            bands_before = connection.execute(select(func.count()).select_from(StoryBand)).scalar_one()
+            connection.execute(StoryBand.__table__.delete().where(StoryBand.band_key == select(
+                func.min(StoryBand.band_key)).scalar_subquery()))
+        summary = renormalize(engine=engine, everything=True)
+        assert (summary.examined, summary.unchanged, summary.conflicts) == (3, 3, 0)
+        assert all(article(engine, n)["shingle_count"] > 1 for n in (1, 2, 3))
+        assert count(engine, StoryBand) == bands_before  # the deleted key is back
+
     def test_cli_prints_the_counts_as_json(self, engine: Engine, stored: list[int]) -> None:
         """`news-ingest renormalize --json` prints one document with the counts."""
         as_if_older_normalizer(engine, stored[0], title="Old title")

@@ -127,8 +127,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
     plan.values = {**text, "content_hash": new_hash, "signature": sketch.signature,
                    "shingle_count": sketch.shingle_count, "normalizer_version": NORMALIZER_VERSION,
                    "warnings": list(article.warnings) or None}
-    if sketch.signature != row["signature"]:
-        plan.band_keys = sketch.band_keys
+    plan.band_keys = sketch.band_keys  # those still free are indexed (see `_apply`)
     if plan.text_changed:
         key = f"article.updated:{row['id']}:{new_hash[:16]}"
         event = ArticleEvent(
@@ -150,6 +149,10 @@ def _apply(connection: Connection, plans: list[_Plan], summary: RenormalizeSumma
     current = dict(connection.execute(
         select(_articles.c.id, _articles.c.content_hash).where(_articles.c.id.in_(ids))
     ).all())
+    # A key has one owner: the article's own earlier keys and those its copies took first
+    # stay as they are; only free keys are added (a re-sketch, or keys of a newer kind).
+    owners = index.find_band_owners(connection=connection, band_keys=[
+        key for plan in plans for key in plan.band_keys])
     for plan in plans:
         if plan.values is None:
             summary.failed += 1
@@ -176,13 +179,14 @@ def _apply(connection: Connection, plans: list[_Plan], summary: RenormalizeSumma
                             signature=plan.values["signature"],
                             shingle_count=plan.values["shingle_count"],
                             warnings=plan.values["warnings"]))
-                index.add_bands(connection=connection,
-                                rows=[(key, plan.article_id) for key in plan.band_keys])
+                free = {key: plan.article_id for key in plan.band_keys if key not in owners}
+                index.add_bands(connection=connection, rows=free.items())
                 if plan.event is not None:
                     insert_events(connection=connection, rows=[plan.event])
         except IntegrityError:
             summary.conflicts += 1
             continue
+        owners.update(free)
         if plan.text_changed:
             summary.updated += 1
         else:
