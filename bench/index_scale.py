@@ -99,7 +99,7 @@ def main() -> None:
     os.environ.setdefault("NEWS_INGEST_LOG_LEVEL", "WARNING")
     from worker.settings import get_settings
 
-    bands = get_settings().lsh_bands
+    bands = get_settings().lsh_bands + get_settings().lead_bands  # full-text and opening keys
     seeds = sorted(make_seeds(2 * args.probe * 5).glob("*.txt"))
     first, second, third = (seeds[n * args.probe : (n + 1) * args.probe] for n in range(3))
     database = fresh_database()
