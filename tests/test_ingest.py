@@ -257,6 +257,21 @@ class TestNearDuplicates:
         job = ingest_documents(engine, [{"body": story}, {"body": cut}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (1, 1)
 
+    @pytest.mark.parametrize(("sentence", "expected"), [(0, (1, 1)), (4, (2, 0))],
+                             ids=["opening", "further-down"])
+    def test_one_sentence_copy_joins_only_as_the_opening(self, engine, sentence, expected) -> None:
+        """One sentence is too short for containment (under 20 shingles): it is a copy of a
+        stored story (a lead, a feed's summary) only as its opening, not as any sentence."""
+        story = distinct_article(74, sentences=12)
+        copy = re.split(r"(?<=\.) ", story.replace("\n\n", " "))[sentence]
+        assert 10 <= len(dedup.shingles(fingerprint_text(copy), size=4)) < 20
+        job = ingest_documents(engine, [{"body": story}, {"body": copy}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == expected
+        if expected == (1, 1):
+            with engine.connect() as connection:
+                assert connection.execute(select(Article.similarity).order_by(
+                    Article.id.desc())).scalars().first() == 1.0
+
     def test_story_opening_with_a_stored_lead_copy_does_not_join_it(self, engine) -> None:
         """A longer text that opens with (a reworded) lead-only copy of another story is
         measured like a cut copy; it counts only for the shorter text arriving after."""

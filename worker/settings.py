@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # Containment (share of the shorter text found in the longer) counts only when the
     # shorter text has at least this many shingles: a footer alone never reaches it.
     min_containment_shingles: int = Field(default=20, ge=1)
+    # A shorter text (a one-sentence lead, a feed's summary) is a copy only as the opening
+    # of the longer text, nearly word for word, and from this many shingles.
+    short_lead_min_shingles: int = Field(default=10, ge=1)
+    short_lead_containment: float = Field(default=0.9, gt=0.0, le=1.0)
     # A paragraph seen in this many distinct stories (footers, disclaimers) is left out of
     # comparisons. Two is too few: one story split in two would lose its own lead.
     common_paragraph_stories: int = Field(default=3, ge=2, le=3)

@@ -63,11 +63,9 @@ class Similarity:
         enough that sharing a footer or a stock sentence cannot reach it by chance."""
         if self.smaller >= min_containment_shingles:
             return max(self.jaccard, self.containment)
-        return self.jaccard
+        return max(self.jaccard, self.leading)  # a short lead: its share of the opening
 
-    def is_near(self, *, threshold: float, containment_threshold: float,
-                containment_min_jaccard: float, edited_containment: float, edited_jaccard: float,
-                min_containment_shingles: int) -> bool:
+    def is_near(self, rules: NearRules) -> bool:
         """A near copy: Jaccard reaches `threshold`; or, for a text long enough, containment
         does too while the Jaccard shows the two are of comparable size (a rewrite, an
         addition); or containment alone reaches the higher `containment_threshold` (a lead-
@@ -75,24 +73,46 @@ class Similarity:
         text (`leading`: an edited cut copy); or both are fairly high, as when a sentence or
         two of a short article is rewritten (`edited_containment` with `edited_jaccard`).
         A story that quotes a few sentences of another contains that other's lead-only copy
-        at 0.6-0.7 with a Jaccard under 0.2, but not at its start."""
-        if self.jaccard >= threshold:
+        at 0.6-0.7 with a Jaccard under 0.2, but not at its start. A text too short for
+        containment is a copy only as the opening of the longer, nearly word for word."""
+        if self.jaccard >= rules.threshold:
             return True
-        if self.smaller < min_containment_shingles:
-            return False
-        if self.containment >= edited_containment and self.jaccard >= edited_jaccard:
+        if self.smaller < rules.min_containment_shingles:
+            return (self.smaller >= rules.short_lead_min_shingles
+                    and self.leading >= rules.short_lead_containment)
+        if self.containment >= rules.edited_containment and self.jaccard >= rules.edited_jaccard:
             return True
-        if self.containment < threshold:
+        if self.containment < rules.threshold:
             return False
-        return (self.jaccard >= containment_min_jaccard or self.containment >= containment_threshold
-                or self.leading >= threshold)
+        return (self.jaccard >= rules.containment_min_jaccard
+                or self.containment >= rules.containment_threshold
+                or self.leading >= rules.threshold)
 
-    def needs_leading(self, *, threshold: float, containment_threshold: float,
-                      containment_min_jaccard: float, min_containment_shingles: int) -> bool:
+    def needs_leading(self, rules: NearRules) -> bool:
         """Whether `leading` alone decides `is_near`: worth measuring only then."""
-        return (self.smaller >= min_containment_shingles
-                and threshold <= self.containment < containment_threshold
-                and self.jaccard < containment_min_jaccard)
+        if self.jaccard >= rules.threshold:
+            return False
+        if self.smaller < rules.min_containment_shingles:
+            return (self.smaller >= rules.short_lead_min_shingles
+                    and self.containment >= rules.short_lead_containment)
+        return (rules.threshold <= self.containment < rules.containment_threshold
+                and self.jaccard < rules.containment_min_jaccard
+                and not (self.containment >= rules.edited_containment
+                         and self.jaccard >= rules.edited_jaccard))
+
+
+@dataclass(frozen=True, slots=True)
+class NearRules:
+    """The thresholds of `Similarity.is_near` (the NEWS_INGEST_* settings of the same names)."""
+
+    threshold: float
+    containment_threshold: float
+    containment_min_jaccard: float
+    edited_containment: float
+    edited_jaccard: float
+    min_containment_shingles: int
+    short_lead_min_shingles: int
+    short_lead_containment: float
 
 
 def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]:

@@ -327,6 +327,16 @@ class _Candidates:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.rules = dedup.NearRules(
+            threshold=settings.near_dup_threshold,
+            containment_threshold=settings.near_dup_containment_threshold,
+            containment_min_jaccard=settings.containment_min_jaccard,
+            edited_containment=settings.edited_copy_containment,
+            edited_jaccard=settings.edited_copy_jaccard,
+            min_containment_shingles=settings.min_containment_shingles,
+            short_lead_min_shingles=settings.short_lead_min_shingles,
+            short_lead_containment=settings.short_lead_containment,
+        )
         self.owners: dict[int, int] = {}  # band key -> article id
         self.articles: dict[int, _Candidate] = {}
         self.paragraphs: dict[int, index.ParagraphStories] = {}  # by paragraph hash
@@ -471,7 +481,9 @@ class _Candidates:
                 item.sketch,
                 [self.articles[owner].signature for owner in missing],
                 [self.articles[owner].shingle_count for owner in missing],
-                min_containment_shingles=self.settings.min_containment_shingles,
+                # containment is estimated for short leads too, which it may decide
+                min_containment_shingles=min(self.settings.min_containment_shingles,
+                                             self.settings.short_lead_min_shingles),
             )
             item.estimates.update(zip(missing, scores.tolist(), strict=True))
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin
@@ -515,14 +527,7 @@ class _Candidates:
                 item.compare_shingles, candidate.shingles))
             score = round(similarity.score(
                 min_containment_shingles=self.settings.min_containment_shingles), 4)
-            if similarity.is_near(
-                threshold=self.settings.near_dup_threshold,
-                containment_threshold=self.settings.near_dup_containment_threshold,
-                containment_min_jaccard=self.settings.containment_min_jaccard,
-                edited_containment=self.settings.edited_copy_containment,
-                edited_jaccard=self.settings.edited_copy_jaccard,
-                min_containment_shingles=self.settings.min_containment_shingles,
-            ):
+            if similarity.is_near(self.rules):
                 previous = best.get(candidate.story_id)
                 if previous is None or score > previous.score:
                     best[candidate.story_id] = _Match(candidate.story_id, owner, score,
@@ -537,19 +542,14 @@ class _Candidates:
         Only a cut arriving after its story counts so: a text that opens with the lead of
         another story (quoted or swapped in) would otherwise join that story's lead-only
         copy, and the order that would take is the one a story never arrives in first."""
-        settings = self.settings
-        if candidate.paragraphs is None or not similarity.needs_leading(
-                threshold=settings.near_dup_threshold,
-                containment_threshold=settings.near_dup_containment_threshold,
-                containment_min_jaccard=settings.containment_min_jaccard,
-                min_containment_shingles=settings.min_containment_shingles):
+        if candidate.paragraphs is None or not similarity.needs_leading(self.rules):
             return similarity
         assert candidate.shingles is not None
         if len(item.compare_shingles) > len(candidate.shingles):
             return similarity
         kept = " ".join(text for key, text in candidate.paragraphs if key not in self.shared)
         return replace(similarity, leading=dedup.leading_containment(
-            item.compare_shingles, dedup.shingles_in_order(kept, size=settings.shingle_words)))
+            item.compare_shingles, dedup.shingles_in_order(kept, size=self.settings.shingle_words)))
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
