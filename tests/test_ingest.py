@@ -245,6 +245,23 @@ class TestNearDuplicates:
         job = ingest_documents(engine, [{"body": " ".join(sentences)}, {"body": edited}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (1, 1)
 
+    def test_short_stories_sharing_one_long_quote_stay_apart(self, engine) -> None:
+        """Two short stories of one event quoting the same long sentence are as alike as an
+        edited copy (containment >= 0.5, Jaccard >= 0.3), but share one passage, not
+        several."""
+        quote = ('"We will not rest until every family that lost a home in the floods has a roof '
+                 "over its head again, and we will hold the insurers and the state to every promise "
+                 'they made to this community in the weeks after the water came," the mayor told '
+                 "the crowd outside the town hall.")
+        documents = [{"body": distinct_article(n, sentences=2) + "\n\n" + quote} for n in (81, 82)]
+        first, second = (fingerprint_text(d["body"]) for d in documents)
+        alike = dedup.similarity(dedup.shingles(first, size=4), dedup.shingles(second, size=4))
+        assert 0.5 <= alike.containment < 0.6 and alike.jaccard >= 0.3
+        assert dedup.shared_passages(dedup.shingles_in_order(first, size=4),
+                                     dedup.shingles(second, size=4)) == 1
+        job = ingest_documents(engine, documents, batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 0)
+
     def test_edited_cut_copy_joins_on_containment_at_the_start(self, engine) -> None:
         """The first quarter of a story with three sentences reworded: containment 0.6-0.75
         and a Jaccard under 0.2, which a quoted passage reaches too; but the copy is found at

@@ -57,11 +57,14 @@ class Settings(BaseSettings):
     near_dup_containment_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
     containment_min_jaccard: float = Field(default=0.2, ge=0.0, le=1.0)
     # An edited copy of a short article (a sentence or two of three rewritten) shares about
-    # 0.5-0.6 of its shingles and a Jaccard of 0.3-0.45; two different stories come that
-    # close only through a shared notice, which is left out of comparisons once two
-    # articles hold it (`normalize.looks_like_notice`).
+    # 0.5-0.6 of its shingles and a Jaccard of 0.3-0.45. Two different stories come that
+    # close through a shared notice, which is left out of comparisons once two articles
+    # hold it (`normalize.looks_like_notice`), or through one long shared quote:
     edited_copy_containment: float = Field(default=0.5, gt=0.0, le=1.0)
     edited_copy_jaccard: float = Field(default=0.3, gt=0.0, le=1.0)
+    # ... and only when they share several passages (runs of 4+ shingles): two short
+    # stories of one event that quote one long sentence reach those figures too.
+    edited_copy_passages: int = Field(default=2, ge=1)
     # A text close to two stories merges them if it holds on Jaccard this high with the
     # other one, or holds `story_bridge_share` of its article and the parts of it each
     # story shares overlap

@@ -57,6 +57,8 @@ class Similarity:
     # `leading_containment` of the smaller in the larger, measured only where it decides
     # (see `needs_leading`)
     leading: float = 0.0
+    # `shared_passages` of the smaller text, measured only where they decide (`needs_passages`)
+    passages: int = 0
 
     def score(self, *, min_containment_shingles: int) -> float:
         """The similarity used for the decision: containment counts only for texts long
@@ -71,7 +73,9 @@ class Similarity:
         addition); or containment alone reaches the higher `containment_threshold` (a lead-
         or third-only copy of a long story) or reaches `threshold` at the start of the longer
         text (`leading`: an edited cut copy); or both are fairly high, as when a sentence or
-        two of a short article is rewritten (`edited_containment` with `edited_jaccard`).
+        two of a short article is rewritten (`edited_containment` with `edited_jaccard`), and
+        what they share is in several passages: two short stories of one event that share
+        a long quote share it in one.
         A story that quotes a few sentences of another contains that other's lead-only copy
         at 0.6-0.7 with a Jaccard under 0.2, but not at its start. A text too short for
         containment is a copy only as the opening of the longer, nearly word for word."""
@@ -80,10 +84,10 @@ class Similarity:
         if self.smaller < rules.min_containment_shingles:
             return (self.smaller >= rules.short_lead_min_shingles
                     and self.leading >= rules.short_lead_containment)
-        if self.containment >= rules.edited_containment and self.jaccard >= rules.edited_jaccard:
-            return True
         if self.containment < rules.threshold:
-            return False
+            return (self.containment >= rules.edited_containment
+                    and self.jaccard >= rules.edited_jaccard
+                    and self.passages >= rules.edited_passages)
         return (self.jaccard >= rules.containment_min_jaccard
                 or self.containment >= rules.containment_threshold
                 or self.leading >= rules.threshold)
@@ -96,9 +100,13 @@ class Similarity:
             return (self.smaller >= rules.short_lead_min_shingles
                     and self.containment >= rules.short_lead_containment)
         return (rules.threshold <= self.containment < rules.containment_threshold
-                and self.jaccard < rules.containment_min_jaccard
-                and not (self.containment >= rules.edited_containment
-                         and self.jaccard >= rules.edited_jaccard))
+                and self.jaccard < rules.containment_min_jaccard)
+
+    def needs_passages(self, rules: NearRules) -> bool:
+        """Whether `passages` decides `is_near`: worth measuring only then."""
+        return (self.smaller >= rules.min_containment_shingles
+                and rules.edited_containment <= self.containment < rules.threshold
+                and self.jaccard >= rules.edited_jaccard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,7 @@ class NearRules:
     containment_min_jaccard: float
     edited_containment: float
     edited_jaccard: float
+    edited_passages: int
     min_containment_shingles: int
     short_lead_min_shingles: int
     short_lead_containment: float
@@ -264,6 +273,21 @@ def leading_containment(smaller: np.ndarray, larger_in_order: np.ndarray) -> flo
         return 0.0
     start = np.unique(larger_in_order[: len(smaller)])
     return common_count(smaller, start) / len(smaller)
+
+
+# A shared passage is at least this many shingles in a row (7 words with 4-word shingles).
+PASSAGE_SHINGLES = 4
+
+
+def shared_passages(smaller_in_order: np.ndarray, larger: np.ndarray) -> int:
+    """How many separate passages of a text (`shingles_in_order`) another (`shingles`)
+    shares: runs of at least PASSAGE_SHINGLES shared shingles in a row."""
+    if not len(smaller_in_order) or not len(larger):
+        return 0
+    shared = np.isin(smaller_in_order, larger, assume_unique=False).astype(np.int8)
+    edges = np.diff(np.concatenate(([0], shared, [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return int(np.count_nonzero(ends - starts >= PASSAGE_SHINGLES))
 
 
 def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -333,6 +333,7 @@ class _Candidates:
             containment_min_jaccard=settings.containment_min_jaccard,
             edited_containment=settings.edited_copy_containment,
             edited_jaccard=settings.edited_copy_jaccard,
+            edited_passages=settings.edited_copy_passages,
             min_containment_shingles=settings.min_containment_shingles,
             short_lead_min_shingles=settings.short_lead_min_shingles,
             short_lead_containment=settings.short_lead_containment,
@@ -523,7 +524,7 @@ class _Candidates:
                 continue
             if candidate.paragraphs is not None:
                 self._freshen(candidate, candidate.paragraphs)
-            similarity = self._with_leading(item, candidate, dedup.similarity(
+            similarity = self._measure_order(item, candidate, dedup.similarity(
                 item.compare_shingles, candidate.shingles))
             score = round(similarity.score(
                 min_containment_shingles=self.settings.min_containment_shingles), 4)
@@ -536,20 +537,33 @@ class _Candidates:
                     previous.jaccard = max(previous.jaccard, similarity.jaccard)
         return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
 
-    def _with_leading(self, item: _Prepared, candidate: _Candidate,
-                      similarity: dedup.Similarity) -> dedup.Similarity:
-        """Measure where the item sits in the longer candidate when that decides (rarely).
-        Only a cut arriving after its story counts so: a text that opens with the lead of
-        another story (quoted or swapped in) would otherwise join that story's lead-only
-        copy, and the order that would take is the one a story never arrives in first."""
-        if candidate.paragraphs is None or not similarity.needs_leading(self.rules):
+    def _measure_order(self, item: _Prepared, candidate: _Candidate,
+                       similarity: dedup.Similarity) -> dedup.Similarity:
+        """Measure where the shared text sits, when that decides (rarely): whether the item
+        is the opening of the longer candidate (`leading`), or in how many passages the
+        smaller text is shared (`passages`). Only a cut arriving after its story counts as
+        an opening: a text that opens with the lead of another story (quoted or swapped in)
+        would otherwise join that story's lead-only copy, and the order that would take is
+        the one a story never arrives in first."""
+        if candidate.paragraphs is None or candidate.shingles is None:
             return similarity
-        assert candidate.shingles is not None
-        if len(item.compare_shingles) > len(candidate.shingles):
-            return similarity
-        kept = " ".join(text for key, text in candidate.paragraphs if key not in self.shared)
-        return replace(similarity, leading=dedup.leading_containment(
-            item.compare_shingles, dedup.shingles_in_order(kept, size=self.settings.shingle_words)))
+        item_is_shorter = len(item.compare_shingles) <= len(candidate.shingles)
+        if similarity.needs_leading(self.rules):
+            if not item_is_shorter:
+                return similarity
+            return replace(similarity, leading=dedup.leading_containment(
+                item.compare_shingles, self._in_order(candidate.paragraphs)))
+        if similarity.needs_passages(self.rules):
+            smaller, larger = ((item.paragraphs, candidate.shingles) if item_is_shorter
+                               else (candidate.paragraphs, item.compare_shingles))
+            return replace(similarity, passages=dedup.shared_passages(
+                self._in_order(smaller), larger))
+        return similarity
+
+    def _in_order(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
+        """The compared shingles of a text, in text order."""
+        kept = " ".join(text for key, text in paragraphs if key not in self.shared)
+        return dedup.shingles_in_order(kept, size=self.settings.shingle_words)
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
