@@ -613,6 +613,18 @@ class TestFingerprintParagraphs:
                 "city and its schools\n\nPrint this page")
         assert fingerprint_paragraphs(body) == [fingerprint_text(text)]
 
+    @pytest.mark.parametrize("note", ["Update: ", "UPDATE - ", "Editor's note: ",
+                                      "Editor\u2019s note: ", "Correction: ", "Latest \u2014 "])
+    def test_a_note_added_after_the_story_is_left_out(self, note: str) -> None:
+        """An update or editor's note after the first paragraph is new text (often another
+        story's lead), not the story a reprint carries; as the first paragraph it is kept."""
+        text = "The council approved the new budget for schools and buses on Tuesday."
+        added = note + "Police have named the man who died in a crash on the highway overnight."
+        assert fingerprint_paragraphs(f"{text}\n\n{added}") == [fingerprint_text(text)]
+        first, second = fingerprint_paragraphs(f"{added}\n\n{text}")  # ("UPDATE - " as a dateline)
+        assert first.endswith("police have named the man who died in a crash on the highway overnight")
+        assert second == fingerprint_text(text)
+
     def test_a_body_of_short_lines_keeps_them(self) -> None:
         """A text made only of short lines (a list, a poem) is compared as it is."""
         assert fingerprint_paragraphs("Roses are red\n\nViolets are blue") == [

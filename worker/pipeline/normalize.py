@@ -784,6 +784,11 @@ _DATELINE = re.compile(
 _LINK_LINE = re.compile(
     r"^(?:related|read more|read also|also read|see also|more on this|recommended|watch|listen)"
     r"\s*(?::|\u2014|\u2013| -) ", re.IGNORECASE)
+# A note added to a story after it ran ("Update: ...", "Editor's note: ..."): new text, often
+# the lead of another story, that a reprint of the story may or may not carry.
+_ADDENDUM = re.compile(
+    r"^(?:update[ds]?|updated at [^:]{1,20}|editor[’']?s note|latest|correction|clarification)"
+    r"\s*(?::|\u2014|\u2013| -) ", re.IGNORECASE)
 # Paragraphs shorter than this are page furniture far more often than text ("Photo: AAP",
 # "Print this page", "By Jane Doe", "Updated 3:45pm", "Most read").
 CHROME_MAX_WORDS = 7
@@ -831,16 +836,19 @@ def looks_like_notice(fingerprint: str) -> bool:
 def fingerprint_paragraphs(body: str) -> list[str]:
     """`fingerprint_text` of the paragraphs of a normalized body that carry its text, for
     near-duplicate comparison (the stored body keeps everything): without a dateline at the
-    start, links to other articles, and very short lines, so that a reprint adding a
-    dateline, a byline or share and "related" lines compares as the text it reprints. A
-    body made only of short lines keeps them all."""
+    start, links to other articles, notes added after the first paragraph ("Update: ...")
+    and very short lines, so that a reprint adding a dateline, a byline, an update or share
+    and "related" lines compares as the text it reprints. A body made only of short lines
+    keeps them all."""
     paragraphs = body.split("\n\n")
     if paragraphs:
         paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
-    pairs = [(text, paragraph) for paragraph in paragraphs if (text := fingerprint_text(paragraph))]
-    kept = [text for text, paragraph in pairs
-            if text.count(" ") >= CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)]
-    return kept or [text for text, _ in pairs]
+    pairs = [(text, paragraph, index) for index, paragraph in enumerate(paragraphs)
+             if (text := fingerprint_text(paragraph))]
+    kept = [text for text, paragraph, index in pairs
+            if text.count(" ") >= CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
+            and not (index and _ADDENDUM.match(paragraph))]
+    return kept or [text for text, _, _ in pairs]
 
 
 def _drop_mark_else_space(match: re.Match[str]) -> str:
