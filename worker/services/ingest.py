@@ -347,7 +347,11 @@ class _Candidates:
         # shingles are stale.
         self.shared: set[int] = set()
         self.shared_log: list[int] = []
-        self.notices: set[int] = set()
+        # Text of paragraphs seen after a first paragraph (where notices are), and which of
+        # them read as notices: judged only for paragraphs another article holds, which
+        # few new paragraphs are.
+        self.later_paragraphs: dict[int, str] = {}
+        self.notices: dict[int, bool] = {}
         self.added_paragraphs: dict[int, index.ParagraphStories] = {}  # to record
         self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
         self.expanded: set[int] = set()  # stories whose members were read
@@ -408,13 +412,22 @@ class _Candidates:
             self._count(key, state)
 
     def _note_notices(self, paragraphs: list[tuple[int, str]]) -> None:
-        """Remember which of a text's paragraphs read as a publisher's notice. A first
-        paragraph never does: notices follow the story."""
-        self.notices.update(key for key, text in paragraphs[1:] if looks_like_notice(text))
+        """Remember a text's paragraphs that could be a publisher's notice: not its first,
+        as notices follow the story."""
+        self.later_paragraphs.update(paragraphs[1:])
+
+    def _is_notice(self, key: int) -> bool:
+        found = self.notices.get(key)
+        if found is None:
+            text = self.later_paragraphs.get(key)
+            if text is None:  # seen only as a first paragraph, so far
+                return False
+            found = self.notices[key] = looks_like_notice(text)
+        return found
 
     def _count(self, key: int, state: index.ParagraphStories) -> None:
         if state.count >= self.settings.common_paragraph_stories or (
-                state.count >= 2 and key in self.notices):
+                state.count >= 2 and self._is_notice(key)):
             self._share(key)
 
     def _share(self, key: int) -> None:
@@ -427,7 +440,7 @@ class _Candidates:
         two stories with one disclaimer must not look alike for it, even on an empty
         database (where three stories would come too late)."""
         for key, _ in item.paragraphs:
-            if key in self.notices and key in self.paragraphs:
+            if key in self.paragraphs and self._is_notice(key):
                 self._share(key)
 
     def _freshen(self, holder: _Prepared | _Candidate, paragraphs: list[tuple[int, str]]) -> None:
