@@ -1,7 +1,7 @@
 """Generate a labelled near-duplicate set of seed files, like ../shared/eval/neardup-dev.
 
     python bench/make_neardup.py OUTDIR [--stories N] [--seed S] [--corpus lee|wiki|mixed|lee50]
-                                        [--profile normal|hard] [--order shuffled|grouped]
+                                        [--profile normal|hard|dev] [--order shuffled|grouped]
 
 Writes OUTDIR/seeds/NNNN_<16 hex>.txt (` date YYYY-MM-DD <body>`, blank-line paragraphs) and
 OUTDIR/truth.json: {"files": {name: story}, "kind": {name: edit kinds}, "parent": {...},
@@ -22,7 +22,9 @@ sentences), rewrite (1-2 sentences replaced), added (1-3 sentences inserted), up
 of the set, as in neardup-dev), deleted (1-2 sentences dropped), typography (curly quotes, dashes,
 nbsp, ellipsis), mojibake (UTF-8 read as cp1252), reorder (paragraphs moved), and in the hard
 profile also rewrap (hard-wrapped lines, one sentence per paragraph, or one paragraph),
-invisible (soft hyphens, zero-width spaces) and chains (a copy of a copy).
+invisible (soft hyphens, zero-width spaces) and chains (a copy of a copy). The dev profile
+uses only the edits neardup-dev names (trunc, edits, typography, boiler, dateline, update),
+about as often.
 
 Originals that must stay apart ("kind" of an original): same-event (two stories built from
 disjoint sentences of one source document: same names, no shared passage), same-event+quote
@@ -576,6 +578,10 @@ class Editor:
 NORMAL_WEIGHTS = {"dateline": 1.0, "boiler": 1.2, "footer": 0.3, "trunc": 1.0, "lead": 0.6,
                   "third": 0.5, "edits": 1.2, "rewrite": 0.4, "added": 0.5, "update": 0.5,
                   "deleted": 0.4, "typography": 1.0, "mojibake": 0.5, "reorder": 0.6}
+# Only the edits ../shared/eval/neardup-dev names, about as often as it has them: sets of
+# other texts with the given set's edits (the distractor originals stay).
+DEV_WEIGHTS = {"trunc": 2.2, "edits": 2.0, "typography": 1.5, "boiler": 1.2, "dateline": 0.8,
+               "update": 0.6}
 HARD_WEIGHTS = {**NORMAL_WEIGHTS, "byline": 0.4, "footer": 0.5, "third": 0.9, "lead": 0.8,
                 "rewrite": 0.7, "added": 0.7, "mojibake": 0.8, "reorder": 0.9, "rewrap": 0.6,
                 "invisible": 0.4}
@@ -717,7 +723,7 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
     rnd = random.Random(f"{seed}-{corpus}-{profile}")
     hard = profile == "hard"
     sources = Sources(rnd, corpus)
-    weights = HARD_WEIGHTS if hard else NORMAL_WEIGHTS
+    weights = HARD_WEIGHTS if hard else DEV_WEIGHTS if profile == "dev" else NORMAL_WEIGHTS
     footer_share = 0.25 if hard else 0.15
     hard_footers = FOOTERS if hard else FOOTERS[:5]
 
@@ -881,7 +887,7 @@ def main() -> None:
     ap.add_argument("--stories", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--corpus", default="wiki", choices=["lee", "wiki", "mixed", "lee50"])
-    ap.add_argument("--profile", default="normal", choices=["normal", "hard"])
+    ap.add_argument("--profile", default="normal", choices=["normal", "hard", "dev"])
     ap.add_argument("--order", default="shuffled", choices=["shuffled", "grouped"],
                     help="file order (= ingest order): shuffled puts some copies before originals")
     ap.add_argument("--describe", type=int, default=0, metavar="N",

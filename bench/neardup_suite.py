@@ -7,7 +7,8 @@ corpus, seed and profile), scores each with `bench/neardup_score.py` and prints 
 set and a summary: the worst precision and recall, and the sets under the issue's targets
 (precision 0.995, recall 0.99). The suite names which sets rules were tuned on: `dev`
 (../shared/eval/neardup-dev) and the `tuned` sets were looked at while the rules were
-written; the `held-out` sets were generated afterwards and only scored. --postgres ingests
+written, `seen` sets were scored before the last rule changes, and the `held-out` sets were
+generated after them and only scored. --postgres ingests
 into a fresh Postgres database per set (dropped afterwards) with batches of --batch-size (10)
 files, which exercises the stored index, the dedup lock and story expansion; the default is
 SQLite and one batch, as `news-ingest run` does for a small directory.
@@ -60,10 +61,26 @@ SUITE = [
       for seed, corpus in zip(range(700, 712), ["lee", "wiki", "mixed", "lee50"] * 3)],
     *[(f"val7-{corpus}-hard-{seed}", corpus, seed, "hard", "tuned")
       for seed, corpus in zip(range(712, 716), ["lee", "wiki", "mixed", "lee50"])],
-    *[(f"val8-{corpus}-{seed}", corpus, seed, "normal", "held-out")
+    # The first dev-profile sets were held out until one of their false positives (a cut
+    # copy bridging two stories through the sentence both quote) set STORY_BRIDGE_SHARE.
+    *[(f"devlike-{corpus}-{seed}", corpus, seed, "dev", "tuned")
+      for seed, corpus in zip(range(900, 912), ["lee", "wiki", "mixed", "lee50"] * 3)],
+    # ... and the second ones until theirs (two short copies sharing one quoted sentence)
+    # set SINGLE_PASSAGE_MIN_SHINGLES.
+    *[(f"devlike2-{corpus}-{seed}", corpus, seed, "dev", "tuned")
+      for seed, corpus in zip(range(950, 962), ["lee", "wiki", "mixed", "lee50"] * 3)],
+    # val8 was scored before the last two rule changes, not tuned on: "seen".
+    *[(f"val8-{corpus}-{seed}", corpus, seed, "normal", "seen")
       for seed, corpus in zip(range(800, 812), ["lee", "wiki", "mixed", "lee50"] * 3)],
-    *[(f"val8-{corpus}-hard-{seed}", corpus, seed, "hard", "held-out")
+    *[(f"val8-{corpus}-hard-{seed}", corpus, seed, "hard", "seen")
       for seed, corpus in zip(range(812, 816), ["lee", "wiki", "mixed", "lee50"])],
+    # Generated after the last rule change.
+    *[(f"devlike3-{corpus}-{seed}", corpus, seed, "dev", "held-out")
+      for seed, corpus in zip(range(1000, 1012), ["lee", "wiki", "mixed", "lee50"] * 3)],
+    *[(f"val9-{corpus}-{seed}", corpus, seed, "normal", "held-out")
+      for seed, corpus in zip(range(1100, 1112), ["lee", "wiki", "mixed", "lee50"] * 3)],
+    *[(f"val9-{corpus}-hard-{seed}", corpus, seed, "hard", "held-out")
+      for seed, corpus in zip(range(1112, 1116), ["lee", "wiki", "mixed", "lee50"])],
 ]
 
 
@@ -120,7 +137,7 @@ def main() -> None:
         if mark:
             under.append(name)
         print(f"{name:24} {role:9} P {precision:.4f}  R {recall:.4f}  files {result['files']}{mark}")
-    for role in ("dev", "tuned", "held-out"):
+    for role in ("dev", "tuned", "seen", "held-out"):
         chosen = [r for (_, _, r_), r in zip(sets, results, strict=True) if r_ == role]
         if chosen:
             print(f"{role:9} {len(chosen):3} sets: precision min {min(r['precision'] for r in chosen):.4f}, "

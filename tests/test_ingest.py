@@ -258,8 +258,29 @@ class TestNearDuplicates:
         alike = dedup.similarity(dedup.shingles(first, size=4), dedup.shingles(second, size=4))
         assert 0.5 <= alike.containment < 0.6 and alike.jaccard >= 0.3
         assert dedup.shared_passages(dedup.shingles_in_order(first, size=4),
-                                     dedup.shingles(second, size=4)) == 1
+                                     dedup.shingles(second, size=4))[0] == 1
         job = ingest_documents(engine, documents, batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 0)
+
+    @pytest.mark.parametrize("order", ["short-first", "long-first"])
+    def test_short_texts_sharing_one_quoted_sentence_stay_apart(self, engine, order) -> None:
+        """Containment 0.6-0.75 with Jaccard over 0.2 counts only when more than one quoted
+        sentence is shared: two short stories quoting one sentence share one passage of
+        under 30 shingles, and it does not open the longer one."""
+        quote = ('"Every family that lost a home in the floods will have a roof over its head '
+                 'again by winter," the mayor told the crowd.')
+        short = f"Flood victims in the valley town were promised new homes on Sunday.\n\n{quote}"
+        long = ("The council met for three hours to debate the cost of the rebuilding and the "
+                f"insurers who refuse to pay.\n\n{quote}\n\nThe state will vote on the money next month.")
+        mine, theirs = (fingerprint_text(t) for t in (short, long))
+        alike = _measure(short, long)
+        assert 0.6 <= alike.containment < 0.75 and alike.jaccard >= 0.2 and alike.leading < 0.6
+        count, longest = dedup.shared_passages(dedup.shingles_in_order(mine, size=4),
+                                               dedup.shingles(theirs, size=4))
+        assert count == 1 and longest < 30
+        documents = [{"body": short}, {"body": long}]
+        job = ingest_documents(engine, documents if order == "short-first" else documents[::-1],
+                               batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (2, 0)
 
     def test_edited_cut_copy_joins_on_containment_at_the_start(self, engine) -> None:
@@ -344,6 +365,26 @@ class TestNearDuplicates:
         with engine.connect() as connection:
             stories = connection.execute(select(Article.story_id).order_by(Article.id)).scalars().all()
         assert len(stories) == 3 and len(set(stories)) == 1
+
+    def test_cut_holding_a_quote_another_story_shares_merges_neither(self, engine) -> None:
+        """Two stories of an event quote one sentence. A cut copy of the first that is
+        mostly that quote is a near copy of both, and holds a third of the second, all of
+        it in the part the two stories share: not enough to make them one story."""
+        quote = ('"We will not rest until every family that lost a home in the floods has a roof '
+                 'over its head again," the mayor told the crowd outside the town hall on Sunday.')
+        first = re.split(r"(?<=\.) ", distinct_article(91, sentences=6).replace("\n\n", " "))
+        second = " ".join(re.split(r"(?<=\.) ", distinct_article(92, sentences=3).replace("\n\n", " ")))
+        story = f"{first[0]}\n\n{quote}\n\n{' '.join(first[1:])}"
+        other, cut = f"{second}\n\n{quote}", f"{first[0]}\n\n{quote}"
+        with_other = dedup.similarity(*(dedup.shingles(fingerprint_text(t), size=4) for t in (cut, other)))
+        assert with_other.containment >= 0.6 and with_other.jaccard >= 0.2  # near the other too
+        held = with_other.containment * with_other.smaller / len(dedup.shingles(fingerprint_text(other), size=4))
+        assert 0.3 <= held < 0.4
+        job = ingest_documents(engine, [{"body": story}, {"body": other}, {"body": cut}], batch_size=1)
+        assert (job["new"], job["near_duplicates"]) == (2, 1)
+        with engine.connect() as connection:
+            stories = connection.execute(select(Article.story_id).order_by(Article.id)).scalars().all()
+        assert stories[0] != stories[1] and stories[2] == stories[0]
 
     def test_round_up_of_two_stories_merges_neither(self, engine) -> None:
         """A text made of two stories contains each whole (Jaccard 0.5 with both), but the

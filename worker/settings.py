@@ -65,15 +65,22 @@ class Settings(BaseSettings):
     # ... and only when they share several passages (runs of 4+ shingles): two short
     # stories of one event that quote one long sentence reach those figures too.
     edited_copy_passages: int = Field(default=2, ge=1)
+    # Containment between NEAR_DUP_THRESHOLD and NEAR_DUP_CONTAINMENT_THRESHOLD also needs
+    # more than one quoted sentence shared: several passages, one this long (~33 words),
+    # or the opening of the longer text. Short copies of two stories of one event that
+    # both quote a sentence share just that sentence, at containment 0.6-0.7.
+    single_passage_min_shingles: int = Field(default=30, ge=1)
     # A text close to two stories merges them if it holds on Jaccard this high with the
     # other one, or holds `story_bridge_share` of its article and the parts of it each
     # story shares overlap
     # (see `_Candidates.same_story`): containment alone is not enough, as a round-up
     # quotes the leads of many stories.
     story_merge_jaccard: float = Field(default=0.7, gt=0.0, le=1.0)
+    # 0.4, not less: a short copy of one story that holds the sentence another story quotes
+    # holds ~0.3 of that other story, and the shared parts overlap (they are the quote).
+    story_bridge_share: float = Field(default=0.4, gt=0.0, le=1.0)
     # Members of a story read as candidates when its indexed article is an uncertain match.
     story_candidates: int = Field(default=50, ge=1)
-    story_bridge_share: float = Field(default=0.3, gt=0.0, le=1.0)
     shingle_words: int = Field(default=4, ge=1, le=10)
     minhash_perms: int = Field(default=128, ge=16, le=512)
     lsh_bands: int = Field(default=16, ge=1)

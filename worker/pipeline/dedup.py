@@ -57,8 +57,10 @@ class Similarity:
     # `leading_containment` of the smaller in the larger, measured only where it decides
     # (see `needs_leading`)
     leading: float = 0.0
-    # `shared_passages` of the smaller text, measured only where they decide (`needs_passages`)
+    # `shared_passages` of the smaller text (how many, the longest), measured only where
+    # they decide (`needs_passages`)
     passages: int = 0
+    longest_passage: int = 0
 
     def score(self, *, min_containment_shingles: int) -> float:
         """The similarity used for the decision: containment counts only for texts long
@@ -77,8 +79,12 @@ class Similarity:
         what they share is in several passages: two short stories of one event that share
         a long quote share it in one.
         A story that quotes a few sentences of another contains that other's lead-only copy
-        at 0.6-0.7 with a Jaccard under 0.2, but not at its start. A text too short for
-        containment is a copy only as the opening of the longer, nearly word for word."""
+        at 0.6-0.7 with a Jaccard under 0.2, but not at its start. Between `threshold` and
+        `containment_threshold`, what is shared must also be more than one quoted sentence
+        (several passages, one of `single_passage_min_shingles` or more, or the opening):
+        short copies of two stories of one event that both quote a sentence share just it.
+        A text too short for containment is a copy only as the opening of the longer,
+        nearly word for word."""
         if self.jaccard >= rules.threshold:
             return True
         if self.smaller < rules.min_containment_shingles:
@@ -88,9 +94,11 @@ class Similarity:
             return (self.containment >= rules.edited_containment
                     and self.jaccard >= rules.edited_jaccard
                     and self.passages >= rules.edited_passages)
-        return (self.jaccard >= rules.containment_min_jaccard
-                or self.containment >= rules.containment_threshold
-                or self.leading >= rules.threshold)
+        if self.containment >= rules.containment_threshold or self.leading >= rules.threshold:
+            return True
+        return self.jaccard >= rules.containment_min_jaccard and (
+            self.passages >= rules.edited_passages
+            or self.longest_passage >= rules.single_passage_min_shingles)
 
     def needs_leading(self, rules: NearRules) -> bool:
         """Whether `leading` alone decides `is_near`: worth measuring only then."""
@@ -99,13 +107,20 @@ class Similarity:
         if self.smaller < rules.min_containment_shingles:
             return (self.smaller >= rules.short_lead_min_shingles
                     and self.containment >= rules.short_lead_containment)
-        return (rules.threshold <= self.containment < rules.containment_threshold
-                and self.jaccard < rules.containment_min_jaccard)
+        if not rules.threshold <= self.containment < rules.containment_threshold:
+            return False
+        return self.jaccard < rules.containment_min_jaccard or not (
+            self.passages >= rules.edited_passages
+            or self.longest_passage >= rules.single_passage_min_shingles)
 
     def needs_passages(self, rules: NearRules) -> bool:
-        """Whether `passages` decides `is_near`: worth measuring only then."""
-        return (self.smaller >= rules.min_containment_shingles
-                and rules.edited_containment <= self.containment < rules.threshold
+        """Whether `passages` can decide `is_near`: worth measuring only then (before
+        `leading`, which is judged with them)."""
+        if self.jaccard >= rules.threshold or self.smaller < rules.min_containment_shingles:
+            return False
+        if rules.threshold <= self.containment < rules.containment_threshold:
+            return self.jaccard >= rules.containment_min_jaccard
+        return (rules.edited_containment <= self.containment < rules.threshold
                 and self.jaccard >= rules.edited_jaccard)
 
 
@@ -119,6 +134,7 @@ class NearRules:
     edited_containment: float
     edited_jaccard: float
     edited_passages: int
+    single_passage_min_shingles: int
     min_containment_shingles: int
     short_lead_min_shingles: int
     short_lead_containment: float
@@ -279,15 +295,15 @@ def leading_containment(smaller: np.ndarray, larger_in_order: np.ndarray) -> flo
 PASSAGE_SHINGLES = 4
 
 
-def shared_passages(smaller_in_order: np.ndarray, larger: np.ndarray) -> int:
-    """How many separate passages of a text (`shingles_in_order`) another (`shingles`)
-    shares: runs of at least PASSAGE_SHINGLES shared shingles in a row."""
+def shared_passages(smaller_in_order: np.ndarray, larger: np.ndarray) -> tuple[int, int]:
+    """The passages of a text (`shingles_in_order`) another (`shingles`) shares: how many
+    runs of at least PASSAGE_SHINGLES shared shingles in a row, and the longest run."""
     if not len(smaller_in_order) or not len(larger):
-        return 0
+        return 0, 0
     shared = np.isin(smaller_in_order, larger, assume_unique=False).astype(np.int8)
     edges = np.diff(np.concatenate(([0], shared, [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return int(np.count_nonzero(ends - starts >= PASSAGE_SHINGLES))
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return int(np.count_nonzero(lengths >= PASSAGE_SHINGLES)), int(lengths.max(initial=0))
 
 
 def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -334,6 +334,7 @@ class _Candidates:
             edited_containment=settings.edited_copy_containment,
             edited_jaccard=settings.edited_copy_jaccard,
             edited_passages=settings.edited_copy_passages,
+            single_passage_min_shingles=settings.single_passage_min_shingles,
             min_containment_shingles=settings.min_containment_shingles,
             short_lead_min_shingles=settings.short_lead_min_shingles,
             short_lead_containment=settings.short_lead_containment,
@@ -552,25 +553,28 @@ class _Candidates:
 
     def _measure_order(self, item: _Prepared, candidate: _Candidate,
                        similarity: dedup.Similarity) -> dedup.Similarity:
-        """Measure where the shared text sits, when that decides (rarely): whether the item
-        is the opening of the longer candidate (`leading`), or in how many passages the
-        smaller text is shared (`passages`). Only a cut arriving after its story counts as
-        an opening: a text that opens with the lead of another story (quoted or swapped in)
-        would otherwise join that story's lead-only copy, and the order that would take is
-        the one a story never arrives in first."""
+        """Measure how the shared text lies, when that decides (rarely): in how many
+        passages the smaller text is shared, and the longest (`passages`), and whether the
+        smaller text is the opening of the longer (`leading`). Where the Jaccard is low, only
+        an item shorter than its candidate counts as its opening: a text that opens with the
+        lead of another story (quoted or swapped in) would otherwise join that story's
+        lead-only copy, and that is the order a story never arrives in first."""
         if candidate.paragraphs is None or candidate.shingles is None:
             return similarity
         item_is_shorter = len(item.compare_shingles) <= len(candidate.shingles)
-        if similarity.needs_leading(self.rules):
-            if not item_is_shorter:
-                return similarity
-            return replace(similarity, leading=dedup.leading_containment(
-                item.compare_shingles, self._in_order(candidate.paragraphs)))
         if similarity.needs_passages(self.rules):
             smaller, larger = ((item.paragraphs, candidate.shingles) if item_is_shorter
                                else (candidate.paragraphs, item.compare_shingles))
-            return replace(similarity, passages=dedup.shared_passages(
-                self._in_order(smaller), larger))
+            count, longest = dedup.shared_passages(self._in_order(smaller), larger)
+            similarity = replace(similarity, passages=count, longest_passage=longest)
+        if similarity.needs_leading(self.rules):
+            if item_is_shorter:
+                similarity = replace(similarity, leading=dedup.leading_containment(
+                    item.compare_shingles, self._in_order(candidate.paragraphs)))
+            elif similarity.jaccard >= self.rules.containment_min_jaccard:
+                # texts of comparable size: either may open the other
+                similarity = replace(similarity, leading=dedup.leading_containment(
+                    candidate.shingles, self._in_order(item.paragraphs)))
         return similarity
 
     def _in_order(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
