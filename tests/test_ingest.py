@@ -227,8 +227,7 @@ class TestNearDuplicates:
         is left out of their comparison from the second article that holds it, whether the
         first is stored or earlier in the same batch."""
         documents = [{"body": distinct_article(n, sentences=2) + "\n\n" + NOTICE} for n in (61, 62)]
-        alike = dedup.similarity(*(dedup.shingles(fingerprint_text(d["body"]), size=4)
-                                   for d in documents))
+        alike = _measure(documents[0]["body"], documents[1]["body"])
         assert alike.containment >= 0.5 and alike.jaccard >= 0.3
         job = ingest_documents(engine, documents, batch_size=batch_size)
         assert (job["new"], job["near_duplicates"]) == (2, 0)
@@ -239,8 +238,7 @@ class TestNearDuplicates:
         sentences = re.split(r"(?<=\.) ", distinct_article(51, sentences=5).replace("\n\n", " "))
         others = re.split(r"(?<=\.) ", distinct_article(52, sentences=5).replace("\n\n", " "))
         edited = " ".join([others[0], sentences[1], others[2], *sentences[3:]])
-        measured = dedup.similarity(dedup.shingles(fingerprint_text(" ".join(sentences)), size=4),
-                                    dedup.shingles(fingerprint_text(edited), size=4))
+        measured = _measure(edited, " ".join(sentences))
         assert 0.5 <= measured.containment < 0.6 and 0.3 <= measured.jaccard < 0.6
         job = ingest_documents(engine, [{"body": " ".join(sentences)}, {"body": edited}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (1, 1)
@@ -255,7 +253,7 @@ class TestNearDuplicates:
                  "the crowd outside the town hall.")
         documents = [{"body": distinct_article(n, sentences=2) + "\n\n" + quote} for n in (81, 82)]
         first, second = (fingerprint_text(d["body"]) for d in documents)
-        alike = dedup.similarity(dedup.shingles(first, size=4), dedup.shingles(second, size=4))
+        alike = _measure(documents[0]["body"], documents[1]["body"])
         assert 0.5 <= alike.containment < 0.6 and alike.jaccard >= 0.3
         assert dedup.shared_passages(dedup.shingles_in_order(first, size=4),
                                      dedup.shingles(second, size=4))[0] == 1
@@ -376,7 +374,7 @@ class TestNearDuplicates:
         second = " ".join(re.split(r"(?<=\.) ", distinct_article(92, sentences=3).replace("\n\n", " ")))
         story = f"{first[0]}\n\n{quote}\n\n{' '.join(first[1:])}"
         other, cut = f"{second}\n\n{quote}", f"{first[0]}\n\n{quote}"
-        with_other = dedup.similarity(*(dedup.shingles(fingerprint_text(t), size=4) for t in (cut, other)))
+        with_other = _measure(cut, other)
         assert with_other.containment >= 0.6 and with_other.jaccard >= 0.2  # near the other too
         held = with_other.containment * with_other.smaller / len(dedup.shingles(fingerprint_text(other), size=4))
         assert 0.3 <= held < 0.4
@@ -404,8 +402,7 @@ class TestNearDuplicates:
         kept = ". ".join(lead.split(". ")[:4]) + "."  # four of its seven sentences
         other = distinct_article(32, sentences=30).split("\n\n")
         quoting = "\n\n".join([other[0], kept, *other[1:]])
-        contained = dedup.similarity(dedup.shingles(fingerprint_text(lead), size=4),
-                                     dedup.shingles(fingerprint_text(quoting), size=4))
+        contained = _measure(lead, quoting)
         assert 0.6 <= contained.containment < 0.75 and contained.jaccard < 0.2
         job = ingest_documents(engine, [{"body": quoting}, {"body": lead}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (2, 0)
@@ -415,8 +412,7 @@ class TestNearDuplicates:
         copy even though neither Jaccard nor containment alone would say so."""
         paragraphs = distinct_article(41, sentences=18).split("\n\n")
         cut = "\n\n".join(paragraphs[:4] + [distinct_article(42, sentences=6)])
-        measured = dedup.similarity(dedup.shingles(fingerprint_text("\n\n".join(paragraphs)), size=4),
-                                    dedup.shingles(fingerprint_text(cut), size=4))
+        measured = _measure(cut, "\n\n".join(paragraphs))
         assert 0.6 <= measured.containment < 0.75 and 0.2 <= measured.jaccard < 0.6
         job = ingest_documents(engine, [{"body": "\n\n".join(paragraphs)}, {"body": cut}], batch_size=1)
         assert (job["new"], job["near_duplicates"]) == (1, 1)
