@@ -70,21 +70,24 @@ class Similarity:
         return max(self.jaccard, self.leading)  # a short lead: its share of the opening
 
     def is_near(self, rules: NearRules) -> bool:
-        """A near copy: Jaccard reaches `threshold`; or, for a text long enough, containment
-        does too while the Jaccard shows the two are of comparable size (a rewrite, an
-        addition); or containment alone reaches the higher `containment_threshold` (a lead-
-        or third-only copy of a long story) or reaches `threshold` at the start of the longer
-        text (`leading`: an edited cut copy); or both are fairly high, as when a sentence or
-        two of a short article is rewritten (`edited_containment` with `edited_jaccard`), and
-        what they share is in several passages: two short stories of one event that share
-        a long quote share it in one.
-        A story that quotes a few sentences of another contains that other's lead-only copy
-        at 0.6-0.7 with a Jaccard under 0.2, but not at its start. Between `threshold` and
-        `containment_threshold`, what is shared must also be more than one quoted sentence
-        (several passages, one of `single_passage_min_shingles` or more, or the opening):
-        short copies of two stories of one event that both quote a sentence share just it.
-        A text too short for containment is a copy only as the opening of the longer,
-        nearly word for word."""
+        """Whether two texts are near copies. Jaccard at `threshold` decides alone. For texts
+        of `min_containment_shingles` or more, containment (the share of the shorter text in
+        the longer) counts in bands, with evidence of how the text is shared where a quote
+        could reach the same figures:
+
+        - `containment_threshold` or more: alone (a lead-only or first-third copy);
+        - `threshold` or more, at the start of the longer text (`leading`): an edited cut
+          copy. A story quoting a few sentences of another contains that other's lead-only
+          copy at 0.6-0.7 with a Jaccard under 0.2, but not at its start;
+        - `threshold` or more with Jaccard `containment_min_jaccard` or more (a cut or edited
+          copy of comparable size), if more than one quoted sentence is shared: several
+          passages, or one of `single_passage_min_shingles`. Short copies of two stories of
+          one event that both quote a sentence share just it;
+        - `edited_containment` with `edited_jaccard` (a sentence or two of a short article
+          rewritten), in `edited_passages` passages or more.
+
+        A shorter text is a copy only as the opening of the longer, nearly word for word
+        (`short_lead_*`)."""
         if self.jaccard >= rules.threshold:
             return True
         if self.smaller < rules.min_containment_shingles:
