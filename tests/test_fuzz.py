@@ -26,6 +26,7 @@ from worker.pipeline.normalize import (
     fingerprint_paragraphs,
     normalize_article,
 )
+from worker.services.ingest import sketch_fingerprint
 from worker.settings import Settings
 from worker.sources.seeds import decode_seed_bytes, parse_seed_text, read_seed_file
 
@@ -145,8 +146,12 @@ def assert_article_storable(article: NormalizedArticle) -> None:
         assert article.published_at.utcoffset() == timedelta(0)
     content_hash(article.body)
     dedup.paragraph_fingerprints(fingerprint_paragraphs(article.body))
-    shingles = dedup.shingles(" ".join(fingerprint_paragraphs(article.body)), size=LIMITS.shingle_words)
-    dedup.sketch(shingles, perms=LIMITS.minhash_perms, bands=LIMITS.lsh_bands, rows=LIMITS.lsh_rows)
+    comparison = " ".join(fingerprint_paragraphs(article.body))
+    shingles, sketch = sketch_fingerprint(comparison, LIMITS)  # with the opening's keys
+    assert len(sketch.band_keys) == (LIMITS.lsh_bands + LIMITS.lead_bands if len(shingles) else 0)
+    in_order = dedup.shingles_in_order(comparison, size=LIMITS.shingle_words)
+    dedup.shared_passages(in_order, shingles)
+    dedup.leading_containment(shingles, in_order)
 
 
 def normalize_or_reject(raw: RawArticle) -> NormalizedArticle | None:
