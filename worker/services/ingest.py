@@ -444,22 +444,23 @@ class _Candidates:
             if key in self.paragraphs and self._is_notice(key):
                 self._share(key)
 
-    def _freshen(self, holder: _Prepared | _Candidate, paragraphs: list[tuple[int, str]]) -> None:
-        """Recompute compared shingles that paragraphs shared since have made stale."""
-        if holder.shared_seen < len(self.shared_log):
-            since = self.shared_log[holder.shared_seen:]
-            holder.shared_seen = len(self.shared_log)
-            keys = {key for key, _ in paragraphs}
-            if any(key in keys for key in since):
-                shingles = self._compare_shingles(paragraphs)
-                if isinstance(holder, _Prepared):
-                    holder.compare_shingles = shingles
-                else:
-                    holder.shingles = shingles
+    def _is_stale(self, holder: _Prepared | _Candidate,
+                  paragraphs: list[tuple[int, str]]) -> bool:
+        """Whether paragraphs shared since the holder's compared shingles were made are in
+        them (and note that they are now up to date with the log)."""
+        if holder.shared_seen == len(self.shared_log):
+            return False
+        since = self.shared_log[holder.shared_seen:]
+        holder.shared_seen = len(self.shared_log)
+        keys = {key for key, _ in paragraphs}
+        return any(key in keys for key in since)
+
+    def _compare_text(self, paragraphs: list[tuple[int, str]]) -> str:
+        """A text's paragraphs without the shared ones: what is compared."""
+        return " ".join(text for key, text in paragraphs if key not in self.shared)
 
     def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
-        kept = " ".join(text for key, text in paragraphs if key not in self.shared)
-        return dedup.shingles(kept, size=self.settings.shingle_words)
+        return dedup.shingles(self._compare_text(paragraphs), size=self.settings.shingle_words)
 
     def _paragraph_owners(self, item: _Prepared) -> list[int]:
         """Articles that have one of the item's paragraphs word for word (common ones
@@ -530,14 +531,16 @@ class _Candidates:
     def matches(self, item: _Prepared) -> list[_Match]:
         """Every story with a similar enough candidate, best first."""
         self._share_held_notices(item)
-        self._freshen(item, item.paragraphs)
+        if self._is_stale(item, item.paragraphs):
+            item.compare_shingles = self._compare_shingles(item.paragraphs)
         best: dict[int, _Match] = {}
         for owner, _ in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
                 continue
-            if candidate.paragraphs is not None:
-                self._freshen(candidate, candidate.paragraphs)
+            paragraphs = candidate.paragraphs
+            if paragraphs is not None and self._is_stale(candidate, paragraphs):
+                candidate.shingles = self._compare_shingles(paragraphs)
             similarity = self._measure_order(item, candidate, dedup.similarity(
                 item.compare_shingles, candidate.shingles))
             score = round(similarity.score(
@@ -579,8 +582,8 @@ class _Candidates:
 
     def _in_order(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
         """The compared shingles of a text, in text order."""
-        kept = " ".join(text for key, text in paragraphs if key not in self.shared)
-        return dedup.shingles_in_order(kept, size=self.settings.shingle_words)
+        return dedup.shingles_in_order(self._compare_text(paragraphs),
+                                       size=self.settings.shingle_words)
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
