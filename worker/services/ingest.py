@@ -377,6 +377,7 @@ class _Candidates:
         reached = set(self.owners.values())
         reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
         self._load_sketches(connection, reached - self.articles.keys())
+        self._estimate_reached(prepared)
         plausible = {id(item): self._plausible_owners(item) for item in prepared}
         if self._expand_stories(connection, plausible.values()):
             plausible = {id(item): self._plausible_owners(item) for item in prepared}
@@ -477,16 +478,53 @@ class _Candidates:
     def _plausible_owners(self, item: _Prepared) -> list[tuple[int, float]]:
         """Candidates worth an exact check, with their signature estimates: those sharing a
         paragraph, and band-key owners and story members whose estimate is close enough."""
-        found = (self.owners.get(key) for key in item.sketch.band_keys)
         by_paragraphs = set(self._paragraph_owners(item))
-        owners = [owner for owner in dict.fromkeys([*by_paragraphs, *found])
-                  if owner is not None and owner in self.articles]
+        owners = self._reached(item)
         scored = self._scored(item, owners, by_paragraphs)
         ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
         uncertain = {self.articles[owner].story_id for owner, score in scored if score < ceiling}
         members = [member for story_id in sorted(uncertain)
                    for member in self.members.get(story_id, ()) if member not in owners]
         return scored + self._scored(item, members, set())
+
+    def _reached(self, item: _Prepared) -> list[int]:
+        """The known articles an item's band keys and paragraphs lead to."""
+        found = (self.owners.get(key) for key in item.sketch.band_keys)
+        return [owner for owner in dict.fromkeys([*self._paragraph_owners(item), *found])
+                if owner is not None and owner in self.articles]
+
+    def _estimate_reached(self, prepared: list[_Prepared]) -> None:
+        """Signature estimates of every item against the articles it reaches, for the whole
+        batch in one numpy pass (a pass per item cost more in numpy's overhead than in
+        arithmetic); `_scored` then finds them made."""
+        pairs = [(position, owner) for position, item in enumerate(prepared)
+                 if item.sketch.signature
+                 for owner in self._reached(item) if owner not in item.estimates]
+        if not pairs:
+            return
+        perms = self.settings.minhash_perms
+        items = sorted({position for position, _ in pairs})
+        owners = list(dict.fromkeys(owner for _, owner in pairs))
+        item_row = {position: row for row, position in enumerate(items)}
+        owner_row = {owner: row for row, owner in enumerate(owners)}
+        mine, _ = dedup.stack_signatures(
+            [dedup.signature_values(prepared[position].sketch.signature, perms)
+             for position in items], perms)
+        theirs, valid = dedup.stack_signatures(
+            [self.articles[owner].signature for owner in owners], perms)
+        scores = dedup.estimated_pair_scores(
+            mine, np.array([prepared[position].sketch.shingle_count for position in items]),
+            np.array([item_row[position] for position, _ in pairs], dtype=np.intp),
+            theirs, valid, np.array([self.articles[owner].shingle_count for owner in owners]),
+            np.array([owner_row[owner] for _, owner in pairs], dtype=np.intp),
+            min_containment_shingles=self._estimate_min_shingles(),
+        )
+        for (position, owner), score in zip(pairs, scores.tolist(), strict=True):
+            prepared[position].estimates[owner] = score
+
+    def _estimate_min_shingles(self) -> int:
+        # containment is estimated for short leads too, which it may decide
+        return min(self.settings.min_containment_shingles, self.settings.short_lead_min_shingles)
 
     def _scored(self, item: _Prepared, owners: list[int], keep: set[int]) -> list[tuple[int, float]]:
         """(owner, signature estimate) of the owners at or above the filter's floor, and of
@@ -497,9 +535,7 @@ class _Candidates:
                 item.sketch,
                 [self.articles[owner].signature for owner in missing],
                 [self.articles[owner].shingle_count for owner in missing],
-                # containment is estimated for short leads too, which it may decide
-                min_containment_shingles=min(self.settings.min_containment_shingles,
-                                             self.settings.short_lead_min_shingles),
+                min_containment_shingles=self._estimate_min_shingles(),
             )
             item.estimates.update(zip(missing, scores.tolist(), strict=True))
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin

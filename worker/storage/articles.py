@@ -56,7 +56,7 @@ def find_by_identity(
     # (source, guid) pairs: one probe per source through the unique (source_id, guid) index.
     found: dict[int, StoredIdentity] = {}
     for condition in conditions:
-        for row in connection.execute(select(*columns).where(condition)):
+        for row in connection.execute(select(*columns).where(condition)).all():
             found[row.id] = StoredIdentity(*row)
     for source_id in sorted({source_id for source_id, _ in source_guids}):
         guids = sorted({guid for sid, guid in source_guids if sid == source_id})
@@ -99,11 +99,17 @@ def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) ->
 
 
 def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Outbox rows; a replayed event (same idempotency key) is not written twice."""
-    if rows:
+    """Outbox rows; a replayed event (same idempotency key) is not written twice. An
+    `article.created` key names an id allocated in this transaction, so it cannot be taken
+    and those rows are copied in bulk; an update's key can recur (a text changed back and
+    forth) and goes through ON CONFLICT DO NOTHING."""
+    created = [row for row in rows if row["event_type"] == "article.created"]
+    others = [row for row in rows if row["event_type"] != "article.created"]
+    copy_rows(connection, outbox, created)
+    if others:
         statement = insert_on_conflict(connection, outbox).on_conflict_do_nothing(
             index_elements=["idempotency_key"])
-        connection.execute(statement, list(rows))
+        connection.execute(statement, others)
 
 
 def replace_text(
@@ -145,7 +151,7 @@ def load_sketches(
     for condition in in_chunks(connection, articles.c.id, ids):
         query = select(articles.c.id, articles.c.story_id, articles.c.signature,
                        articles.c.shingle_count).where(condition)
-        for row in connection.execute(query):
+        for row in connection.execute(query).all():
             result[row.id] = (row.story_id, row.signature or b"", row.shingle_count)
     return result
 

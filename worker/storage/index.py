@@ -36,7 +36,7 @@ def find_band_owners(*, connection: Connection, band_keys: Sequence[int]) -> dic
     keys = sorted(set(band_keys))
     for condition in in_chunks(connection, story_bands.c.band_key, keys):
         query = select(story_bands.c.band_key, story_bands.c.article_id).where(condition)
-        owners.update({row.band_key: row.article_id for row in connection.execute(query)})
+        owners.update(connection.execute(query).all())  # one fetch, not a row at a time
     return owners
 
 
@@ -101,8 +101,8 @@ def paragraph_stories(*, connection: Connection, paragraph_hashes: Sequence[int]
                  | {row.other_article_id for row in rows if row.other_article_id is not None})
     story_of: dict[int, int] = {}
     for condition in in_chunks(connection, articles.c.id, ids):
-        story_of.update((row.id, row.story_id) for row in connection.execute(
-            select(articles.c.id, articles.c.story_id).where(condition)))
+        story_of.update(connection.execute(
+            select(articles.c.id, articles.c.story_id).where(condition)).all())
     return {
         row.paragraph_hash: ParagraphStories(
             row.article_id, story_of.get(row.article_id, row.article_id), row.other_article_id,
