@@ -26,7 +26,7 @@ from worker.pipeline.normalize import (
     fingerprint_paragraphs,
     normalize_article,
 )
-from worker.services.ingest import sketch_fingerprint
+from worker.services.ingest import sketch_body
 from worker.settings import Settings
 from worker.sources.seeds import decode_seed_bytes, parse_seed_text, read_seed_file
 
@@ -145,9 +145,9 @@ def assert_article_storable(article: NormalizedArticle) -> None:
     if article.published_at is not None:
         assert article.published_at.utcoffset() == timedelta(0)
     content_hash(article.body)
-    dedup.paragraph_fingerprints(fingerprint_paragraphs(article.body))
-    comparison = " ".join(fingerprint_paragraphs(article.body))
-    shingles, sketch = sketch_fingerprint(comparison, LIMITS)  # with the opening's keys
+    paragraphs, shingles, sketch = sketch_body(article.body, LIMITS)  # with the opening's keys
+    comparison = " ".join(text for _, text in paragraphs)
+    assert comparison == " ".join(fingerprint_paragraphs(article.body))
     assert len(sketch.band_keys) == (LIMITS.lsh_bands + LIMITS.lead_bands if len(shingles) else 0)
     in_order = dedup.shingles_in_order(comparison, size=LIMITS.shingle_words)
     dedup.shared_passages(in_order, shingles)

@@ -186,7 +186,11 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 def shingles_in_order(fingerprint: str, *, size: int) -> np.ndarray:
     """The hashes of `shingles`, one per position in the text, in text order."""
-    words = fingerprint.split()
+    return word_shingles(fingerprint.split(), size=size)
+
+
+def word_shingles(words: list[str], *, size: int) -> np.ndarray:
+    """`shingles_in_order` of a fingerprint text's words."""
     if not words:
         return EMPTY_SHINGLES
     hashes = np.array(rensa.RMinHash.hash_token_sets([words])[0], dtype=np.uint64)
@@ -220,12 +224,12 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
     )
 
 
-def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: int,
+def sketch_text(words: list[str], *, size: int, perms: int, bands: int, rows: int,
                 lead_shingles: int, lead_bands: int) -> tuple[np.ndarray, Sketch]:
-    """`shingles` of a fingerprint text and its `sketch`, whose band keys end with
-    `lead_bands` single-row keys of the opening: a MinHash of its first `lead_shingles`
-    shingles (the whole text if shorter)."""
-    in_order = shingles_in_order(fingerprint, size=size)
+    """`shingles` of a fingerprint text (as its words) and its `sketch`, whose band keys
+    end with `lead_bands` single-row keys of the opening: a MinHash of its first
+    `lead_shingles` shingles (the whole text if shorter)."""
+    in_order = word_shingles(words, size=size)
     unique = sorted_unique(in_order)
     whole = sketch(unique, perms=perms, bands=bands, rows=rows)
     if not lead_bands or not len(unique):

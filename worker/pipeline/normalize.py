@@ -31,6 +31,7 @@ __all__ = [
     "clean_text",
     "derive_title",
     "fingerprint_text",
+    "fingerprint_words",
     "html_to_text",
     "normalize_article",
     "parse_published",
@@ -756,6 +757,11 @@ def fingerprint_text(body: str) -> str:
     """Lower-case words of `body` with typography folded (NFKC; curly quotes, dashes,
     ellipsis and no-break spaces as ASCII), punctuation removed, single spaces: two copies
     that differ only in typography get the same fingerprint."""
+    return " ".join(fingerprint_words(body))
+
+
+def fingerprint_words(body: str) -> list[str]:
+    """The words of `fingerprint_text(body)`."""
     text = body.lower()
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY).lower()
@@ -763,9 +769,8 @@ def fingerprint_text(body: str) -> str:
         text = _NOT_WORD.sub(_drop_mark_else_space, text).replace("_", " ")
         # Removing an apostrophe can leave a letter next to a combining mark: compose them
         # so that the fingerprint of a fingerprint is itself.
-        return " ".join(unicodedata.normalize("NFKC", text).split())
-    folded = text.encode("ascii").translate(_ASCII_FOLD, b"'").decode("ascii")
-    return " ".join(folded.split())
+        return unicodedata.normalize("NFKC", text).split()
+    return text.encode("ascii").translate(_ASCII_FOLD, b"'").decode("ascii").split()
 
 
 # A dateline opening the first paragraph: "SYDNEY (AAP) - ", "CANBERRA, Jan 5 (Reuters) -- ",
@@ -840,15 +845,21 @@ def fingerprint_paragraphs(body: str) -> list[str]:
     and very short lines, so that a reprint adding a dateline, a byline, an update or share
     and "related" lines compares as the text it reprints. A body made only of short lines
     keeps them all."""
+    return [" ".join(words) for words in fingerprint_paragraph_words(body)]
+
+
+def fingerprint_paragraph_words(body: str) -> list[list[str]]:
+    """The words of each of `fingerprint_paragraphs(body)`: shingling takes them as they
+    are, without joining and splitting the text again."""
     paragraphs = body.split("\n\n")
     if paragraphs:
         paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
-    pairs = [(text, paragraph, index) for index, paragraph in enumerate(paragraphs)
-             if (text := fingerprint_text(paragraph))]
-    kept = [text for text, paragraph, index in pairs
-            if text.count(" ") >= CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
+    triples = [(words, paragraph, index) for index, paragraph in enumerate(paragraphs)
+               if (words := fingerprint_words(paragraph))]
+    kept = [words for words, paragraph, index in triples
+            if len(words) > CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
             and not (index and _ADDENDUM.match(paragraph))]
-    return kept or [text for text, _, _ in pairs]
+    return kept or [words for words, _, _ in triples]
 
 
 def _drop_mark_else_space(match: re.Match[str]) -> str:

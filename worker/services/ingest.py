@@ -4,6 +4,7 @@ store everything in one transaction that also marks the batch done (exactly-once
 from __future__ import annotations
 
 import time
+from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
+    fingerprint_paragraph_words,
     fingerprint_paragraphs,
     looks_like_notice,
     normalize_article,
@@ -43,13 +45,17 @@ class Arrival:
     rejected: RejectedInput | None = None
 
 
-def sketch_fingerprint(fingerprint: str, settings: Settings) -> tuple[np.ndarray, dedup.Sketch]:
-    """Shingles and sketch of a comparison text with the configured shingling and banding
-    (ingest and `renormalize` must agree on them)."""
-    return dedup.sketch_text(
-        fingerprint, size=settings.shingle_words, perms=settings.minhash_perms,
+def sketch_body(body: str, settings: Settings) -> tuple[list[tuple[int, str]], np.ndarray, dedup.Sketch]:
+    """The compared paragraphs (hash, fingerprint) of a normalized body, and the shingles
+    and sketch of their text with the configured shingling and banding (ingest and
+    `renormalize` must agree on them)."""
+    words = fingerprint_paragraph_words(body)
+    paragraphs = dedup.paragraph_fingerprints([" ".join(paragraph) for paragraph in words])
+    shingles, sketch = dedup.sketch_text(
+        list(chain.from_iterable(words)), size=settings.shingle_words, perms=settings.minhash_perms,
         bands=settings.lsh_bands, rows=settings.lsh_rows,
         lead_shingles=settings.lead_shingles, lead_bands=settings.lead_bands)
+    return paragraphs, shingles, sketch
 
 
 @dataclass(slots=True)
@@ -72,9 +78,7 @@ class _Prepared:
 
     def ensure_sketch(self, settings: Settings) -> None:
         if not self.sketched:
-            self.paragraphs = dedup.paragraph_fingerprints(fingerprint_paragraphs(self.article.body))
-            self.shingles, self.sketch = sketch_fingerprint(
-                " ".join(text for _, text in self.paragraphs), settings)
+            self.paragraphs, self.shingles, self.sketch = sketch_body(self.article.body, settings)
             self.compare_shingles = self.shingles
             self.shared_seen = 0
             self.sketched = True

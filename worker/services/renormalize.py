@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from schemas import ArticleEvent, RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import NORMALIZER_VERSION, fingerprint_paragraphs, normalize_article
-from worker.services.ingest import sketch_fingerprint
+from worker.pipeline.normalize import NORMALIZER_VERSION, normalize_article
+from worker.services.ingest import sketch_body
 from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
@@ -118,7 +118,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
         log.warning("cannot renormalize article", article_id=row["id"],
                     error=f"{type(error).__name__}: {error}")
         return plan
-    _, sketch = sketch_fingerprint(" ".join(fingerprint_paragraphs(article.body)), settings)
+    _, _, sketch = sketch_body(article.body, settings)
     new_hash = content_hash(article.body)
     text = {"title": article.title, "body": article.body, "url": article.url,
             "published_at": article.published_at}
