@@ -381,10 +381,13 @@ class _Candidates:
         reached = set(self.owners.values())
         reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
         self._load_sketches(connection, reached - self.articles.keys())
-        self._estimate_reached(prepared)
-        plausible = {id(item): self._plausible_owners(item) for item in prepared}
+        reached_by = {id(item): self._reached(item) for item in prepared}
+        self._estimate_reached(prepared, reached_by)
+        plausible = {id(item): self._plausible_owners(item, reached_by[id(item)])
+                     for item in prepared}
         if self._expand_stories(connection, plausible.values()):
-            plausible = {id(item): self._plausible_owners(item) for item in prepared}
+            plausible = {id(item): self._plausible_owners(item, reached_by[id(item)])
+                         for item in prepared}
         bodies = {
             article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
             for article_id, body in article_rows.load_bodies(connection=connection, article_ids={
@@ -479,31 +482,39 @@ class _Candidates:
                 owners.extend(state.article_ids)
         return owners
 
-    def _plausible_owners(self, item: _Prepared) -> list[tuple[int, float]]:
+    def _plausible_owners(self, item: _Prepared,
+                          reached: tuple[list[int], set[int]] | None = None) -> list[tuple[int, float]]:
         """Candidates worth an exact check, with their signature estimates: those sharing a
-        paragraph, and band-key owners and story members whose estimate is close enough."""
-        by_paragraphs = set(self._paragraph_owners(item))
-        owners = self._reached(item)
+        paragraph, and band-key owners and story members whose estimate is close enough.
+        `reached` is `_reached(item)` if made since the candidates last changed."""
+        owners, by_paragraphs = reached or self._reached(item)
         scored = self._scored(item, owners, by_paragraphs)
+        if not scored:
+            return scored
         ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
         uncertain = {self.articles[owner].story_id for owner, score in scored if score < ceiling}
         members = [member for story_id in sorted(uncertain)
                    for member in self.members.get(story_id, ()) if member not in owners]
         return scored + self._scored(item, members, set())
 
-    def _reached(self, item: _Prepared) -> list[int]:
-        """The known articles an item's band keys and paragraphs lead to."""
-        found = (self.owners.get(key) for key in item.sketch.band_keys)
-        return [owner for owner in dict.fromkeys([*self._paragraph_owners(item), *found])
-                if owner is not None and owner in self.articles]
+    def _reached(self, item: _Prepared) -> tuple[list[int], set[int]]:
+        """The known articles an item's band keys and paragraphs lead to, and those of them
+        the paragraphs do."""
+        by_paragraphs = self._paragraph_owners(item)
+        found = dict.fromkeys(by_paragraphs)
+        found.update(dict.fromkeys(map(self.owners.get, item.sketch.band_keys)))
+        found.pop(None, None)
+        articles = self.articles
+        return [owner for owner in found if owner in articles], set(by_paragraphs)
 
-    def _estimate_reached(self, prepared: list[_Prepared]) -> None:
+    def _estimate_reached(self, prepared: list[_Prepared],
+                          reached_by: dict[int, tuple[list[int], set[int]]]) -> None:
         """Signature estimates of every item against the articles it reaches, for the whole
         batch in one numpy pass (a pass per item cost more in numpy's overhead than in
         arithmetic); `_scored` then finds them made."""
         pairs = [(position, owner) for position, item in enumerate(prepared)
                  if item.sketch.signature
-                 for owner in self._reached(item) if owner not in item.estimates]
+                 for owner in reached_by[id(item)][0] if owner not in item.estimates]
         if not pairs:
             return
         perms = self.settings.minhash_perms
