@@ -585,6 +585,7 @@ class _Candidates:
         if self._is_stale(item, item.paragraphs):
             item.compare_shingles = self._compare_shingles(item.paragraphs)
         best: dict[int, _Match] = {}
+        closest: dict[int, tuple[float, float, int]] = {}
         for owner, _ in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
@@ -598,9 +599,13 @@ class _Candidates:
                 min_containment_shingles=self.settings.min_containment_shingles), 4)
             if similarity.is_near(self.rules):
                 previous = best.get(candidate.story_id)
-                if previous is None or score > previous.score:
+                # The story's closest article: by score, then Jaccard, then the earliest;
+                # never by the order candidates were found in.
+                closeness = (score, similarity.jaccard, -owner)
+                if previous is None or closeness > closest[candidate.story_id]:
                     best[candidate.story_id] = _Match(candidate.story_id, owner, score,
                                                       max(similarity.jaccard, previous.jaccard if previous else 0.0))
+                    closest[candidate.story_id] = closeness
                 else:
                     previous.jaccard = max(previous.jaccard, similarity.jaccard)
         return sorted(best.values(), key=lambda match: (-match.score, match.story_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -105,14 +106,19 @@ def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any
     binary = None not in types
     driver = connection.connection.driver_connection
     statement = f'COPY "{table.name}" ({names}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
+    values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    json_positions = [position for position, name in enumerate(columns) if name in json_columns]
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         if binary:
             copy.set_types(types)
         for row in rows:
-            copy.write_row(tuple(
-                Json(row[name]) if name in json_columns and row[name] is not None else row[name]
-                for name in columns
-            ))
+            value = values(row)
+            if json_positions:
+                value = list(value)
+                for position in json_positions:
+                    if value[position] is not None:
+                        value[position] = Json(value[position])
+            copy.write_row(value)
 
 
 def _base_type(column_type: Any) -> Any:
