@@ -45,6 +45,7 @@ def iter_seed_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 def _walk(roots: list[Path]) -> Iterator[Path]:
     seen: set[tuple[int, int]] = set()  # (device, inode): the same file named twice is read once
     for root in roots:
+        found: Iterable[tuple[Path, tuple[int, int]]]
         if root.is_dir():
             found = _files_under(root)
         else:
@@ -56,13 +57,12 @@ def _walk(roots: list[Path]) -> Iterator[Path]:
                 yield path
 
 
-def _files_under(directory: Path) -> list[tuple[Path, tuple[int, int]]]:
+def _files_under(directory: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
     """The seed files under a directory with their (device, inode), in the order of their
-    path components (the same on every file system). One scandir and one lstat per
-    directory: a regular file costs no system call of its own (its type and inode come
-    with the directory entry), which matters at 100,000 files. Symbolic links to files are
-    followed; links to directories are not, as os.walk does not."""
-    found: list[tuple[Path, tuple[int, int]]] = []
+    path components (the same on every file system), as the walk finds them. One scandir
+    and one lstat per directory: a regular file costs no system call of its own (its type
+    and inode come with the directory entry), which matters at 100,000 files. Symbolic
+    links to files are followed; links to directories are not, as os.walk does not."""
     pending = [(iter(_sorted_entries(directory)), directory.stat().st_dev)]
     while pending:
         entries, device = pending[-1]
@@ -81,8 +81,7 @@ def _files_under(directory: Path) -> list[tuple[Path, tuple[int, int]]]:
                 identity = (info.st_dev, info.st_ino)
             else:
                 identity = (device, entry.inode())
-            found.append((Path(entry.path), identity))
-    return found
+            yield Path(entry.path), identity
 
 
 def _sorted_entries(directory: str | Path) -> list[os.DirEntry[str]]:
