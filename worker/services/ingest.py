@@ -504,38 +504,44 @@ class _Candidates:
         found = dict.fromkeys(by_paragraphs)
         found.update(dict.fromkeys(map(self.owners.get, item.sketch.band_keys)))
         found.pop(None, None)
-        articles = self.articles
-        return [owner for owner in found if owner in articles], set(by_paragraphs)
+        return list(filter(self.articles.__contains__, found)), set(by_paragraphs)
 
     def _estimate_reached(self, prepared: list[_Prepared],
                           reached_by: dict[int, tuple[list[int], set[int]]]) -> None:
         """Signature estimates of every item against the articles it reaches, for the whole
         batch in one numpy pass (a pass per item cost more in numpy's overhead than in
         arithmetic); `_scored` then finds them made."""
-        pairs = [(position, owner) for position, item in enumerate(prepared)
-                 if item.sketch.signature
-                 for owner in reached_by[id(item)][0] if owner not in item.estimates]
-        if not pairs:
+        # Python touches each pair as little as it can: thousands per batch, most of them
+        # articles sharing a stock phrase, estimated far below the floor.
+        todo = []
+        for item in prepared:
+            if item.sketch.signature:
+                known = item.estimates
+                owners = [owner for owner in reached_by[id(item)][0] if owner not in known]
+                if owners:
+                    todo.append((item, owners))
+        if not todo:
             return
         perms = self.settings.minhash_perms
-        items = sorted({position for position, _ in pairs})
-        owners = list(dict.fromkeys(owner for _, owner in pairs))
-        item_row = {position: row for row, position in enumerate(items)}
-        owner_row = {owner: row for row, owner in enumerate(owners)}
+        distinct = list(dict.fromkeys(chain.from_iterable(owners for _, owners in todo)))
+        owner_row = dict(zip(distinct, range(len(distinct))))
+        candidates = [self.articles[owner] for owner in distinct]
         mine, _ = dedup.stack_signatures(
-            [dedup.signature_values(prepared[position].sketch.signature, perms)
-             for position in items], perms)
-        theirs, valid = dedup.stack_signatures(
-            [self.articles[owner].signature for owner in owners], perms)
+            [dedup.signature_values(item.sketch.signature, perms) for item, _ in todo], perms)
+        theirs, valid = dedup.stack_signatures([c.signature for c in candidates], perms)
+        sizes = [len(owners) for _, owners in todo]
         scores = dedup.estimated_pair_scores(
-            mine, np.array([prepared[position].sketch.shingle_count for position in items]),
-            np.array([item_row[position] for position, _ in pairs], dtype=np.intp),
-            theirs, valid, np.array([self.articles[owner].shingle_count for owner in owners]),
-            np.array([owner_row[owner] for _, owner in pairs], dtype=np.intp),
+            mine, np.array([item.sketch.shingle_count for item, _ in todo]),
+            np.repeat(np.arange(len(todo), dtype=np.intp), sizes),
+            theirs, valid, np.array([c.shingle_count for c in candidates]),
+            np.fromiter(map(owner_row.__getitem__, chain.from_iterable(o for _, o in todo)),
+                        dtype=np.intp, count=sum(sizes)),
             min_containment_shingles=self._estimate_min_shingles(),
-        )
-        for (position, owner), score in zip(pairs, scores.tolist(), strict=True):
-            prepared[position].estimates[owner] = score
+        ).tolist()
+        start = 0
+        for (item, owners), size in zip(todo, sizes, strict=True):
+            item.estimates.update(zip(owners, scores[start : start + size], strict=True))
+            start += size
 
     def _estimate_min_shingles(self) -> int:
         # containment is estimated for short leads too, which it may decide
@@ -544,7 +550,8 @@ class _Candidates:
     def _scored(self, item: _Prepared, owners: list[int], keep: set[int]) -> list[tuple[int, float]]:
         """(owner, signature estimate) of the owners at or above the filter's floor, and of
         those in `keep`. Estimates are kept on the item: a pair is estimated once."""
-        missing = [owner for owner in owners if owner not in item.estimates]
+        estimates = item.estimates
+        missing = [owner for owner in owners if owner not in estimates]
         if missing:
             scores = dedup.estimated_scores(
                 item.sketch,
@@ -554,8 +561,10 @@ class _Candidates:
             )
             item.estimates.update(zip(missing, scores.tolist(), strict=True))
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin
-        return [(owner, item.estimates[owner]) for owner in owners
-                if item.estimates[owner] >= floor or owner in keep]
+        if not keep and max(map(estimates.__getitem__, owners), default=0.0) < floor:
+            return []  # the common case, in C: nothing close
+        return [(owner, estimates[owner]) for owner in owners
+                if estimates[owner] >= floor or owner in keep]
 
     def _remember(self, article_id: int, candidate: _Candidate) -> None:
         if article_id not in self.articles:

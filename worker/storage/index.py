@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from worker.storage.models import Article, CommonParagraph, StoryBand
-from worker.storage.sql import copy_rows, in_chunks, is_postgres
+from worker.storage.sql import copy_tuples, in_chunks, is_postgres
 
 story_bands = StoryBand.__table__
 common_paragraphs = CommonParagraph.__table__
@@ -43,8 +43,7 @@ def find_band_owners(*, connection: Connection, band_keys: Sequence[int]) -> dic
 def add_bands(*, connection: Connection, rows: Iterable[tuple[int, int]]) -> None:
     """Index (band_key, article_id) pairs whose keys were read as free under the dedup
     lock, so a plain bulk insert (COPY on Postgres) is safe."""
-    values = [{"band_key": key, "article_id": article_id} for key, article_id in sorted(rows)]
-    copy_rows(connection, story_bands, values)
+    copy_tuples(connection, story_bands, ("band_key", "article_id"), sorted(rows))
 
 
 @dataclass(slots=True)
@@ -116,11 +115,10 @@ def record_paragraphs(*, connection: Connection, added: dict[int, ParagraphStori
                       changed: dict[int, ParagraphStories]) -> None:
     """Write the batch's paragraph counts: new hashes in bulk, changed ones by key. Both
     were computed from rows read under the dedup lock, so nothing can conflict."""
-    copy_rows(connection, common_paragraphs, [
-        {"paragraph_hash": key, "article_id": state.article_id,
-         "other_article_id": state.other_article_id, "shared": state.shared}
-        for key, state in sorted(added.items())
-    ])
+    copy_tuples(connection, common_paragraphs,
+                ("paragraph_hash", "article_id", "other_article_id", "shared"),
+                [(key, state.article_id, state.other_article_id, state.shared)
+                 for key, state in sorted(added.items())])
     if changed:
         connection.execute(
             update(common_paragraphs)

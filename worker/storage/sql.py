@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -97,28 +97,39 @@ def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any
     if not is_postgres(connection):
         connection.execute(table.insert(), list(rows))
         return
+    columns = list(rows[0])
+    values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    copy_tuples(connection, table, columns, map(values, rows))
+
+
+def copy_tuples(connection: Connection, table: Table, columns: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> None:
+    """`copy_rows` of rows given as tuples in the order of `columns`: for the narrow index
+    rows written by the thousand, where building a dict per row costs more than the COPY."""
+    if not is_postgres(connection):
+        rows = list(rows)
+        if rows:
+            connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
     from psycopg.types.json import Json
 
-    columns = list(rows[0])
-    json_columns = {name for name in columns if isinstance(_base_type(table.c[name].type), JSON)}
+    json_positions = [position for position, name in enumerate(columns)
+                      if isinstance(_base_type(table.c[name].type), JSON)]
     names = ", ".join(f'"{name}"' for name in columns)
     types = [_copy_type(table.c[name].type) for name in columns]
     binary = None not in types
     driver = connection.connection.driver_connection
     statement = f'COPY "{table.name}" ({names}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
-    values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    json_positions = [position for position, name in enumerate(columns) if name in json_columns]
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         if binary:
             copy.set_types(types)
         for row in rows:
-            value = values(row)
             if json_positions:
-                value = list(value)
+                row = list(row)
                 for position in json_positions:
-                    if value[position] is not None:
-                        value[position] = Json(value[position])
-            copy.write_row(value)
+                    if row[position] is not None:
+                        row[position] = Json(row[position])
+            copy.write_row(row)
 
 
 def _base_type(column_type: Any) -> Any:
