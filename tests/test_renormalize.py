@@ -108,6 +108,16 @@ class TestRenormalize:
         assert renormalize(engine=engine).failed == 1
         assert article(engine, stored[2])["body"] == before
 
+    @pytest.mark.parametrize("damage", [b"\x28\xb5\x2f\xfd" + b"\x00" * 12, b"not json"],
+                             ids=["zstd", "zlib"])
+    def test_damaged_raw_input_is_left_and_counted(
+            self, engine: Engine, stored: list[int], damage: bytes) -> None:
+        """Stored raw bytes that no longer decompress leave the article as it is."""
+        before = article(engine, stored[0])["body"]
+        as_if_older_normalizer(engine, stored[0], raw=damage)
+        assert renormalize(engine=engine).failed == 1
+        assert article(engine, stored[0])["body"] == before
+
     def test_all_reprocesses_current_articles_and_refreshes_the_index(
             self, engine: Engine, stored: list[int]) -> None:
         """--all looks at every article; a changed signature adds its band keys."""

@@ -63,9 +63,9 @@ class _Prepared:
     arrival: Arrival
     article: NormalizedArticle
     content_hash: str
-    packed_raw: bytes
-    # Sketched only when the article is not an exact copy of a stored one: a re-run of
-    # known files skips the shingling and MinHash entirely.
+    # Sketched, and the raw input packed, only when the article is not an exact copy of a
+    # stored one: a re-run of known files skips the shingling, MinHash and compression.
+    packed_raw: bytes | None = None
     shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
     sketch: dedup.Sketch = dedup.EMPTY_SKETCH
     paragraphs: list[tuple[int, str]] = field(default_factory=list)
@@ -77,11 +77,21 @@ class _Prepared:
     shared_seen: int = 0  # how much of `_Candidates.shared_log` compare_shingles reflects
 
     def ensure_sketch(self, settings: Settings) -> None:
+        """Sketch the text and pack the raw input: what storing it as new needs."""
         if not self.sketched:
             self.paragraphs, self.shingles, self.sketch = sketch_body(self.article.body, settings)
             self.compare_shingles = self.shingles
             self.shared_seen = 0
             self.sketched = True
+        self.raw_bytes()
+
+    def raw_bytes(self) -> bytes:
+        """The raw input as stored (`articles.pack_raw`), made once."""
+        if self.packed_raw is None:
+            assert self.arrival.raw is not None
+            self.packed_raw = article_rows.pack_raw(
+                self.arrival.raw.model_dump_json(exclude_defaults=True))
+        return self.packed_raw
 
 
 @dataclass(slots=True)
@@ -172,7 +182,6 @@ def _prepare(
                 arrival=arrival,
                 article=article,
                 content_hash=content_hash(article.body),
-                packed_raw=article_rows.pack_raw(arrival.raw.model_dump_json(exclude_defaults=True)),
             )
         )
     return prepared, rejected
@@ -302,7 +311,7 @@ def _text_values(item: _Prepared) -> dict[str, object]:
         "signature": item.sketch.signature,
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(item.article.warnings) or None,
-        "raw": item.packed_raw,
+        "raw": item.raw_bytes(),
     }
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+import zstandard
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -112,7 +113,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
         raw = RawArticle.model_validate(unpack_raw(row["raw"]))
         article = normalize_article(raw, boilerplate=frozenset(w.lower() for w in settings.boilerplate),
                                     title_max_chars=settings.title_max_chars)
-    except (RejectedInput, ValidationError, ValueError, zlib.error) as error:
+    except (RejectedInput, ValidationError, ValueError, zlib.error, zstandard.ZstdError) as error:
         # The normalizer now finds no text, or the stored bytes are damaged: keep the
         # article as it is, count it, go on.
         log.warning("cannot renormalize article", article_id=row["id"],

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import zstandard
 from sqlalchemy import Connection, func, insert, literal, select, text, update
 
 from worker.storage.models import Article, ArticleRevision, OutboxEvent, Reject, Sighting, Source
@@ -184,14 +186,26 @@ def load_bodies(*, connection: Connection, article_ids: Iterable[int]) -> dict[i
     return result
 
 
+# zstd at level 1: ~10 us per article for about half the JSON's bytes. zlib cost ~100 us;
+# left to Postgres (lz4 on the column), the bytes shrank by a fifth only.
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_zstd = threading.local()
+
+
 def pack_raw(raw_json: str) -> bytes:
-    """The RawArticle as it arrived, as JSON bytes, for `renormalize`. Not compressed: zlib
-    cost ~100 us per article on the hot path, more than the bytes it saved were worth."""
-    return raw_json.encode("utf-8", "surrogatepass")
+    """The RawArticle as it arrived, as zstd-compressed JSON, for `renormalize`."""
+    compressor = getattr(_zstd, "compressor", None)
+    if compressor is None:  # one per thread: a compressor is not safe to share
+        compressor = _zstd.compressor = zstandard.ZstdCompressor(level=1)
+    return compressor.compress(raw_json.encode("utf-8", "surrogatepass"))
 
 
 def unpack_raw(blob: bytes) -> dict[str, Any]:
-    if blob[:1] != b"{":  # rows written by an earlier build were zlib-compressed
+    """`pack_raw`'s RawArticle, or one stored by an earlier build: plain JSON, or zlib."""
+    blob = bytes(blob)
+    if blob[:4] == _ZSTD_MAGIC:
+        blob = zstandard.ZstdDecompressor().decompress(blob)
+    elif blob[:1] != b"{":
         blob = zlib.decompress(blob)
     return json.loads(blob.decode("utf-8", "surrogatepass"))
 
