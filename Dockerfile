@@ -16,7 +16,14 @@ RUN mkdir -p worker schemas && touch worker/__init__.py schemas/__init__.py \
 
 COPY schemas ./schemas
 COPY worker ./worker
-RUN pip install --no-deps '.[api,parquet]'
+COPY setup.py ./
+# A C compiler only for the fingerprint kernel (worker/pipeline/_fingerprint.c), removed in
+# the same layer. Built in place too: Celery imports `worker` from /app, not site-packages.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps '.[api,parquet]' \
+    && python setup.py build_ext --inplace \
+    && python -c "import worker.pipeline._fingerprint" \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 
 USER news
 CMD ["celery", "-A", "worker.app", "worker", "--loglevel=INFO", "--concurrency=2"]

@@ -28,6 +28,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import rensa
 
+try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
+    from worker.pipeline import _fingerprint as _kernel
+except ImportError:  # pragma: no cover - built wherever a C compiler is
+    _kernel = None
+
 # Stored signatures and band keys depend on the seed, the shingling and the banding:
 # changing any of them means re-sketching every stored article.
 MINHASH_SEED = 20241123
@@ -185,7 +190,11 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 
 def shingles_in_order(fingerprint: str, *, size: int) -> np.ndarray:
-    """The hashes of `shingles`, one per position in the text, in text order."""
+    """The hashes of `shingles`, one per position in the text, in text order. A fingerprint
+    text separates its words by single spaces, so the C kernel can take its bytes."""
+    if _kernel is not None:
+        return np.frombuffer(
+            _kernel.word_shingles(fingerprint.encode("utf-8", "surrogatepass"), size), dtype="<u8")
     return word_shingles(fingerprint.split(), size=size)
 
 
@@ -224,12 +233,12 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
     )
 
 
-def sketch_text(words: list[str], *, size: int, perms: int, bands: int, rows: int,
+def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: int,
                 lead_shingles: int, lead_bands: int) -> tuple[np.ndarray, Sketch]:
-    """`shingles` of a fingerprint text (as its words) and its `sketch`, whose band keys
-    end with `lead_bands` single-row keys of the opening: a MinHash of its first
-    `lead_shingles` shingles (the whole text if shorter)."""
-    in_order = word_shingles(words, size=size)
+    """`shingles` of a fingerprint text and its `sketch`, whose band keys end with
+    `lead_bands` single-row keys of the opening: a MinHash of its first `lead_shingles`
+    shingles (the whole text if shorter)."""
+    in_order = shingles_in_order(fingerprint, size=size)
     unique = sorted_unique(in_order)
     whole = sketch(unique, perms=perms, bands=bands, rows=rows)
     if not lead_bands or not len(unique):

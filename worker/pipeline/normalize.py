@@ -24,6 +24,11 @@ from schemas.articles import RawArticle
 from worker.errors import RejectedInput
 from worker.settings import DEFAULT_BOILERPLATE
 
+try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
+    from worker.pipeline import _fingerprint as _kernel
+except ImportError:  # pragma: no cover - built wherever a C compiler is
+    _kernel = None
+
 __all__ = [
     "NORMALIZER_VERSION",
     "NormalizedArticle",
@@ -845,21 +850,21 @@ def fingerprint_paragraphs(body: str) -> list[str]:
     and very short lines, so that a reprint adding a dateline, a byline, an update or share
     and "related" lines compares as the text it reprints. A body made only of short lines
     keeps them all."""
-    return [" ".join(words) for words in fingerprint_paragraph_words(body)]
-
-
-def fingerprint_paragraph_words(body: str) -> list[list[str]]:
-    """The words of each of `fingerprint_paragraphs(body)`: shingling takes them as they
-    are, without joining and splitting the text again."""
     paragraphs = body.split("\n\n")
     if paragraphs:
         paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
-    triples = [(words, paragraph, index) for index, paragraph in enumerate(paragraphs)
-               if (words := fingerprint_words(paragraph))]
-    kept = [words for words, paragraph, index in triples
-            if len(words) > CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
+    if _kernel is not None and body.isascii():
+        folded = [_kernel.fold(paragraph.encode("ascii")) for paragraph in paragraphs]
+        texts = [(text.decode("ascii"), words) for text, words in folded]
+    else:
+        texts = [(" ".join(words), len(words)) for words in map(fingerprint_words, paragraphs)]
+    found = [(text, words, paragraph, index)
+             for index, ((text, words), paragraph) in enumerate(zip(texts, paragraphs, strict=True))
+             if words]
+    kept = [text for text, words, paragraph, index in found
+            if words > CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
             and not (index and _ADDENDUM.match(paragraph))]
-    return kept or [words for words, _, _ in triples]
+    return kept or [text for text, _, _, _ in found]
 
 
 def _drop_mark_else_space(match: re.Match[str]) -> str:

@@ -20,7 +20,6 @@ from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
-    fingerprint_paragraph_words,
     fingerprint_paragraphs,
     looks_like_notice,
     normalize_article,
@@ -49,13 +48,12 @@ def sketch_body(body: str, settings: Settings) -> tuple[list[tuple[int, str]], n
     """The compared paragraphs (hash, fingerprint) of a normalized body, and the shingles
     and sketch of their text with the configured shingling and banding (ingest and
     `renormalize` must agree on them)."""
-    words = fingerprint_paragraph_words(body)
-    paragraphs = dedup.paragraph_fingerprints([" ".join(paragraph) for paragraph in words])
+    texts = fingerprint_paragraphs(body)
     shingles, sketch = dedup.sketch_text(
-        list(chain.from_iterable(words)), size=settings.shingle_words, perms=settings.minhash_perms,
+        " ".join(texts), size=settings.shingle_words, perms=settings.minhash_perms,
         bands=settings.lsh_bands, rows=settings.lsh_rows,
         lead_shingles=settings.lead_shingles, lead_bands=settings.lead_bands)
-    return paragraphs, shingles, sketch
+    return dedup.paragraph_fingerprints(texts), shingles, sketch
 
 
 @dataclass(slots=True)
