@@ -226,9 +226,10 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
         shingle_hashes, np.array([0, len(shingle_hashes)], dtype=np.uint64),
         num_perm=perms, seed=MINHASH_SEED,
     ).to_rows()[0]
+    signature = np.asarray(values, dtype="<u4")
     return Sketch(
-        signature=np.asarray(values, dtype="<u4").tobytes(),
-        band_keys=band_keys(values, bands=bands, rows=rows),
+        signature=signature.tobytes(),
+        band_keys=band_keys(signature, bands=bands, rows=rows),
         shingle_count=len(shingle_hashes),
     )
 
@@ -252,18 +253,18 @@ def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: in
     return unique, replace(whole, band_keys=whole.band_keys + lead)
 
 
-def band_keys(signature: Sequence[int], *, bands: int, rows: int,
+def band_keys(signature: Sequence[int] | np.ndarray, *, bands: int, rows: int,
               first_band: int = 0) -> tuple[int, ...]:
-    """One signed 64-bit key per band (the type of a BIGINT column)."""
+    """One signed 64-bit key per band (the type of a BIGINT column): the band's number and
+    its rows mixed by multiplication modulo 2^64, all bands in one numpy pass."""
     if bands * rows > len(signature):
         raise ValueError(f"{bands} bands of {rows} rows need more than {len(signature)} values")
-    keys = []
-    for band in range(first_band, first_band + bands):
-        value = (band + 1) * _BAND_MIX
-        for row in signature[(band - first_band) * rows : (band - first_band + 1) * rows]:
-            value = ((value ^ row) * _BAND_MIX) & _MASK64
-        keys.append(value - (1 << 64) if value >= 1 << 63 else value)
-    return tuple(keys)
+    grid = np.asarray(signature[: bands * rows], dtype=np.uint64).reshape(bands, rows)
+    mix = np.uint64(_BAND_MIX)
+    value = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64) * mix
+    for row in range(rows):
+        value = (value ^ grid[:, row]) * mix
+    return tuple(value.view(np.int64).tolist())
 
 
 def signature_values(signature: bytes, perms: int) -> np.ndarray | None:
