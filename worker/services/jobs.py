@@ -188,14 +188,14 @@ def _seed_batches(paths: Iterable[str | Path], batch_size: int) -> Iterator[tupl
 def _arrivals(claim: jobs.PartClaim, settings: Settings) -> list[Arrival]:
     if claim.kind == "seeds":
         source = claim.payload["source"]
-        return [_read_seed(Path(path), source, settings) for path in claim.payload["paths"]]
+        return [_read_seed(path, source, settings) for path in claim.payload["paths"]]
     if claim.kind == "articles":
         return [_parse_document(document) for document in claim.payload["articles"]]
     raise ValueError(f"unknown part kind {claim.kind!r}")
 
 
-def _read_seed(path: Path, source: str, settings: Settings) -> Arrival:
-    location = str(path)
+def _read_seed(path: str, source: str, settings: Settings) -> Arrival:
+    location = path
     try:
         raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
     except RejectedInput as error:
