@@ -4,10 +4,10 @@ store everything in one transaction that also marks the batch done (exactly-once
 from __future__ import annotations
 
 import time
-from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import chain
 
 import numpy as np
 import structlog

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
+from psycopg import adapters, postgres
+from psycopg.adapt import Dumper
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,8 +24,6 @@ from sqlalchemy import (
     any_,
     bindparam,
 )
-from psycopg import adapters, postgres
-from psycopg.adapt import Dumper
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType, TypeDecorator
