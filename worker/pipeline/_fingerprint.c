@@ -17,7 +17,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <string.h>
 
 /* ---- folding ------------------------------------------------------------------------ */
 
@@ -42,15 +41,15 @@ static void init_fold_tables(void)
     fold_class[(unsigned char)'\''] = DROP;
 }
 
-/* Fold body[start:end] into out (single spaces, no leading or trailing one); returns the
+/* Fold text[0:n] into out (single spaces, no leading or trailing one); returns the
  * length written and sets *words. */
-static Py_ssize_t fold_one(const unsigned char *body, Py_ssize_t start, Py_ssize_t end,
-                           unsigned char *out, Py_ssize_t *words)
+static Py_ssize_t fold_text(const unsigned char *text, Py_ssize_t n, unsigned char *out,
+                            Py_ssize_t *words)
 {
     Py_ssize_t length = 0, count = 0;
     int in_word = 0;
-    for (Py_ssize_t i = start; i < end; i++) {
-        unsigned char c = body[i];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = text[i];
         switch (fold_class[c]) {
         case DROP:
             break;
@@ -82,7 +81,7 @@ static PyObject *fold(PyObject *module, PyObject *arg)
         return PyErr_NoMemory();
     }
     Py_ssize_t words;
-    Py_ssize_t length = fold_one(view.buf, 0, view.len, scratch, &words);
+    Py_ssize_t length = fold_text(view.buf, view.len, scratch, &words);
     PyObject *result = Py_BuildValue("(y#n)", (const char *)scratch, length, words);
     PyMem_Free(scratch);
     PyBuffer_Release(&view);

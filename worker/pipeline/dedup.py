@@ -171,9 +171,9 @@ EMPTY_SHINGLES = np.empty(0, dtype=np.uint64)
 
 def shingles(fingerprint: str, *, size: int) -> np.ndarray:
     """Word `size`-grams of a fingerprint text (see `normalize.fingerprint_text`), as the
-    sorted unique 64-bit hashes of the shingles. Words are hashed by rensa (Rust, stable
-    across processes), shingles combined and mixed in numpy: about a third of the cost of
-    joining the words into strings, and set operations on sorted integer arrays are cheap."""
+    sorted unique 64-bit hashes of the shingles (`shingles_in_order`: the C kernel, or rensa's
+    word hashes combined in numpy, with the same result). Set operations on sorted integer
+    arrays are cheap."""
     return sorted_unique(shingles_in_order(fingerprint, size=size))
 
 

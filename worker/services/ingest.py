@@ -74,7 +74,7 @@ class _Prepared:
     sketched: bool = False
     shared_seen: int = 0  # how much of `_Candidates.shared_log` compare_shingles reflects
 
-    def ensure_sketch(self, settings: Settings) -> None:
+    def prepare_as_new(self, settings: Settings) -> None:
         """Sketch the text and pack the raw input: what storing it as new needs."""
         if not self.sketched:
             self.paragraphs, self.shingles, self.sketch = sketch_body(self.article.body, settings)
@@ -133,7 +133,7 @@ def ingest_batch(
             connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]))
         unmatched = [p for p in prepared if known.match(p) is None]
         for item in unmatched:
-            item.ensure_sketch(settings)
+            item.prepare_as_new(settings)
         candidates = _Candidates.load(connection, unmatched, settings)
     candidates_at = time.perf_counter()
     with engine.begin() as connection:
@@ -211,7 +211,7 @@ def _store(
     known = _Known.load(connection, prepared, source_ids)
     unmatched = [p for p in prepared if known.match(p) is None]
     for item in unmatched:
-        item.ensure_sketch(settings)  # a no-op unless a stored copy changed since the pre-read
+        item.prepare_as_new(settings)  # a no-op unless a stored copy changed since the pre-read
     candidates.expanded.clear()  # stories may have gained members since the first read
     candidates.refresh(connection, unmatched)
     new_ids = iter(article_rows.allocate_article_ids(connection=connection, count=len(unmatched)))

@@ -195,16 +195,15 @@ def _arrivals(claim: jobs.PartClaim, settings: Settings) -> list[Arrival]:
 
 
 def _read_seed(path: str, source: str, settings: Settings) -> Arrival:
-    location = path
     try:
         raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
     except RejectedInput as error:
-        return Arrival(raw=None, location=location, source=source, source_kind="seed_dir",
+        return Arrival(raw=None, location=path, source=source, source_kind="seed_dir",
                        rejected=error)
     except OSError as error:
-        return Arrival(raw=None, location=location, source=source, source_kind="seed_dir",
+        return Arrival(raw=None, location=path, source=source, source_kind="seed_dir",
                        rejected=RejectedInput(f"cannot read file: {error.strerror or error}"))
-    return Arrival(raw=raw, location=location, source=source, source_kind="seed_dir")
+    return Arrival(raw=raw, location=path, source=source, source_kind="seed_dir")
 
 
 def _parse_document(document: Any) -> Arrival:
