@@ -339,6 +339,15 @@ class TestReadSeedFile:
             _read(path, max_bytes=MAX_BYTES)
         assert error.value.raw is None
 
+    @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
+    def test_file_larger_than_its_stat_is_read_to_the_end_within_the_limit(self) -> None:
+        """A file that grows after its size was read (here a /proc file, which reports 0
+        bytes) is read to its end, and the byte limit still holds while reading."""
+        body = _read(Path("/proc/self/status"))
+        assert "Name:" in body and "VmRSS:" in body.split("Name:", 1)[1]
+        with pytest.raises(RejectedInput, match="over the 1024 byte limit"):
+            _read(Path("/proc/self/smaps"), max_bytes=1024)
+
     @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
     def test_special_files_are_rejected_without_blocking(self, tmp_path: Path) -> None:
         """A named pipe is rejected as not a regular file instead of blocking on read."""
