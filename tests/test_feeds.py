@@ -380,18 +380,18 @@ class TestFetchThroughPipeline:
         def crash(**_: object) -> None:
             raise RuntimeError("simulated crash while storing the batch")
 
-        import worker.services.jobs as job_service
+        import worker.services.ingest as ingest_service
 
         # Fault injection at the storing step (the database itself stays real).
-        real_ingest = job_service.ingest_batch
-        monkeypatch.setattr(job_service, "ingest_batch", crash)
+        real_ingest = ingest_service.ingest_batch
+        monkeypatch.setattr(ingest_service, "ingest_batch", crash)
         with pytest.raises(RuntimeError):
             fetch(engine, feed.id)
         crashed = get_feed(engine, feed.id)
         assert (crashed.etag, crashed.status) == (None, "error")
         assert "simulated crash" in (crashed.last_error or "")
         assert count(engine, Article) == 0
-        monkeypatch.setattr(job_service, "ingest_batch", real_ingest)
+        monkeypatch.setattr(ingest_service, "ingest_batch", real_ingest)
 
         assert fetch(engine, feed.id).summary.new == 4  # type: ignore[union-attr]
         assert "If-None-Match" not in requests_to(feed_server, "/news.xml")[-1].headers

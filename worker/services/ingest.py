@@ -13,7 +13,7 @@ import numpy as np
 import structlog
 from sqlalchemy import Connection, Engine
 
-from schemas import ArticleEvent, IngestSummary, RawArticle
+from schemas import ArticleEvent, IngestSummary
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
@@ -24,6 +24,7 @@ from worker.pipeline.normalize import (
     looks_like_notice,
     normalize_article,
 )
+from worker.services.arrivals import Arrival
 from worker.settings import Settings, get_settings
 from worker.storage import articles as article_rows
 from worker.storage import index, jobs
@@ -31,17 +32,6 @@ from worker.storage.models import utcnow
 from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(slots=True)
-class Arrival:
-    """One input of a batch: a RawArticle, or the reason it could not even be read."""
-
-    raw: RawArticle | None
-    location: str | None = None
-    source: str | None = None
-    source_kind: str = "producer"
-    rejected: RejectedInput | None = None
 
 
 def sketch_body(body: str, settings: Settings) -> tuple[list[tuple[int, str]], np.ndarray, dedup.Sketch]:

@@ -8,6 +8,10 @@ from typing import Any
 
 import structlog
 
+# `services.jobs` imports the pipeline when a part runs (queueing does not need it); the
+# worker loads it here, with its tasks, so the pool's children share it from the fork
+# instead of each importing numpy and the text libraries on its first batch.
+import worker.services.ingest  # noqa: F401 -- loaded for the side effect above
 from worker.app import app
 from worker.services import jobs as job_service
 from worker.settings import get_settings
