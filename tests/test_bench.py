@@ -33,7 +33,7 @@ def test_ingest_bench_runs_end_to_end() -> None:
     env = _bench_env()
     finished = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "ingest_bench.py"), "--n", "60", "--no-results"],
-        env=env, capture_output=True, text=True, timeout=240)
+        env=env, capture_output=True, text=True, timeout=240, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     result = json.loads(finished.stdout[finished.stdout.index("{"):])
     first = result["first_pass"]
@@ -50,7 +50,7 @@ def test_ingest_bench_runs_end_to_end() -> None:
 def test_enqueue_bench_queues_every_file() -> None:
     finished = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "enqueue_bench.py"), "--n", "60"],
-        env=_bench_env(), capture_output=True, text=True, timeout=120)
+        env=_bench_env(), capture_output=True, text=True, timeout=120, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     result = json.loads(finished.stdout)
     assert (result["files"], result["messages"]) == (60, 1)  # one batch of 60 files
@@ -61,7 +61,7 @@ def test_enqueue_bench_queues_every_file() -> None:
 def test_storage_ceiling_times_every_variant() -> None:
     finished = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "storage_ceiling.py"), "--n", "60", "--rounds", "1"],
-        env=_bench_env(), capture_output=True, text=True, timeout=240)
+        env=_bench_env(), capture_output=True, text=True, timeout=240, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     result = json.loads(finished.stdout)
     assert result["n"] == 60 and result["raw_copy_rows_per_s"] > 0
@@ -79,7 +79,7 @@ def test_gc_share_times_the_collector_during_a_run(tmp_path: Path) -> None:
     env = {**_bench_env(), "DATABASE_URL": f"sqlite:///{tmp_path}/news.db"}
     finished = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "gc_share.py"), str(tmp_path / "seeds")],
-        env=env, capture_output=True, text=True, timeout=120)
+        env=env, capture_output=True, text=True, timeout=120, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert json.loads(finished.stdout[finished.stdout.index("{"):])["new"] == 60
     result = json.loads(finished.stderr.strip().splitlines()[-1])

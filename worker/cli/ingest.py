@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from pathlib import Path
 from typing import Annotated
@@ -61,15 +60,12 @@ def run(
     batch_size: Annotated[int | None, typer.Option(help="Files per batch.")] = None,
 ) -> None:
     """Ingest now, in this process: no broker needed."""
-    import worker.services.ingest  # noqa: F401 -- loaded before the freeze below
+    import worker.services.ingest  # noqa: F401 -- loaded before prepare_for_batches
+    from worker.runtime import prepare_for_batches
     from worker.services import jobs as job_service
     from worker.settings import get_settings
 
-    # What is loaded by now lives as long as the command: frozen, it is out of the cyclic
-    # collector's reach, whose full passes then scan only what batches make (they took 14%
-    # of the CPU of a 20,000-file run, 5% after: bench/PROFILE.md).
-    gc.collect()
-    gc.freeze()
+    prepare_for_batches()
     settings = get_settings()
     engine, job_id, paths, urls = _new_job(inputs)
     summary = IngestSummary()
@@ -106,6 +102,7 @@ def enqueue(
     """Queue a job for the workers; prints its id (or, with --wait, its final counts)."""
     from worker.services import jobs as job_service
     from worker.settings import get_settings
+
     # send_part never raises for a broker that is down: the committed parts wait for
     # jobs.resume, and the scan goes on so the job is complete.
     from worker.tasks.jobs import send_part

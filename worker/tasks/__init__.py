@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-
+import structlog
 from celery import Task
 from celery.signals import (
     setup_logging,
@@ -12,13 +11,13 @@ from celery.signals import (
     worker_init,
     worker_process_init,
 )
-import structlog
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from worker import metrics as _metrics  # noqa: F401 -- connects the task-duration signals first
 from worker.app import RETRY_BACKOFF_MAX_S
+from worker.runtime import prepare_for_batches
 from worker.storage.session import dispose_after_fork
 
 # Faults that go away by themselves (database or broker restarting): retried with
@@ -44,13 +43,10 @@ TASK_OPTIONS = {
 
 
 @worker_init.connect
-def _freeze_loaded_objects(**_: object) -> None:
-    # In the parent, once the tasks and the pipeline are imported and before the pool
-    # forks: what is loaded now lives as long as the worker. Frozen, full collections in
-    # the children skip it (they took 14% of the CPU per article, 5% after:
-    # bench/PROFILE.md), and do not write to its pages, which the children then share.
-    gc.collect()
-    gc.freeze()
+def _prepare_for_batches(**_: object) -> None:
+    # Sent in the parent once the tasks (and the pipeline) are imported, before the pool
+    # forks: the children inherit the frozen objects and the collector's thresholds.
+    prepare_for_batches()
 
 
 @worker_process_init.connect
