@@ -227,6 +227,11 @@ def parse_seed_text(text: str) -> tuple[str | None, str]:
     return match.group(1), text[match.end() :]
 
 
+# Reads past the size a file had: small enough for malloc to serve from its heap. A 1 MiB
+# buffer cost ~30 µs per file in a worker (the heap grown and trimmed back each time).
+_READ_CHUNK = 64 * 1024
+
+
 def _read_regular_file(name: str, max_bytes: int) -> bytes:
     """A regular file's bytes, at most `max_bytes`. The file is opened first and the open
     file checked (no race between a stat and the open); O_NONBLOCK keeps the open of a
@@ -242,8 +247,8 @@ def _read_regular_file(name: str, max_bytes: int) -> bytes:
             raise RejectedInput(f"seed file is {info.st_size} bytes, over the {max_bytes} limit")
         chunks = [os.read(fd, info.st_size + 1)]
         size = len(chunks[0])
-        while chunks[-1] and size <= max_bytes:  # it grew since the fstat: read on to EOF
-            chunks.append(os.read(fd, min(max_bytes + 1 - size, 1 << 20)))
+        while chunks[-1] and size <= max_bytes:  # on to EOF: it may have grown since
+            chunks.append(os.read(fd, min(max_bytes + 1 - size, _READ_CHUNK)))
             size += len(chunks[-1])
     finally:
         os.close(fd)
