@@ -227,8 +227,9 @@ def parse_seed_text(text: str) -> tuple[str | None, str]:
     return match.group(1), text[match.end() :]
 
 
-# Reads past the size a file had: small enough for malloc to serve from its heap. A 1 MiB
-# buffer cost ~30 µs per file in a worker (the heap grown and trimmed back each time).
+# Reads past the size a file had: small enough for malloc to serve from its heap. With a
+# 1 MiB buffer, a read took 34 µs instead of 5.6 in a 5,000-file `run` (the heap grown and
+# trimmed back for every file).
 _READ_CHUNK = 64 * 1024
 
 
@@ -265,7 +266,7 @@ def read_seed_file(path: str | Path, *, source: str, max_bytes: int) -> RawArtic
     is empty, binary or undecodable. OSError (unreadable file) propagates: it may be
     fixed by the operator and is not a property of the input.
     """
-    name = os.fspath(path)  # os calls on the string: Path objects cost more than the stat
+    name = os.fspath(path)  # os calls on the string: Path objects cost more than the open
     data = _read_regular_file(name, max_bytes)
     text = decode_seed_bytes(data)
     if len(text) > MAX_BODY_CHARS:
