@@ -143,29 +143,59 @@ def timed_write_floor(database: str, job_id: str) -> float:
     events) into empty copies of their tables, indexes and compression included: what
     writing them costs Postgres with no Python work at all. The ratio this allows is the
     ceiling of the ingest's ratio to the raw COPY."""
-    import io
-
     import psycopg
 
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
     with psycopg.connect(url) as connection:
-        dumps = {}
-        for table in STORED_TABLES:
-            where = f" WHERE job_id = '{job_id}'" if table == "sightings" else ""
-            buffer = io.BytesIO()
-            with connection.cursor().copy(
-                    f"COPY (SELECT * FROM {table}{where}) TO STDOUT (FORMAT BINARY)") as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
-            dumps[table] = buffer.getvalue()
+        dumps = {table: dump_table(connection, table,
+                                   where=f"job_id = '{job_id}'" if table == "sightings" else None)
+                 for table in STORED_TABLES}
+    return timed_copy_into_copies(url, dumps)
+
+
+def dump_table(connection, table: str, *, where: str | None = None,  # type: ignore[no-untyped-def]
+               nulled: tuple[str, ...] = ()) -> bytes:
+    """A table's rows as a binary COPY, with the `nulled` columns' values left out (NULL)."""
+    import io
+
+    columns = [
+        f"NULL::{kind}" if name in nulled else name
+        for name, kind in connection.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            (table,))
+    ]
+    query = f"SELECT {', '.join(columns)} FROM {table}" + (f" WHERE {where}" if where else "")
+    buffer = io.BytesIO()
+    with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    return buffer.getvalue()
+
+
+def timed_copy_into_copies(url: str, dumps: dict[str, bytes],
+                           nullable: dict[str, tuple[str, ...]] | None = None) -> float:
+    """Seconds to COPY `dump_table` dumps into empty copies of their tables (indexes and
+    compression included; `nullable` columns lose NOT NULL), in one transaction. The copies
+    are dropped afterwards."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        for table in dumps:
             connection.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+            for column in (nullable or {}).get(table, ()):
+                connection.execute(f"ALTER TABLE floor_{table} ALTER COLUMN {column} DROP NOT NULL")
         connection.commit()
         started = time.perf_counter()
-        for table in STORED_TABLES:
+        for table, data in dumps.items():
             with connection.cursor().copy(f"COPY floor_{table} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(dumps[table])
+                copy.write(data)
         connection.commit()
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        for table in dumps:
+            connection.execute(f"DROP TABLE floor_{table}")
+        connection.commit()
+    return elapsed
 
 
 def timed_sqlite_run(seeds: Path) -> tuple[float, dict]:

@@ -12,17 +12,22 @@ stored only that and spent nothing in Python: it is what a decision on what to s
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import subprocess
-import time
 
 import psycopg
-from ingest_bench import PG_ADMIN, drop_database, fresh_database, make_seeds, timed_copy
-
-TABLES = ("articles", "story_bands", "common_paragraphs", "sightings", "outbox_events")
+from ingest_bench import (
+    PG_ADMIN,
+    STORED_TABLES,
+    drop_database,
+    dump_table,
+    fresh_database,
+    make_seeds,
+    timed_copy,
+    timed_copy_into_copies,
+)
 
 # variant -> {table: columns stored as NULL, or None for the table left out}
 VARIANTS: dict[str, dict[str, tuple[str, ...] | None]] = {
@@ -30,43 +35,8 @@ VARIANTS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "without the raw input": {"articles": ("raw",)},
     "without the raw input and the signature": {"articles": ("raw", "signature")},
     "without outbox events": {"outbox_events": None},
-    "articles only": {table: None for table in TABLES if table != "articles"},
+    "articles only": {table: None for table in STORED_TABLES if table != "articles"},
 }
-
-
-def dump(connection: psycopg.Connection, table: str, nulled: tuple[str, ...]) -> bytes:
-    columns = [
-        f"NULL::{kind}" if name in nulled else name
-        for name, kind in connection.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (table,))
-    ]
-    buffer = io.BytesIO()
-    with connection.cursor().copy(
-            f"COPY (SELECT {', '.join(columns)} FROM {table}) TO STDOUT (FORMAT BINARY)") as copy:
-        for chunk in copy:
-            buffer.write(chunk)
-    return buffer.getvalue()
-
-
-def timed_variant(url: str, dumps: dict[str, bytes], nullable: dict[str, tuple[str, ...]]) -> float:
-    with psycopg.connect(url) as connection:
-        for table in dumps:
-            connection.execute(f"CREATE TABLE ceiling_{table} (LIKE {table} INCLUDING ALL)")
-            for column in nullable.get(table, ()):
-                connection.execute(f"ALTER TABLE ceiling_{table} ALTER COLUMN {column} DROP NOT NULL")
-        connection.commit()
-        started = time.perf_counter()
-        for table, data in dumps.items():
-            with connection.cursor().copy(f"COPY ceiling_{table} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(data)
-        connection.commit()
-        elapsed = time.perf_counter() - started
-        for table in dumps:
-            connection.execute(f"DROP TABLE ceiling_{table}")
-        connection.commit()
-    return elapsed
 
 
 def main() -> None:
@@ -87,8 +57,8 @@ def main() -> None:
         with psycopg.connect(url) as connection:
             stored = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
             variants = {
-                name: {table: dump(connection, table, spec.get(table) or ())
-                       for table in TABLES if not (table in spec and spec[table] is None)}
+                name: {table: dump_table(connection, table, nulled=spec.get(table) or ())
+                       for table in STORED_TABLES if not (table in spec and spec[table] is None)}
                 for name, spec in VARIANTS.items()
             }
         copies: list[float] = []
@@ -99,7 +69,7 @@ def main() -> None:
                 connection.execute("DROP TABLE copy_scratch")
             for name, dumps in variants.items():
                 nullable = {t: c for t, c in VARIANTS[name].items() if c is not None}
-                times[name].append(timed_variant(url, dumps, nullable))
+                times[name].append(timed_copy_into_copies(url, dumps, nullable))
     finally:
         drop_database(database)
     copy_s = statistics.median(copies)
