@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_bench import PG_ADMIN, REDIS, drop_database, fresh_database, make_seeds  # noqa: E402
+from ingest_bench import PG_ADMIN, REDIS, drop_database, fresh_database, make_seeds
 
 QUEUE = "news-ingest"  # worker.app's task_default_queue
 
@@ -35,14 +35,22 @@ def main() -> None:
     database = fresh_database()
     broker = redis.Redis.from_url(REDIS)
     broker.flushdb()
-    env = {**os.environ, "BROKER_URL": REDIS, "NEWS_INGEST_LOG_LEVEL": "WARNING",
-           "DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-           + f"/{database}"}
+    env = {
+        **os.environ,
+        "BROKER_URL": REDIS,
+        "NEWS_INGEST_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        + f"/{database}",
+    }
     try:
         subprocess.run(["news-ingest", "db", "upgrade"], env=env, check=True, capture_output=True)
         started = time.perf_counter()
-        process = subprocess.Popen(["news-ingest", "enqueue", str(seeds), "--json"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["news-ingest", "enqueue", str(seeds), "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         first = None
         while process.poll() is None:
             if first is None and broker.llen(QUEUE):
@@ -55,8 +63,17 @@ def main() -> None:
     finally:
         broker.flushdb()
         drop_database(database)
-    print(json.dumps({"files": args.n, "first_batch_queued_s": round(first or total, 2),
-                      "all_queued_s": round(total, 2), "messages": messages}, indent=2))
+    print(
+        json.dumps(
+            {
+                "files": args.n,
+                "first_batch_queued_s": round(first or total, 2),
+                "all_queued_s": round(total, 2),
+                "messages": messages,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

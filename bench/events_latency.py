@@ -32,29 +32,75 @@ import time
 import uuid
 from pathlib import Path
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 BIN = Path(sys.executable).parent
 TOKEN = re.compile(r"Bench file (\d{6})")
 WORDS = [
-    "council", "budget", "minister", "harbour", "election", "storm", "bridge", "farmers",
-    "union", "court", "river", "school", "hospital", "police", "festival", "market", "airport",
-    "railway", "museum", "drought", "flood", "mine", "factory", "port", "senate", "report",
-    "tunnel", "vaccine", "treaty", "strike", "library", "stadium", "forest", "coast", "island",
-    "village", "bank", "energy", "water", "housing", "wages", "teachers", "nurses", "pilots",
+    "council",
+    "budget",
+    "minister",
+    "harbour",
+    "election",
+    "storm",
+    "bridge",
+    "farmers",
+    "union",
+    "court",
+    "river",
+    "school",
+    "hospital",
+    "police",
+    "festival",
+    "market",
+    "airport",
+    "railway",
+    "museum",
+    "drought",
+    "flood",
+    "mine",
+    "factory",
+    "port",
+    "senate",
+    "report",
+    "tunnel",
+    "vaccine",
+    "treaty",
+    "strike",
+    "library",
+    "stadium",
+    "forest",
+    "coast",
+    "island",
+    "village",
+    "bank",
+    "energy",
+    "water",
+    "housing",
+    "wages",
+    "teachers",
+    "nurses",
+    "pilots",
 ]
 
 
 def article(number: int) -> str:
     """A distinct news-like text whose title carries `Bench file NNNNNN`."""
     rng = random.Random(number)
-    sentences = [(f"Bench file {number:06d} reports that the {rng.choice(WORDS)} office "
-                  f"approved a plan on day {rng.randint(1, 99999)}.")]
+    sentences = [
+        (
+            f"Bench file {number:06d} reports that the {rng.choice(WORDS)} office "
+            f"approved a plan on day {rng.randint(1, 99999)}."
+        )
+    ]
     for _ in range(10):
         words = rng.sample(WORDS, 6)
-        sentences.append(f"The {words[0]} {rng.choice(['backed', 'blocked', 'delayed'])} the "
-                         f"{words[1]} plan for the {words[2]} near the {words[3]}, said the "
-                         f"{words[4]} and the {words[5]} on day {rng.randint(1, 99999)}.")
+        sentences.append(
+            f"The {words[0]} {rng.choice(['backed', 'blocked', 'delayed'])} the "
+            f"{words[1]} plan for the {words[2]} near the {words[3]}, said the "
+            f"{words[4]} and the {words[5]} on day {rng.randint(1, 99999)}."
+        )
     return " ".join(sentences)
 
 
@@ -103,8 +149,9 @@ def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-d
     return value
 
 
-def measure_latency(options: argparse.Namespace, workdir: Path, env: dict[str, str],
-                    redis) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def measure_latency(
+    options: argparse.Namespace, workdir: Path, env: dict[str, str], redis
+) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from worker.services.events import EVENTS_STREAM, read_stream
 
     inbox = workdir / "inbox"
@@ -122,14 +169,39 @@ def measure_latency(options: argparse.Namespace, workdir: Path, env: dict[str, s
     reader = threading.Thread(target=follow, daemon=True)
     try:
         if options.mode == "queue":
-            processes.append(start([str(BIN / "celery"), "-A", "worker.app", "worker",
-                                    "--concurrency", "2", "--loglevel", "WARNING",
-                                    "--without-gossip", "--without-mingle"],
-                                   workdir / "worker.log", env))
-        processes.append(start([str(BIN / "news-ingest"), "events", "relay", "--poll",
-                                str(options.relay_poll)], workdir / "relay.log", env))
-        watch = [str(BIN / "news-ingest"), "watch", str(inbox), "--batch-size",
-                 str(options.batch_size), *(["--inline"] if options.mode == "inline" else [])]
+            processes.append(
+                start(
+                    [
+                        str(BIN / "celery"),
+                        "-A",
+                        "worker.app",
+                        "worker",
+                        "--concurrency",
+                        "2",
+                        "--loglevel",
+                        "WARNING",
+                        "--without-gossip",
+                        "--without-mingle",
+                    ],
+                    workdir / "worker.log",
+                    env,
+                )
+            )
+        processes.append(
+            start(
+                [str(BIN / "news-ingest"), "events", "relay", "--poll", str(options.relay_poll)],
+                workdir / "relay.log",
+                env,
+            )
+        )
+        watch = [
+            str(BIN / "news-ingest"),
+            "watch",
+            str(inbox),
+            "--batch-size",
+            str(options.batch_size),
+            *(["--inline"] if options.mode == "inline" else []),
+        ]
         processes.append(start(watch, workdir / "watch.log", env))
         wait_for(lambda: "watching" in (workdir / "watch.log").read_text(), 60, "watcher ready")
         # A warm path: one file all the way through before the clock starts.
@@ -159,7 +231,9 @@ def measure_latency(options: argparse.Namespace, workdir: Path, env: dict[str, s
                 process.kill()
     latencies = [seen[n] - landed[n] for n in landed]
     return {
-        "files": options.files, "rate_per_s": options.rate or "burst", "mode": options.mode,
+        "files": options.files,
+        "rate_per_s": options.rate or "burst",
+        "mode": options.mode,
         "relay_poll_s": options.relay_poll,
         "latency_median_s": round(statistics.median(latencies), 3),
         "latency_p99_s": round(percentile(latencies, 0.99), 3),
@@ -177,17 +251,23 @@ def measure_relay(options: argparse.Namespace, redis) -> dict[str, object]:  # t
     engine = get_engine()
     redis.delete(EVENTS_STREAM)
     job_id = job_service.create_job(engine=engine, request={"bench": "relay"})
-    documents = [{"body": article(2_000_000 + i), "url": f"https://bench.example/{i}"}
-                 for i in range(options.relay_events)]
-    for part in job_service.add_article_parts(engine=engine, job_id=job_id,
-                                              documents=documents, batch_size=1000):
+    documents = [
+        {"body": article(2_000_000 + i), "url": f"https://bench.example/{i}"}
+        for i in range(options.relay_events)
+    ]
+    for part in job_service.add_article_parts(
+        engine=engine, job_id=job_id, documents=documents, batch_size=1000
+    ):
         job_service.run_part(engine=engine, job_id=job_id, part_no=part)
     started = time.perf_counter()
     published = relay_outbox(engine, redis, batch=options.relay_batch)
     elapsed = time.perf_counter() - started
-    return {"relay_events": published, "relay_batch": options.relay_batch,
-            "relay_seconds": round(elapsed, 3),
-            "relay_events_per_s": round(published / elapsed)}
+    return {
+        "relay_events": published,
+        "relay_batch": options.relay_batch,
+        "relay_seconds": round(elapsed, 3),
+        "relay_events_per_s": round(published / elapsed),
+    }
 
 
 def main() -> None:
@@ -206,8 +286,13 @@ def main() -> None:
     import redis as redis_lib
 
     name, url = create_database()
-    env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": options.redis_url,
-           "NEWS_INGEST_LOG_LEVEL": "WARNING", "NEWS_INGEST_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BROKER_URL": options.redis_url,
+        "NEWS_INGEST_LOG_LEVEL": "WARNING",
+        "NEWS_INGEST_LOG_FORMAT": "json",
+    }
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "BROKER_URL", "NEWS_INGEST_LOG_LEVEL")})
     from worker.logs import configure_logging
 

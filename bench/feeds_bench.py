@@ -43,14 +43,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 # ---------------------------------------------------------------------------------------
 # Documents: deterministic, so the server and the bare-parse baseline see the same bytes.
 
-_ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br", "ch", "cl", "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr"]
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "ch",
+    "cl",
+    "dr",
+    "fl",
+    "gr",
+    "pl",
+    "pr",
+    "sh",
+    "st",
+    "th",
+    "tr",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ee", "ie", "oa", "ou"]
 _CODAS = ["", "n", "r", "s", "t", "l", "m", "nd", "st", "rk"]
 WORDS = [o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS]  # 3,000 words
@@ -95,8 +127,13 @@ def host_of(feed: int, hosts: int) -> str:
 # The feed server: one process, one event loop, every host address on one port.
 
 
-def serve(port: int, hosts: int, entries: int, control: multiprocessing.Queue,  # type: ignore[type-arg]
-          ready: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def serve(
+    port: int,
+    hosts: int,
+    entries: int,
+    control: multiprocessing.Queue,  # type: ignore[type-arg]
+    ready: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
     state = {"round": 1}
     cache: dict[tuple[int, int], bytes] = {}
 
@@ -116,16 +153,22 @@ def serve(port: int, hosts: int, entries: int, control: multiprocessing.Queue,  
                 round_no = state["round"]
                 etag = f'"r{round_no}-{feed}"'
                 if inm == etag:
-                    writer.write(f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n"
-                                 "Content-Length: 0\r\n\r\n".encode())
+                    writer.write(
+                        f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n"
+                        "Content-Length: 0\r\n\r\n".encode()
+                    )
                 else:
                     body = cache.get((round_no, feed))
                     if body is None:
                         body = cache[(round_no, feed)] = document(
-                            round_no, feed, entries, host_of(feed, hosts).replace(".", "-"))
-                    writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; "
-                                 f"charset=utf-8\r\nETag: {etag}\r\n"
-                                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                            round_no, feed, entries, host_of(feed, hosts).replace(".", "-")
+                        )
+                    writer.write(
+                        f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; "
+                        f"charset=utf-8\r\nETag: {etag}\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body
+                    )
                 await writer.drain()
         except (ConnectionError, IndexError, ValueError, asyncio.CancelledError):
             pass  # a client hanging up, a malformed request, or the server stopping
@@ -180,8 +223,13 @@ def main() -> None:
         "NEWS_INGEST_LOG_LEVEL": "WARNING", "NEWS_INGEST_LOG_FORMAT": "json",
     }  # fmt: skip
     # This process talks to the same database and broker (worker.app reads them on import).
-    os.environ.update({k: v for k, v in env.items()
-                       if k in ("DATABASE_URL", "BROKER_URL") or k.startswith("NEWS_INGEST_")})
+    os.environ.update(
+        {
+            k: v
+            for k, v in env.items()
+            if k in ("DATABASE_URL", "BROKER_URL") or k.startswith("NEWS_INGEST_")
+        }
+    )
 
     import redis
 
@@ -195,8 +243,9 @@ def main() -> None:
     port = free_port()
     control: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=serve, daemon=True,
-                                     args=(port, args.hosts, args.entries, control, ready))
+    server = multiprocessing.Process(
+        target=serve, daemon=True, args=(port, args.hosts, args.entries, control, ready)
+    )
     server.start()
     if ready.get(timeout=30) != "ready":
         raise SystemExit("feed server did not start")
@@ -214,39 +263,54 @@ def main() -> None:
          "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    results: dict[str, object] = {"feeds": args.feeds, "entries_per_feed": args.entries,
-                                  "hosts": args.hosts, "worker_concurrency": args.concurrency}
+    results: dict[str, object] = {
+        "feeds": args.feeds,
+        "entries_per_feed": args.entries,
+        "hosts": args.hosts,
+        "worker_concurrency": args.concurrency,
+    }
     try:
         from worker.app import app
 
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):
             if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit("celery worker did not start: "
-                                 + (worker.stderr.read().decode()[-2000:] if worker.stderr else ""))
+                raise SystemExit(
+                    "celery worker did not start: "
+                    + (worker.stderr.read().decode()[-2000:] if worker.stderr else "")
+                )
 
         def run_round(name: str) -> float:
             started_at = datetime.now(UTC)
             with engine.begin() as connection:
-                connection.execute(update(sources).values(next_fetch_at=started_at,
-                                                          retry_after_until=None))
+                connection.execute(
+                    update(sources).values(next_fetch_at=started_at, retry_after_until=None)
+                )
             started = time.monotonic()
             app.send_task("feeds.schedule_due")
             while True:
                 with engine.connect() as connection:
-                    done = connection.execute(select(func.count()).select_from(sources).where(
-                        sources.c.last_fetched_at >= started_at,
-                        sources.c.claimed_until.is_(None))).scalar_one()
+                    done = connection.execute(
+                        select(func.count())
+                        .select_from(sources)
+                        .where(
+                            sources.c.last_fetched_at >= started_at,
+                            sources.c.claimed_until.is_(None),
+                        )
+                    ).scalar_one()
                 if done >= args.feeds:
                     break
                 if time.monotonic() - started > args.timeout or worker.poll() is not None:
-                    raise SystemExit(f"round {name}: {done}/{args.feeds} feeds after "
-                                     f"{time.monotonic() - started:.0f} s")
+                    raise SystemExit(
+                        f"round {name}: {done}/{args.feeds} feeds after "
+                        f"{time.monotonic() - started:.0f} s"
+                    )
                 time.sleep(0.2)
             elapsed = time.monotonic() - started
             with engine.connect() as connection:
-                failing = connection.execute(select(func.count()).select_from(sources).where(
-                    sources.c.error_count > 0)).scalar_one()
+                failing = connection.execute(
+                    select(func.count()).select_from(sources).where(sources.c.error_count > 0)
+                ).scalar_one()
             if failing:
                 raise SystemExit(f"round {name}: {failing} feeds failed")
             return elapsed
@@ -254,15 +318,22 @@ def main() -> None:
         control.put("1")
         elapsed_200 = run_round("200")
         with engine.connect() as connection:
-            articles = connection.execute(select(func.count()).select_from(Article.__table__)).scalar_one()
-            sightings = connection.execute(select(func.count()).select_from(Sighting.__table__)).scalar_one()
+            articles = connection.execute(
+                select(func.count()).select_from(Article.__table__)
+            ).scalar_one()
+            sightings = connection.execute(
+                select(func.count()).select_from(Sighting.__table__)
+            ).scalar_one()
         expected = args.feeds * args.entries
         if articles != expected or sightings != expected:
-            raise SystemExit(f"round 200: {articles} articles, {sightings} sightings, "
-                             f"expected {expected}")
+            raise SystemExit(
+                f"round 200: {articles} articles, {sightings} sightings, expected {expected}"
+            )
         elapsed_304 = run_round("304")
         with engine.connect() as connection:
-            after = connection.execute(select(func.count()).select_from(Sighting.__table__)).scalar_one()
+            after = connection.execute(
+                select(func.count()).select_from(Sighting.__table__)
+            ).scalar_one()
         if after != sightings:
             raise SystemExit("round 304 stored something")
 
@@ -271,8 +342,10 @@ def main() -> None:
 
         from worker.sources.feed_parser import parse_feed
 
-        documents = [document(1, i, args.entries, host_of(i, args.hosts).replace(".", "-"))
-                     for i in range(args.feeds)]
+        documents = [
+            document(1, i, args.entries, host_of(i, args.hosts).replace(".", "-"))
+            for i in range(args.feeds)
+        ]
         started = time.perf_counter()
         parsed_entries = sum(len(feedparser.parse(io.BytesIO(d))["entries"]) for d in documents)
         bare_s = time.perf_counter() - started

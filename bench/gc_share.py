@@ -42,13 +42,18 @@ def main() -> None:
         if done.code:
             raise
     cpu = time.process_time() - cpu
-    print(json.dumps({
-        "cpu_s": round(cpu, 2),
-        "gc_s": round(sum(spent), 2),
-        "gc_share": round(sum(spent) / cpu, 3),
-        "gc_s_by_generation": [round(s, 2) for s in spent],
-        "collections_by_generation": collections,
-    }), file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "cpu_s": round(cpu, 2),
+                "gc_s": round(sum(spent), 2),
+                "gc_share": round(sum(spent) / cpu, 3),
+                "gc_s_by_generation": [round(s, 2) for s in spent],
+                "collections_by_generation": collections,
+            }
+        ),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

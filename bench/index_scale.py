@@ -37,21 +37,38 @@ def fill(url: str, start: int, stop: int, bands: int) -> float:
     began = time.perf_counter()
     with psycopg.connect(url) as connection:
         with connection.cursor() as cursor:
-            with cursor.copy("COPY articles (id, title, body, content_hash, story_id, shingle_count, "
-                             "signature, normalizer_version, raw, created_at, updated_at) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY articles (id, title, body, content_hash, story_id, shingle_count, "
+                "signature, normalizer_version, raw, created_at, updated_at) FROM STDIN"
+            ) as copy:
                 for article_id in range(start, stop):
                     signature = rng.integers(0, 2**32, 128, dtype=np.uint32).astype("<u4").tobytes()
-                    copy.write_row((article_id, f"filler {article_id}", f"filler article {article_id}",
-                                    uuid.uuid5(uuid.NAMESPACE_OID, str(article_id)).hex * 2,
-                                    article_id, 400, signature, 1, b"{}", "2024-01-01T00:00:00Z",
-                                    "2024-01-01T00:00:00Z"))
+                    copy.write_row(
+                        (
+                            article_id,
+                            f"filler {article_id}",
+                            f"filler article {article_id}",
+                            uuid.uuid5(uuid.NAMESPACE_OID, str(article_id)).hex * 2,
+                            article_id,
+                            400,
+                            signature,
+                            1,
+                            b"{}",
+                            "2024-01-01T00:00:00Z",
+                            "2024-01-01T00:00:00Z",
+                        )
+                    )
             keys = rng.integers(-(2**63), 2**63 - 1, (stop - start) * bands, dtype=np.int64)
             with cursor.copy("COPY story_bands (band_key, article_id) FROM STDIN") as copy:
                 for index, key in enumerate(np.unique(keys).tolist()):
                     copy.write_row((key, start + index % (stop - start)))
             # Five paragraphs per article in the paragraph index (probed for every new text).
-            hashes = np.unique(rng.integers(-(2**63), 2**63 - 1, (stop - start) * 5, dtype=np.int64))
-            with cursor.copy("COPY common_paragraphs (paragraph_hash, article_id, shared) FROM STDIN") as copy:
+            hashes = np.unique(
+                rng.integers(-(2**63), 2**63 - 1, (stop - start) * 5, dtype=np.int64)
+            )
+            with cursor.copy(
+                "COPY common_paragraphs (paragraph_hash, article_id, shared) FROM STDIN"
+            ) as copy:
                 for index, key in enumerate(hashes.tolist()):
                     copy.write_row((key, start + index % (stop - start), False))
             cursor.execute("SELECT setval(pg_get_serial_sequence('articles', 'id'), %s)", (stop,))
@@ -70,8 +87,14 @@ def probe(sqlalchemy_url: str, files: list[Path]) -> float:
     began = time.perf_counter()
     for start in range(0, len(files), 500):
         job_service.add_seed_parts(
-            engine=engine, job_id=job_id, paths=files[start:start + 500], batch_size=500,
-            send_part=lambda job, part, _kind: job_service.run_part(engine=engine, job_id=job, part_no=part))
+            engine=engine,
+            job_id=job_id,
+            paths=files[start : start + 500],
+            batch_size=500,
+            send_part=lambda job, part, _kind: job_service.run_part(
+                engine=engine, job_id=job, part_no=part
+            ),
+        )
     return (time.perf_counter() - began) * 1000 / len(files)
 
 
@@ -105,13 +128,19 @@ def main() -> None:
     database = fresh_database()
     psycopg_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
     sqlalchemy_url = psycopg_url.replace("postgresql://", "postgresql+psycopg://")
-    subprocess.run(["news-ingest", "db", "upgrade"], env={**os.environ, "DATABASE_URL": sqlalchemy_url},
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["news-ingest", "db", "upgrade"],
+        env={**os.environ, "DATABASE_URL": sqlalchemy_url},
+        check=True,
+        capture_output=True,
+    )
     try:
         fill_small = _in_child(fill, psycopg_url, 1, args.small + 1, bands)
         at_small = probe(sqlalchemy_url, first)
         rss_small = _peak_rss_mib()
-        fill_large = _in_child(fill, psycopg_url, args.small + 1 + 10 * args.probe, args.large + 1, bands)
+        fill_large = _in_child(
+            fill, psycopg_url, args.small + 1 + 10 * args.probe, args.large + 1, bands
+        )
         at_large_cold = probe(sqlalchemy_url, second)  # right after the fill: caches cold
         at_large = probe(sqlalchemy_url, third)
         rss_large = _peak_rss_mib()
@@ -120,14 +149,21 @@ def main() -> None:
 
         reset_engines()
         drop_database(database)
-    print(json.dumps({
-        "stored_small": args.small, "ms_per_article_small": round(at_small, 3),
-        "stored_large": args.large, "ms_per_article_large": round(at_large, 3),
-        "ms_per_article_large_first_pass": round(at_large_cold, 3),
-        "ratio_large_to_small": round(at_large / at_small, 3),
-        "peak_rss_mib": [round(rss_small, 1), round(rss_large, 1)],
-        "fill_seconds": [round(fill_small, 1), round(fill_large, 1)],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "stored_small": args.small,
+                "ms_per_article_small": round(at_small, 3),
+                "stored_large": args.large,
+                "ms_per_article_large": round(at_large, 3),
+                "ms_per_article_large_first_pass": round(at_large_cold, 3),
+                "ratio_large_to_small": round(at_large / at_small, 3),
+                "peak_rss_mib": [round(rss_small, 1), round(rss_large, 1)],
+                "fill_seconds": [round(fill_small, 1), round(fill_large, 1)],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ def make_seeds(n: int) -> Path:
     target = ROOT / "bench" / "out" / f"bulk{n}"
     if not target.exists() or len(list(target.glob("*.txt"))) != n:
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([sys.executable, str(SHARED / "eval" / "make_bulk.py"), str(target), str(n)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(SHARED / "eval" / "make_bulk.py"), str(target), str(n)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return target
 
 
@@ -117,16 +120,22 @@ def timed_copy(seeds: Path, database: str) -> float:
         # migration 0004): the floor must not pay for a slower compressor than we do.
         method = connection.execute(
             "SELECT attcompression FROM pg_attribute WHERE attrelid = 'articles'::regclass "
-            "AND attname = 'body'").fetchone()
+            "AND attname = 'body'"
+        ).fetchone()
         compression = " COMPRESSION lz4" if method and method[0] == "l" else ""
-        connection.execute("CREATE TABLE copy_scratch (id bigserial PRIMARY KEY, name text, "
-                           f"title text, body text{compression}, published_at date, "
-                           "content_hash text UNIQUE)")
+        connection.execute(
+            "CREATE TABLE copy_scratch (id bigserial PRIMARY KEY, name text, "
+            f"title text, body text{compression}, published_at date, "
+            "content_hash text UNIQUE)"
+        )
         connection.commit()
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy(
-            "COPY copy_scratch (name, title, body, published_at, content_hash) FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "COPY copy_scratch (name, title, body, published_at, content_hash) FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         connection.commit()
@@ -147,14 +156,22 @@ def timed_write_floor(database: str, job_id: str) -> float:
 
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
     with psycopg.connect(url) as connection:
-        dumps = {table: dump_table(connection, table,
-                                   where=f"job_id = '{job_id}'" if table == "sightings" else None)
-                 for table in STORED_TABLES}
+        dumps = {
+            table: dump_table(
+                connection, table, where=f"job_id = '{job_id}'" if table == "sightings" else None
+            )
+            for table in STORED_TABLES
+        }
     return timed_copy_into_copies(url, dumps)
 
 
-def dump_table(connection, table: str, *, where: str | None = None,  # type: ignore[no-untyped-def]
-               nulled: tuple[str, ...] = ()) -> bytes:
+def dump_table(
+    connection,
+    table: str,
+    *,
+    where: str | None = None,  # type: ignore[no-untyped-def]
+    nulled: tuple[str, ...] = (),
+) -> bytes:
     """A table's rows as a binary COPY, with the `nulled` columns' values left out (NULL)."""
     import io
 
@@ -163,7 +180,8 @@ def dump_table(connection, table: str, *, where: str | None = None,  # type: ign
         for name, kind in connection.execute(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (table,))
+            (table,),
+        )
     ]
     query = f"SELECT {', '.join(columns)} FROM {table}" + (f" WHERE {where}" if where else "")
     buffer = io.BytesIO()
@@ -173,8 +191,9 @@ def dump_table(connection, table: str, *, where: str | None = None,  # type: ign
     return buffer.getvalue()
 
 
-def timed_copy_into_copies(url: str, dumps: dict[str, bytes],
-                           nullable: dict[str, tuple[str, ...]] | None = None) -> float:
+def timed_copy_into_copies(
+    url: str, dumps: dict[str, bytes], nullable: dict[str, tuple[str, ...]] | None = None
+) -> float:
     """Seconds to COPY `dump_table` dumps into empty copies of their tables (indexes and
     compression included; `nullable` columns lose NOT NULL), in one transaction. The copies
     are dropped afterwards."""
@@ -202,8 +221,13 @@ def timed_sqlite_run(seeds: Path) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{scratch}/news.db"}
         started = time.perf_counter()
-        out = subprocess.run(["news-ingest", "run", str(seeds), "--json"], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["news-ingest", "run", str(seeds), "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return time.perf_counter() - started, json.loads(out)
 
 
@@ -218,16 +242,38 @@ def main() -> None:
 
     seeds = make_seeds(args.n)
     database = fresh_database()
-    pg_url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{database}"
-    env = {**os.environ, "DATABASE_URL": pg_url, "BROKER_URL": REDIS, "NEWS_INGEST_LOG_LEVEL": "WARNING"}
+    pg_url = (
+        PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        + f"/{database}"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "BROKER_URL": REDIS,
+        "NEWS_INGEST_LOG_LEVEL": "WARNING",
+    }
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
     subprocess.run(["news-ingest", "db", "upgrade"], env=env, check=True, capture_output=True)
     worker = subprocess.Popen(
-        ["celery", "-A", "worker.app", "worker", "-c", str(args.concurrency), "--loglevel=WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            "celery",
+            "-A",
+            "worker.app",
+            "worker",
+            "-c",
+            str(args.concurrency),
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     sampler = RssSampler(worker.pid)
     sampler.start()
     try:
@@ -241,7 +287,7 @@ def main() -> None:
     copy_s = timed_copy(seeds, database)
     floor_s = timed_write_floor(database, first["job_id"])
     drop_database(database)
-    sqlite_s, sqlite = (None, None) if args.skip_sqlite else timed_sqlite_run(seeds)
+    sqlite_s, _sqlite = (None, None) if args.skip_sqlite else timed_sqlite_run(seeds)
 
     peak_mib = {pid: round(kib / 1024, 1) for pid, kib in sampler.peak.items()}
     result = {
@@ -260,14 +306,17 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     if not args.no_results:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        line = (f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {args.n} | "
-                f"{result['celery_postgres_articles_per_s']} | {result['copy_rows_per_s']} | "
-                f"{result['ratio_to_copy']} | {result['second_pass_duplicates_per_s']} | "
-                f"{result['sqlite_run_articles_per_s']} | "
-                f"{max(peak_mib.values()) if peak_mib else '?'} | {platform.node()}, {os.cpu_count()} cores | "
-                f"{result['stored_rows_copy_articles_per_s']} ({result['stored_rows_copy_ratio_to_copy']}) |\n")
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        line = (
+            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {args.n} | "
+            f"{result['celery_postgres_articles_per_s']} | {result['copy_rows_per_s']} | "
+            f"{result['ratio_to_copy']} | {result['second_pass_duplicates_per_s']} | "
+            f"{result['sqlite_run_articles_per_s']} | "
+            f"{max(peak_mib.values()) if peak_mib else '?'} | {platform.node()}, {os.cpu_count()} cores | "
+            f"{result['stored_rows_copy_articles_per_s']} ({result['stored_rows_copy_ratio_to_copy']}) |\n"
+        )
         results = ROOT / "bench" / "RESULTS.md"
         if not results.exists():
             results.write_text(
@@ -276,7 +325,8 @@ def main() -> None:
                 "compare ratios.\n\n| date (UTC) | commit | N | celery+pg art/s | COPY rows/s | "
                 "ratio | 2nd pass dup/s | sqlite run art/s | peak RSS MiB/process | machine | "
                 "stored rows COPY art/s (ratio) |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|\n")
+                "|---|---|---|---|---|---|---|---|---|---|---|\n"
+            )
         with results.open("a") as out:
             out.write(line)
 

@@ -52,6 +52,7 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CACHE = os.path.expanduser("~/.cache/news-ingest-eval")
 GENSIM = "gensim==4.4.0"
@@ -59,26 +60,45 @@ TEST_DATA = "gensim/test/test_data/"
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 # A sentence ends at . ! ? before a capital or a quote, but not after an initial ("John F.
 # Kennedy", "U.S. troops") or a title ("Mr. Howard").
-SENT = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bMrs\.)"
-                  r"\s+(?=[A-Z0-9\"'(\u201c\u2018])")
+SENT = re.compile(
+    r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bMrs\.)"
+    r"\s+(?=[A-Z0-9\"'(\u201c\u2018])"
+)
 WORD = re.compile(r"[A-Za-z]{5,}")
 
 # A reader that decodes UTF-8 bytes as Windows-1252 keeps the 5 bytes cp1252 leaves
 # undefined as their Latin-1 characters (what browsers and ftfy's "sloppy" codec do).
-codecs.register_error("neardup-latin1", lambda e: (e.object[e.start:e.end].decode("latin-1"), e.end))
+codecs.register_error(
+    "neardup-latin1", lambda e: (e.object[e.start : e.end].decode("latin-1"), e.end)
+)
 
 
 # ---------------------------------------------------------------------------------------
 # Text sources
 # ---------------------------------------------------------------------------------------
 
+
 def _test_data(name: str) -> bytes:
     """One file of gensim's test data, from the wheel cached in CACHE."""
     os.makedirs(CACHE, exist_ok=True)
     wheels = sorted(glob.glob(f"{CACHE}/gensim-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        "--only-binary", ":all:", GENSIM, "-d", CACHE], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                GENSIM,
+                "-d",
+                CACHE,
+            ],
+            check=True,
+        )
         wheels = sorted(glob.glob(f"{CACHE}/gensim-*.whl"))
     with zipfile.ZipFile(wheels[-1]) as wheel:
         return wheel.read(TEST_DATA + name)
@@ -94,7 +114,7 @@ def _distinct(docs: list[list[str]]) -> list[list[str]]:
     index: dict[str, int] = {}
     for doc in docs:
         words = re.findall(r"\w+", " ".join(doc).lower())
-        grams = {" ".join(words[i:i + 5]) for i in range(max(1, len(words) - 4))}
+        grams = {" ".join(words[i : i + 5]) for i in range(max(1, len(words) - 4))}
         hits: dict[int, int] = {}
         for g in grams:
             if g in index:
@@ -134,8 +154,11 @@ def _strip_wikitext(wikitext: str) -> list[str]:
     w = re.sub(r"<[^>]+>", "", w)
     paragraphs = []
     for block in re.split(r"\n\s*\n|\n(?==)", w):
-        lines = [line.strip() for line in block.split("\n")
-                 if line.strip() and not line.lstrip().startswith(tuple("*#:;|!={}"))]
+        lines = [
+            line.strip()
+            for line in block.split("\n")
+            if line.strip() and not line.lstrip().startswith(tuple("*#:;|!={}"))
+        ]
         p = re.sub(r"\s+", " ", " ".join(lines)).strip()
         p = re.sub(r"\s+([,.;:])", r"\1", p)
         p = re.sub(r"\(\s*[,;]?\s*\)", "", p)
@@ -163,6 +186,7 @@ def wiki_documents() -> list[list[list[str]]]:
 # ---------------------------------------------------------------------------------------
 # Articles and edits
 # ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Para:
@@ -195,14 +219,33 @@ def paragraphs_of(rnd: random.Random, sentences: list[str], *, most: int = 3) ->
     paras, i = [], 0
     while i < len(sentences):
         k = 1 if most == 1 else min(most, rnd.choice([1, 2, 2, 3, 3]))
-        paras.append(Para("body", " ".join(sentences[i:i + k])))
+        paras.append(Para("body", " ".join(sentences[i : i + k])))
         i += k
     return paras
 
 
-CITIES = ["SYDNEY", "CANBERRA", "MELBOURNE", "BRISBANE", "PERTH", "ADELAIDE", "HOBART",
-          "DARWIN", "LONDON", "WASHINGTON", "NEW YORK", "JAKARTA", "GENEVA", "WELLINGTON",
-          "KABUL", "JERUSALEM", "NEW DELHI", "TOKYO", "PARIS", "BERLIN"]
+CITIES = [
+    "SYDNEY",
+    "CANBERRA",
+    "MELBOURNE",
+    "BRISBANE",
+    "PERTH",
+    "ADELAIDE",
+    "HOBART",
+    "DARWIN",
+    "LONDON",
+    "WASHINGTON",
+    "NEW YORK",
+    "JAKARTA",
+    "GENEVA",
+    "WELLINGTON",
+    "KABUL",
+    "JERUSALEM",
+    "NEW DELHI",
+    "TOKYO",
+    "PARIS",
+    "BERLIN",
+]
 AGENCIES = ["AAP", "Reuters", "AP", "AFP", "PW", "dpa", "ABC"]
 MONTHS = ["Jan", "Feb", "March", "April", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec"]
 
@@ -210,23 +253,53 @@ MONTHS = ["Jan", "Feb", "March", "April", "May", "June", "July", "Aug", "Sept", 
 def _dateline(rnd: random.Random) -> str:
     city, agency = rnd.choice(CITIES), rnd.choice(AGENCIES)
     month, day = rnd.choice(MONTHS), rnd.randint(1, 28)
-    return rnd.choice([
-        f"{city} ({agency}) - ", f"{city}, {month} {day} ({agency}) - ", f"{city}: ",
-        f"({agency}) ", f"{city} \u2014 ", f"{city}, {month}. {day} -- ", f"{city.title()}, {agency}: ",
-        f"{city} ({agency}) \u2013 ",
-    ])
+    return rnd.choice(
+        [
+            f"{city} ({agency}) - ",
+            f"{city}, {month} {day} ({agency}) - ",
+            f"{city}: ",
+            f"({agency}) ",
+            f"{city} \u2014 ",
+            f"{city}, {month}. {day} -- ",
+            f"{city.title()}, {agency}: ",
+            f"{city} ({agency}) \u2013 ",
+        ]
+    )
 
 
-NAMES = ["Sarah Jones", "Michael Chen", "Priya Raman", "Tom Whitfield", "Ana Kovac",
-         "David O'Brien", "Lena Fischer", "James Mwangi"]
-BOILER_KNOWN = ["Advertisment", "Advertisement", "ADVERTISEMENT", "Sponsored content",
-                "Story continues below advertisement", "Continue reading below",
-                "Scroll to continue with content"]
-BOILER_OTHER = ["Read more:", "Share this article", "Subscribe to our newsletter",
-                "Follow us on Facebook and Twitter", "Click here to get the latest news delivered to your inbox.",
-                "Photo: AAP", "Share on Facebook Share on Twitter Share via Email", "Most read",
-                "Watch the video above.", "Listen to this article", "Print this page",
-                "Sign up for breaking news alerts"]
+NAMES = [
+    "Sarah Jones",
+    "Michael Chen",
+    "Priya Raman",
+    "Tom Whitfield",
+    "Ana Kovac",
+    "David O'Brien",
+    "Lena Fischer",
+    "James Mwangi",
+]
+BOILER_KNOWN = [
+    "Advertisment",
+    "Advertisement",
+    "ADVERTISEMENT",
+    "Sponsored content",
+    "Story continues below advertisement",
+    "Continue reading below",
+    "Scroll to continue with content",
+]
+BOILER_OTHER = [
+    "Read more:",
+    "Share this article",
+    "Subscribe to our newsletter",
+    "Follow us on Facebook and Twitter",
+    "Click here to get the latest news delivered to your inbox.",
+    "Photo: AAP",
+    "Share on Facebook Share on Twitter Share via Email",
+    "Most read",
+    "Watch the video above.",
+    "Listen to this article",
+    "Print this page",
+    "Sign up for breaking news alerts",
+]
 FOOTERS = [
     "This article is distributed by the Southern Cross news service. All rights reserved. "
     "It may not be copied, broadcast or redistributed without written permission.",
@@ -253,12 +326,26 @@ FOOTERS = [
     "reporting from our correspondents in the field. Comments on this story are moderated "
     "according to our community guidelines and may take up to 24 hours to appear.",
 ]
-SUBSTITUTIONS = [(" has ", " had "), (" said ", " says "), (" says ", " said "),
-                 (" people ", " residents "), (" today", " on Tuesday"), (" yesterday", " on Monday"),
-                 (" about ", " around "), (" more than ", " over "), (" will ", " would "),
-                 (" percent", " per cent"), (" per cent", "%"), (" government ", " Government "),
-                 (" and ", " as well as "), (" but ", " however "), (" killed ", " left dead "),
-                 (" announced ", " revealed "), (" large ", " big "), (" because ", " as ")]
+SUBSTITUTIONS = [
+    (" has ", " had "),
+    (" said ", " says "),
+    (" says ", " said "),
+    (" people ", " residents "),
+    (" today", " on Tuesday"),
+    (" yesterday", " on Monday"),
+    (" about ", " around "),
+    (" more than ", " over "),
+    (" will ", " would "),
+    (" percent", " per cent"),
+    (" per cent", "%"),
+    (" government ", " Government "),
+    (" and ", " as well as "),
+    (" but ", " however "),
+    (" killed ", " left dead "),
+    (" announced ", " revealed "),
+    (" large ", " big "),
+    (" because ", " as "),
+]
 
 
 class NotApplicable(Exception):
@@ -268,10 +355,11 @@ class NotApplicable(Exception):
 class Editor:
     """The edits, each a method `kind(article)` that changes the article in place."""
 
-    TRUNCATIONS = {"trunc", "lead", "third"}
+    TRUNCATIONS = frozenset({"trunc", "lead", "third"})
 
-    def __init__(self, rnd: random.Random, donors: list[str], leads: list[tuple[int, str]],
-                 profile: str) -> None:
+    def __init__(
+        self, rnd: random.Random, donors: list[str], leads: list[tuple[int, str]], profile: str
+    ) -> None:
         self.rnd = rnd
         self.donors = donors  # sentences of texts that are in no story of the set
         self.leads = leads  # (story, first sentence) of the set's stories
@@ -297,9 +385,15 @@ class Editor:
         rnd = self.rnd
         lines = [f"By {rnd.choice(NAMES)}" + rnd.choice(["", f", {rnd.choice(AGENCIES)}"])]
         if rnd.random() < 0.6:
-            lines.append(rnd.choice([f"Updated {rnd.randint(1, 12)}:{rnd.randint(0, 59):02d}pm",
-                                     f"Posted {rnd.randint(2, 59)} minutes ago",
-                                     f"{rnd.randint(1, 9)} min read"]))
+            lines.append(
+                rnd.choice(
+                    [
+                        f"Updated {rnd.randint(1, 12)}:{rnd.randint(0, 59):02d}pm",
+                        f"Posted {rnd.randint(2, 59)} minutes ago",
+                        f"{rnd.randint(1, 9)} min read",
+                    ]
+                )
+            )
         a.paras[0:0] = [Para("boiler", line) for line in lines]
 
     def boiler(self, a: Article) -> None:
@@ -312,7 +406,9 @@ class Editor:
                 line = rnd.choice(BOILER_OTHER)
             else:
                 words = self._donor().split()[: rnd.randint(6, 11)]
-                line = rnd.choice(["Related: ", "READ MORE: ", "Also read: "]) + " ".join(words).rstrip(",;:")
+                line = rnd.choice(["Related: ", "READ MORE: ", "Also read: "]) + " ".join(
+                    words
+                ).rstrip(",;:")
             a.paras.insert(rnd.randint(1, len(a.paras)), Para("boiler", line))
 
     def footer(self, a: Article) -> None:
@@ -414,24 +510,30 @@ class Editor:
                 numbers = list(re.finditer(r"\d+", sentence))
                 if numbers:
                     m = rnd.choice(numbers)
-                    return sentence[: m.start()] + str(int(m.group()) + rnd.randint(1, 9)) + sentence[m.end():]
+                    return (
+                        sentence[: m.start()]
+                        + str(int(m.group()) + rnd.randint(1, 9))
+                        + sentence[m.end() :]
+                    )
             elif op == "drop":
                 words = sentence.split()
                 if len(words) > 8:
                     i = rnd.randrange(1, len(words) - 1)
-                    return " ".join(words[:i] + words[i + 1:])
+                    return " ".join(words[:i] + words[i + 1 :])
             else:
                 words = list(WORD.finditer(sentence))
                 if words:
                     m = rnd.choice(words)
                     w = m.group()
                     i = rnd.randrange(1, len(w) - 2)
-                    w = w[:i] + w[i + 1] + w[i] + w[i + 2:]
-                    return sentence[: m.start()] + w + sentence[m.end():]
+                    w = w[:i] + w[i + 1] + w[i] + w[i + 2 :]
+                    return sentence[: m.start()] + w + sentence[m.end() :]
         return sentence + " "
 
     def edits(self, a: Article) -> None:
-        for para, index, sentence in sorted(self._pick_sentences(a, self.rnd.randint(1, 3)), reverse=True):
+        for para, index, sentence in sorted(
+            self._pick_sentences(a, self.rnd.randint(1, 3)), reverse=True
+        ):
             new = self._reword(sentence)
             if self.hard and self.rnd.random() < 0.4:  # a second change in the same sentence
                 new = self._reword(new)
@@ -445,7 +547,9 @@ class Editor:
         return self.rnd.randint(1, max(1, min(most, n // 4)))
 
     def rewrite(self, a: Article) -> None:
-        for para, index, _ in sorted(self._pick_sentences(a, self._new_sentences(a, 2)), reverse=True):
+        for para, index, _ in sorted(
+            self._pick_sentences(a, self._new_sentences(a, 2)), reverse=True
+        ):
             self._replace_sentence(a, para, index, self._donor())
 
     def added(self, a: Article) -> None:
@@ -483,15 +587,31 @@ class Editor:
         dash = rnd.choice(["\u2014", "\u2013"])
         text = text.replace(" - ", f" {dash} ").replace("--", "\u2014")
         text = text.replace("...", "\u2026")
-        text = re.sub(r"(\d) (?=[a-zA-Z%$])", lambda m: m.group(1) + ("\u00a0" if rnd.random() < 0.6 else " "), text)
-        text = re.sub(r"(Mr|Mrs|Ms|Dr)\.? ", lambda m: m.group(0)[:-1] + ("\u00a0" if rnd.random() < 0.5 else " "), text)
+        text = re.sub(
+            r"(\d) (?=[a-zA-Z%$])",
+            lambda m: m.group(1) + ("\u00a0" if rnd.random() < 0.6 else " "),
+            text,
+        )
+        text = re.sub(
+            r"(Mr|Mrs|Ms|Dr)\.? ",
+            lambda m: m.group(0)[:-1] + ("\u00a0" if rnd.random() < 0.5 else " "),
+            text,
+        )
         if rnd.random() < 0.5:
             text = re.sub(r"\. (?=[A-Z])", ".  ", text)
         return text
 
     def _straight(self, text: str) -> str:
-        table = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2013": "-",
-                 "\u2014": "-", "\u00a0": " ", "\u2026": "..."}
+        table = {
+            "\u201c": '"',
+            "\u201d": '"',
+            "\u2018": "'",
+            "\u2019": "'",
+            "\u2013": "-",
+            "\u2014": "-",
+            "\u00a0": " ",
+            "\u2026": "...",
+        }
         return "".join(table.get(c, c) for c in text)
 
     def typography(self, a: Article) -> None:
@@ -560,11 +680,13 @@ class Editor:
                         line = word
                     else:
                         line = f"{line} {word}" if line else word
-                p.text = "\n".join(lines + [line])
+                p.text = "\n".join([*lines, line])
         elif mode == "sentences":
             out = []
             for p in a.paras:
-                out.extend([Para(p.role, s) for s in split_sentences(p.text)] if p.role == "body" else [p])
+                out.extend(
+                    [Para(p.role, s) for s in split_sentences(p.text)] if p.role == "body" else [p]
+                )
             a.paras = out
         else:
             body = [p.text for p in a.paras if p.role == "body"]
@@ -572,24 +694,54 @@ class Editor:
                 raise NotApplicable
             first = next(i for i, p in enumerate(a.paras) if p.role == "body")
             rest = [p for p in a.paras if p.role != "body"]
-            a.paras = rest[:first] + [Para("body", " ".join(body))] + rest[first:]
+            a.paras = [*rest[:first], Para("body", " ".join(body)), *rest[first:]]
 
 
-NORMAL_WEIGHTS = {"dateline": 1.0, "boiler": 1.2, "footer": 0.3, "trunc": 1.0, "lead": 0.6,
-                  "third": 0.5, "edits": 1.2, "rewrite": 0.4, "added": 0.5, "update": 0.5,
-                  "deleted": 0.4, "typography": 1.0, "mojibake": 0.5, "reorder": 0.6}
+NORMAL_WEIGHTS = {
+    "dateline": 1.0,
+    "boiler": 1.2,
+    "footer": 0.3,
+    "trunc": 1.0,
+    "lead": 0.6,
+    "third": 0.5,
+    "edits": 1.2,
+    "rewrite": 0.4,
+    "added": 0.5,
+    "update": 0.5,
+    "deleted": 0.4,
+    "typography": 1.0,
+    "mojibake": 0.5,
+    "reorder": 0.6,
+}
 # Only the edits ../shared/eval/neardup-dev names, about as often as it has them: sets of
 # other texts with the given set's edits (the distractor originals stay).
-DEV_WEIGHTS = {"trunc": 2.2, "edits": 2.0, "typography": 1.5, "boiler": 1.2, "dateline": 0.8,
-               "update": 0.6}
-HARD_WEIGHTS = {**NORMAL_WEIGHTS, "byline": 0.4, "footer": 0.5, "third": 0.9, "lead": 0.8,
-                "rewrite": 0.7, "added": 0.7, "mojibake": 0.8, "reorder": 0.9, "rewrap": 0.6,
-                "invisible": 0.4}
+DEV_WEIGHTS = {
+    "trunc": 2.2,
+    "edits": 2.0,
+    "typography": 1.5,
+    "boiler": 1.2,
+    "dateline": 0.8,
+    "update": 0.6,
+}
+HARD_WEIGHTS = {
+    **NORMAL_WEIGHTS,
+    "byline": 0.4,
+    "footer": 0.5,
+    "third": 0.9,
+    "lead": 0.8,
+    "rewrite": 0.7,
+    "added": 0.7,
+    "mojibake": 0.8,
+    "reorder": 0.9,
+    "rewrap": 0.6,
+    "invisible": 0.4,
+}
 
 
 # ---------------------------------------------------------------------------------------
 # The set
 # ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Unit:
@@ -626,7 +778,7 @@ class Sources:
             name, docs = self.pools[pool]
             while self.cursor[pool] < len(docs):
                 doc = docs[self.cursor[pool]]
-                paras = doc[self.offset[pool]:]
+                paras = doc[self.offset[pool] :]
                 if name == "lee" or len(paras) < 2:
                     self.cursor[pool] += 1
                     self.offset[pool] = 0
@@ -683,7 +835,7 @@ class Sources:
         """Sentences from documents no story uses (changed, added and update sentences)."""
         out: list[str] = []
         for pool, (_, docs) in enumerate(self.pools):
-            for doc in docs[self.cursor[pool] + 1:]:
+            for doc in docs[self.cursor[pool] + 1 :]:
                 out.extend(s for p in doc for s in p if 8 <= len(s.split()) <= 40)
         if len(out) < 500:  # the stories used up the corpus: borrow from the other one
             other = lee_documents("lee_background.cor") if self.pools[0][0] == "wiki" else None
@@ -695,9 +847,25 @@ class Sources:
 
 # Edits apply in this order whatever order they were drawn in: cut before rewording, text
 # before layout, characters last (a mojibake copy is the bytes of the finished text).
-APPLY_ORDER = ["trunc", "lead", "third", "deleted", "rewrite", "edits", "added", "update",
-               "reorder", "footer", "boiler", "byline", "dateline", "rewrap", "typography",
-               "invisible", "mojibake"]
+APPLY_ORDER = [
+    "trunc",
+    "lead",
+    "third",
+    "deleted",
+    "rewrite",
+    "edits",
+    "added",
+    "update",
+    "reorder",
+    "footer",
+    "boiler",
+    "byline",
+    "dateline",
+    "rewrap",
+    "typography",
+    "invisible",
+    "mojibake",
+]
 NEW_TEXT = {"rewrite", "added", "update"}
 SHORT_CUTS = {"lead", "third"}
 
@@ -718,7 +886,9 @@ def _kinds(rnd: random.Random, weights: dict[str, float], count: int, *, hard: b
     return sorted(chosen, key=APPLY_ORDER.index)
 
 
-def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int, str, str, str | None, str]]:
+def build(
+    stories: int, seed: int, corpus: str, profile: str
+) -> list[tuple[int, str, str, str | None, str]]:
     """[(story, kind, text, parent index or None, group key)] in story order."""
     rnd = random.Random(f"{seed}-{corpus}-{profile}")
     hard = profile == "hard"
@@ -731,9 +901,15 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
     originals: list[tuple[list[str], str]] = []
     while len(originals) < stories:
         roll = rnd.random()
-        role = ("short" if roll < (0.15 if hard else 0.08)
-                else "same-event" if roll < (0.30 if hard else 0.18)
-                else "same-event+quote" if roll < (0.36 if hard else 0.21) else "plain")
+        role = (
+            "short"
+            if roll < (0.15 if hard else 0.08)
+            else "same-event"
+            if roll < (0.30 if hard else 0.18)
+            else "same-event+quote"
+            if roll < (0.36 if hard else 0.21)
+            else "plain"
+        )
         length = "short" if role == "short" else rnd.choices(["medium", "long"], [0.65, 0.35])[0]
         unit = sources.unit(role, length)
         if unit is None:
@@ -744,7 +920,7 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
             if unit.role == "same-event+quote":
                 # both quote the same sentence, past their leads (a lead-only copy of one
                 # must not be mostly the shared sentence)
-                later = a[len(a) // 2:]
+                later = a[len(a) // 2 :]
                 shared = max(later, key=lambda s: (('"' in s) or ("\u201c" in s), len(s.split())))
                 b.insert(rnd.randint(len(b) // 2 + 1, len(b)), shared)
             originals.append((a, unit.role))
@@ -752,8 +928,11 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
         else:
             originals.append((sents, unit.role))
     originals = originals[:stories]
-    leads = [(story, sents[0]) for story, (sents, role) in enumerate(originals)
-             if role != "short" and len(sents) >= 4 and len(sents[0].split()) >= 8]
+    leads = [
+        (story, sents[0])
+        for story, (sents, role) in enumerate(originals)
+        if role != "short" and len(sents) >= 4 and len(sents[0].split()) >= 8
+    ]
     editor = Editor(rnd, sources.donors(4000), leads, profile)
 
     out: list[tuple[int, str, str, str | None, str]] = []
@@ -768,8 +947,11 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
         members: list[tuple[Article, list[str]]] = [(original, [])]
         out.append((story, kind, original.render(), None, f"{story}:0"))
         seen = {original.render()}
-        n_copies = 0 if rnd.random() < (0.25 if hard else 0.3) else rnd.choices(
-            [1, 2, 3, 4, 5], [0.35, 0.25, 0.2, 0.12, 0.08])[0]
+        n_copies = (
+            0
+            if rnd.random() < (0.25 if hard else 0.3)
+            else rnd.choices([1, 2, 3, 4, 5], [0.35, 0.25, 0.2, 0.12, 0.08])[0]
+        )
         attempts = 0
         while len(members) <= n_copies and attempts < 40:
             attempts += 1
@@ -780,9 +962,12 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
             count = rnd.choices([1, 2, 3], [0.25, 0.45, 0.3] if hard else [0.5, 0.35, 0.15])[0]
             kinds = _kinds(rnd, weights, count, hard=hard)
             both = set(base_kinds) | set(kinds)
-            if (Editor.TRUNCATIONS & set(base_kinds) and Editor.TRUNCATIONS & set(kinds)) or (
-                    both & SHORT_CUTS and both & NEW_TEXT) or "mojibake" in base_kinds or (
-                    set(base_kinds) & set(kinds)):
+            if (
+                (Editor.TRUNCATIONS & set(base_kinds) and Editor.TRUNCATIONS & set(kinds))
+                or (both & SHORT_CUTS and both & NEW_TEXT)
+                or "mojibake" in base_kinds
+                or (set(base_kinds) & set(kinds))
+            ):
                 continue
             doc = copy.deepcopy(base)
             try:
@@ -791,19 +976,36 @@ def build(stories: int, seed: int, corpus: str, profile: str) -> list[tuple[int,
             except NotApplicable:
                 continue
             if rnd.random() < 0.2:  # reprints are often dated a day later
-                doc.date = (datetime.date.fromisoformat(date) + datetime.timedelta(days=1)).isoformat()
+                doc.date = (
+                    datetime.date.fromisoformat(date) + datetime.timedelta(days=1)
+                ).isoformat()
             text = doc.render()
             if text in seen or not doc.body():
                 continue
             seen.add(text)
             all_kinds = base_kinds + kinds
             members.append((doc, all_kinds))
-            out.append((story, "+".join(all_kinds), text, f"{story}:{parent}", f"{story}:{len(members) - 1}"))
+            out.append(
+                (
+                    story,
+                    "+".join(all_kinds),
+                    text,
+                    f"{story}:{parent}",
+                    f"{story}:{len(members) - 1}",
+                )
+            )
     return out
 
 
-def write(outdir: str, rows: list[tuple[int, str, str, str | None, str]], *, seed: int, corpus: str,
-          profile: str, order: str) -> dict[str, object]:
+def write(
+    outdir: str,
+    rows: list[tuple[int, str, str, str | None, str]],
+    *,
+    seed: int,
+    corpus: str,
+    profile: str,
+    order: str,
+) -> dict[str, object]:
     rnd = random.Random(f"order-{seed}-{corpus}-{profile}")
     if order == "shuffled":
         rows = rows[:]
@@ -827,11 +1029,20 @@ def write(outdir: str, rows: list[tuple[int, str, str, str | None, str]], *, see
         kinds[name] = kind
         if parent is not None:
             parents[name] = names[parent]
-    truth = {"files": dict(sorted(files.items())), "kind": dict(sorted(kinds.items())),
-             "parent": dict(sorted(parents.items())),
-             "meta": {"generator": "bench/make_neardup.py", "corpus": corpus, "seed": seed,
-                      "profile": profile, "order": order, "stories": len(set(files.values())),
-                      "files": len(files)}}
+    truth = {
+        "files": dict(sorted(files.items())),
+        "kind": dict(sorted(kinds.items())),
+        "parent": dict(sorted(parents.items())),
+        "meta": {
+            "generator": "bench/make_neardup.py",
+            "corpus": corpus,
+            "seed": seed,
+            "profile": profile,
+            "order": order,
+            "stories": len(set(files.values())),
+            "files": len(files),
+        },
+    }
     with open(os.path.join(outdir, "truth.json"), "w", encoding="utf-8") as f:
         json.dump(truth, f, indent=1, ensure_ascii=False)
         f.write("\n")
@@ -842,9 +1053,10 @@ def write(outdir: str, rows: list[tuple[int, str, str, str | None, str]], *, see
 # A reference check: how hard is the set, measured with plain word shingles
 # ---------------------------------------------------------------------------------------
 
+
 def _plain_shingles(text: str, size: int = 4) -> set[str]:
     words = re.findall(r"\w+", text.lower().split(" ", 3)[-1])
-    return {" ".join(words[i:i + size]) for i in range(max(1, len(words) - size + 1))}
+    return {" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))}
 
 
 def describe(outdir: str, truth: dict[str, dict[str, object]], *, show: int) -> None:
@@ -852,8 +1064,7 @@ def describe(outdir: str, truth: dict[str, dict[str, object]], *, show: int) -> 
     member of their story (a story is found if its members chain together), and the pairs of
     different stories that share most; to sanity-check a set before any ingest."""
     files, kinds = truth["files"], truth["kind"]
-    sh = {n: _plain_shingles(open(os.path.join(outdir, "seeds", n), encoding="utf-8").read())
-          for n in files}
+    sh = {n: _plain_shingles(Path(outdir, "seeds", n).read_text(encoding="utf-8")) for n in files}
     best: dict[str, tuple[float, float, int, str]] = {}
     false_pairs = []
     for a, b in itertools.combinations(sorted(files), 2):
@@ -888,14 +1099,29 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--corpus", default="wiki", choices=["lee", "wiki", "mixed", "lee50"])
     ap.add_argument("--profile", default="normal", choices=["normal", "hard", "dev"])
-    ap.add_argument("--order", default="shuffled", choices=["shuffled", "grouped"],
-                    help="file order (= ingest order): shuffled puts some copies before originals")
-    ap.add_argument("--describe", type=int, default=0, metavar="N",
-                    help="print the N hardest true and false pairs under plain shingles")
+    ap.add_argument(
+        "--order",
+        default="shuffled",
+        choices=["shuffled", "grouped"],
+        help="file order (= ingest order): shuffled puts some copies before originals",
+    )
+    ap.add_argument(
+        "--describe",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N hardest true and false pairs under plain shingles",
+    )
     args = ap.parse_args()
     rows = build(args.stories, args.seed, args.corpus, args.profile)
-    truth = write(args.outdir, rows, seed=args.seed, corpus=args.corpus, profile=args.profile,
-                  order=args.order)
+    truth = write(
+        args.outdir,
+        rows,
+        seed=args.seed,
+        corpus=args.corpus,
+        profile=args.profile,
+        order=args.order,
+    )
     meta = truth["meta"]
     print(f"{meta['files']} files, {meta['stories']} stories in {args.outdir}")
     if args.describe:

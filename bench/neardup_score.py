@@ -34,16 +34,25 @@ from pathlib import Path
 from typing import Any
 
 SEED_NAME = re.compile(r"(\d{4}_[0-9a-f]{16}\.txt)")  # what score.py finds in a sighting
-KNOBS = ("NEWS_INGEST_SHINGLE_WORDS", "NEWS_INGEST_NEAR_DUP_THRESHOLD",
-         "NEWS_INGEST_NEAR_DUP_CONTAINMENT_THRESHOLD",
-         "NEWS_INGEST_CONTAINMENT_MIN_JACCARD", "NEWS_INGEST_EDITED_COPY_CONTAINMENT",
-         "NEWS_INGEST_EDITED_COPY_JACCARD", "NEWS_INGEST_EDITED_COPY_PASSAGES",
-         "NEWS_INGEST_SINGLE_PASSAGE_MIN_SHINGLES",
-         "NEWS_INGEST_MIN_CONTAINMENT_SHINGLES",
-         "NEWS_INGEST_SHORT_LEAD_MIN_SHINGLES", "NEWS_INGEST_SHORT_LEAD_CONTAINMENT",
-         "NEWS_INGEST_LSH_BANDS", "NEWS_INGEST_LEAD_BANDS", "NEWS_INGEST_MINHASH_PERMS",
-         "NEWS_INGEST_STORY_MERGE_JACCARD",
-         "NEWS_INGEST_STORY_BRIDGE_SHARE", "NEWS_INGEST_COMMON_PARAGRAPH_STORIES")
+KNOBS = (
+    "NEWS_INGEST_SHINGLE_WORDS",
+    "NEWS_INGEST_NEAR_DUP_THRESHOLD",
+    "NEWS_INGEST_NEAR_DUP_CONTAINMENT_THRESHOLD",
+    "NEWS_INGEST_CONTAINMENT_MIN_JACCARD",
+    "NEWS_INGEST_EDITED_COPY_CONTAINMENT",
+    "NEWS_INGEST_EDITED_COPY_JACCARD",
+    "NEWS_INGEST_EDITED_COPY_PASSAGES",
+    "NEWS_INGEST_SINGLE_PASSAGE_MIN_SHINGLES",
+    "NEWS_INGEST_MIN_CONTAINMENT_SHINGLES",
+    "NEWS_INGEST_SHORT_LEAD_MIN_SHINGLES",
+    "NEWS_INGEST_SHORT_LEAD_CONTAINMENT",
+    "NEWS_INGEST_LSH_BANDS",
+    "NEWS_INGEST_LEAD_BANDS",
+    "NEWS_INGEST_MINHASH_PERMS",
+    "NEWS_INGEST_STORY_MERGE_JACCARD",
+    "NEWS_INGEST_STORY_BRIDGE_SHARE",
+    "NEWS_INGEST_COMMON_PARAGRAPH_STORIES",
+)
 OFFICIAL_SCORER = Path(__file__).resolve().parents[2] / "shared" / "eval" / "score.py"
 
 
@@ -76,8 +85,15 @@ def score(truth: dict[str, Any], story: dict[str, Any]) -> dict[str, Any]:
         fn += same and not pred
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "tp": tp, "fp": fp,
-            "fn": fn, "files": len(truth), "unaccounted_files": len(missing)}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "files": len(truth),
+        "unaccounted_files": len(missing),
+    }
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,7 +134,8 @@ class PairMeasure:
         common paragraphs)."""
         if record["id"] not in self._cache:
             self._cache[record["id"]] = self._dedup.shingles(
-                " ".join(self._fingerprint(record["body"])), size=self.settings.shingle_words)
+                " ".join(self._fingerprint(record["body"])), size=self.settings.shingle_words
+            )
         return self._cache[record["id"]]
 
     def __call__(self, a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[float, str]:
@@ -129,12 +146,20 @@ class PairMeasure:
             return 1.0, "same article"
         sim = self._dedup.similarity(self.shingles(a), self.shingles(b))
         decision = sim.score(min_containment_shingles=self.settings.min_containment_shingles)
-        return decision, (f"score {decision:.3f} (jaccard {sim.jaccard:.3f}, containment "
-                          f"{sim.containment:.3f}, smaller {sim.smaller})")
+        return decision, (
+            f"score {decision:.3f} (jaccard {sim.jaccard:.3f}, containment "
+            f"{sim.containment:.3f}, smaller {sim.smaller})"
+        )
 
 
-def report_errors(truth: dict[str, Any], kinds: dict[str, str], story: dict[str, Any],
-                  article: dict[str, dict[str, Any]], *, limit: int) -> None:
+def report_errors(
+    truth: dict[str, Any],
+    kinds: dict[str, str],
+    story: dict[str, Any],
+    article: dict[str, dict[str, Any]],
+    *,
+    limit: int,
+) -> None:
     measure = PairMeasure()
     names = sorted(truth)
 
@@ -185,15 +210,21 @@ def report_errors(truth: dict[str, Any], kinds: dict[str, str], story: dict[str,
                 continue
             split_kinds[kinds.get(name, "?")] += 1
             split_edits.update(kinds.get(name, "?").split("+"))
-            nearest = max((measure(article.get(name), article.get(c)) + (c,) for c in core),
-                          default=(-1.0, "", ""))
-            lines.append(f"  {label(name)} apart from {len(core)} of story {sid}; nearest "
-                         f"{nearest[2]} [{kinds.get(nearest[2], '?')}] {nearest[1]}")
+            nearest = max(
+                ((*measure(article.get(name), article.get(c)), c) for c in core),
+                default=(-1.0, "", ""),
+            )
+            lines.append(
+                f"  {label(name)} apart from {len(core)} of story {sid}; nearest "
+                f"{nearest[2]} [{kinds.get(nearest[2], '?')}] {nearest[1]}"
+            )
     if lines:
         print(f"\nsplit files ({len(lines)}), outside the largest group of their story:")
         print("\n".join(lines[:limit]))
-        print("split files by edit (split / files with that edit): " + ", ".join(
-            f"{k} {n}/{all_edits[k]}" for k, n in split_edits.most_common()))
+        print(
+            "split files by edit (split / files with that edit): "
+            + ", ".join(f"{k} {n}/{all_edits[k]}" for k, n in split_edits.most_common())
+        )
 
     # How close the nearest different stories come, whatever the index found: the margin a
     # lower threshold would eat into.
@@ -219,7 +250,9 @@ def report_errors(truth: dict[str, Any], kinds: dict[str, str], story: dict[str,
                 value, text = measure(by_id[x], by_id[y])
                 near.append((value, text, names_of[x][0], names_of[y][0]))
         near.sort(reverse=True)
-        print(f"\nclosest different-story pairs (the precision margin), of {len(near)} sharing a shingle:")
+        print(
+            f"\nclosest different-story pairs (the precision margin), of {len(near)} sharing a shingle:"
+        )
         for _value, text, a, b in near[:10]:
             print(f"  {label(a)} ~ {label(b)}  {text}")
 
@@ -227,9 +260,16 @@ def report_errors(truth: dict[str, Any], kinds: dict[str, str], story: dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path)
-    ap.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite one")
-    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="environment for the ingest, e.g. NEWS_INGEST_NEAR_DUP_THRESHOLD=0.6")
+    ap.add_argument(
+        "--database-url", help="an empty database to use instead of a temporary SQLite one"
+    )
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment for the ingest, e.g. NEWS_INGEST_NEAR_DUP_THRESHOLD=0.6",
+    )
     ap.add_argument("--errors", action="store_true", help="list false pairs and split files")
     ap.add_argument("--limit", type=int, default=60, help="pairs listed per kind of error")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -258,23 +298,36 @@ def main() -> None:
         export = work / "export.jsonl"
         _cli(env, "export", "--format", "jsonl", "-o", str(export))
         story, article = stories_from_export(export)
-        result = {"set": str(args.dir), **score(truth, story),
-                  "ingest_seconds": round(elapsed, 2),
-                  "ms_per_file": round(1000 * elapsed / max(1, len(truth)), 2),
-                  "ingest": _last_json(ran.stdout),
-                  "settings": {k.removeprefix("NEWS_INGEST_").lower(): os.environ[k]
-                               for k in KNOBS if k in os.environ}}
+        result = {
+            "set": str(args.dir),
+            **score(truth, story),
+            "ingest_seconds": round(elapsed, 2),
+            "ms_per_file": round(1000 * elapsed / max(1, len(truth)), 2),
+            "ingest": _last_json(ran.stdout),
+            "settings": {
+                k.removeprefix("NEWS_INGEST_").lower(): os.environ[k]
+                for k in KNOBS
+                if k in os.environ
+            },
+        }
         if OFFICIAL_SCORER.is_file():  # the reference implementation must agree with ours
-            official = subprocess.run([sys.executable, str(OFFICIAL_SCORER), str(truth_path), str(export)],
-                                      capture_output=True, text=True, check=True)
+            official = subprocess.run(
+                [sys.executable, str(OFFICIAL_SCORER), str(truth_path), str(export)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             if _last_json(official.stdout) != {k: result[k] for k in _last_json(official.stdout)}:
                 print(f"score.py disagrees: {official.stdout.strip()}", file=sys.stderr)
                 result["official"] = _last_json(official.stdout)
         print(json.dumps(result))
         rejected = result["ingest"].get("rejected", 0)
         if rejected:
-            print(f"warning: the ingest rejected {rejected} file(s); see the rejects table "
-                  "(--keep keeps the database)", file=sys.stderr)
+            print(
+                f"warning: the ingest rejected {rejected} file(s); see the rejects table "
+                "(--keep keeps the database)",
+                file=sys.stderr,
+            )
         if args.errors:
             report_errors(truth, kinds, story, article, limit=args.limit)
     finally:

@@ -48,17 +48,24 @@ def main() -> None:
     seeds = make_seeds(args.n)
     database = fresh_database()
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
-    env = {**os.environ, "DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://"),
-           "NEWS_INGEST_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://"),
+        "NEWS_INGEST_LOG_LEVEL": "WARNING",
+    }
     try:
         subprocess.run(["news-ingest", "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run(["news-ingest", "run", str(seeds), "--json"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["news-ingest", "run", str(seeds), "--json"], env=env, check=True, capture_output=True
+        )
         with psycopg.connect(url) as connection:
             stored = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
             variants = {
-                name: {table: dump_table(connection, table, nulled=spec.get(table) or ())
-                       for table in STORED_TABLES if not (table in spec and spec[table] is None)}
+                name: {
+                    table: dump_table(connection, table, nulled=spec.get(table) or ())
+                    for table in STORED_TABLES
+                    if not (table in spec and spec[table] is None)
+                }
                 for name, spec in VARIANTS.items()
             }
         copies: list[float] = []
@@ -77,8 +84,10 @@ def main() -> None:
         "n": stored,
         "raw_copy_rows_per_s": round(stored / copy_s),
         "variants": {
-            name: {"articles_per_s": round(stored / statistics.median(spent)),
-                   "ratio_to_copy": round(copy_s / statistics.median(spent), 3)}
+            name: {
+                "articles_per_s": round(stored / statistics.median(spent)),
+                "ratio_to_copy": round(copy_s / statistics.median(spent), 3),
+            }
             for name, spent in times.items()
         },
     }

@@ -1,6 +1,6 @@
 """Write the JSON Schema of every contract into schemas/json/ (a test keeps them in sync).
 
-    python -m schemas.export
+python -m schemas.export
 """
 
 from __future__ import annotations

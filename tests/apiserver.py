@@ -45,15 +45,23 @@ def running_api(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]
     """Start the server with these settings and wait (with a deadline) until /healthz
     answers; stop it afterwards."""
     port = free_port()
-    environment = {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": TEST_REDIS_URL,
-                   "NEWS_INGEST_LOG_FORMAT": "json", **env}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BROKER_URL": TEST_REDIS_URL,
+        "NEWS_INGEST_LOG_FORMAT": "json",
+        **env,
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [console_script("news-ingest"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=environment, stdout=out, stderr=subprocess.STDOUT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = ApiServer(f"http://127.0.0.1:{port}", log)
     try:
+
         def answering() -> bool:
             assert process.poll() is None, f"the API server exited:\n{log.read_text()}"
             try:

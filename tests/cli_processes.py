@@ -19,8 +19,9 @@ NEWS_INGEST = Path(sys.executable).parent / "news-ingest"
 class CliProcess:
     """`news-ingest ARGS...` in its own process, its output in a log file."""
 
-    def __init__(self, args: Sequence[str], log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.args = list(args)
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
@@ -28,8 +29,9 @@ class CliProcess:
 
     def start(self) -> Self:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([str(NEWS_INGEST), *self.args], stdout=log,
-                                            stderr=subprocess.STDOUT, env=self.env)
+            self.process = subprocess.Popen(
+                [str(NEWS_INGEST), *self.args], stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
         return self
 
     def kill(self) -> None:
@@ -64,11 +66,14 @@ def store_articles(engine, count: int, *, start: int = 0, batch: int = 500) -> s
     """Store `count` distinct articles through the one ingest path; returns the job id."""
     from worker.services import jobs as job_service
 
-    documents = [{"body": distinct_article(start + i), "url": f"https://news.example/{start + i}"}
-                 for i in range(count)]
+    documents = [
+        {"body": distinct_article(start + i), "url": f"https://news.example/{start + i}"}
+        for i in range(count)
+    ]
     job_id = job_service.create_job(engine=engine, request={"test": "store_articles"})
-    for part_no in job_service.add_article_parts(engine=engine, job_id=job_id,
-                                                 documents=documents, batch_size=batch):
+    for part_no in job_service.add_article_parts(
+        engine=engine, job_id=job_id, documents=documents, batch_size=batch
+    ):
         job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
     job_service.seal_job(engine=engine, job_id=job_id)
     return job_id

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 # Before anything imports worker.app: the test broker and the private-network opt-in (the
@@ -131,8 +133,14 @@ def celery_worker(postgres_db: str, redis_client: object) -> Iterator[object]:
     from worker.app import app
 
     app.conf.broker_url = TEST_REDIS_URL
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
-                      shutdown_timeout=30.0, loglevel="WARNING") as worker:
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        shutdown_timeout=30.0,
+        loglevel="WARNING",
+    ) as worker:
         yield worker
 
 

@@ -13,13 +13,68 @@ STORY = (
     "on the council website and comment on it at the next public meeting in the town hall."
 )
 
-_WORDS = (
-    "council budget minister harbour election storm bridge farmers union court river school "
-    "hospital police festival market airport railway museum drought flood mine factory port "
-    "senate report tunnel vaccine treaty strike library stadium forest coast island village "
-    "bank energy water housing tax wages teachers nurses pilots students fishermen miners"
-).split()
-_VERBS = "approved rejected delayed announced opened closed funded reviewed blocked praised".split()
+_WORDS = [
+    "council",
+    "budget",
+    "minister",
+    "harbour",
+    "election",
+    "storm",
+    "bridge",
+    "farmers",
+    "union",
+    "court",
+    "river",
+    "school",
+    "hospital",
+    "police",
+    "festival",
+    "market",
+    "airport",
+    "railway",
+    "museum",
+    "drought",
+    "flood",
+    "mine",
+    "factory",
+    "port",
+    "senate",
+    "report",
+    "tunnel",
+    "vaccine",
+    "treaty",
+    "strike",
+    "library",
+    "stadium",
+    "forest",
+    "coast",
+    "island",
+    "village",
+    "bank",
+    "energy",
+    "water",
+    "housing",
+    "tax",
+    "wages",
+    "teachers",
+    "nurses",
+    "pilots",
+    "students",
+    "fishermen",
+    "miners",
+]
+_VERBS = [
+    "approved",
+    "rejected",
+    "delayed",
+    "announced",
+    "opened",
+    "closed",
+    "funded",
+    "reviewed",
+    "blocked",
+    "praised",
+]
 
 
 def distinct_article(number: int, *, sentences: int = 12) -> str:

@@ -7,6 +7,7 @@ a free port, and the proxy only drops the connections that go through it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -27,8 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -38,6 +37,7 @@ def free_port() -> int:
 # --------------------------------------------------------------------------------------
 # Redis
 # --------------------------------------------------------------------------------------
+
 
 class RedisServer:
     """Our own redis-server without persistence: `restart_empty` is a broker that lost
@@ -57,9 +57,22 @@ class RedisServer:
 
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--daemonize", "no"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
@@ -96,6 +109,7 @@ def _pings(client) -> bool:  # type: ignore[no-untyped-def]
 # --------------------------------------------------------------------------------------
 # A TCP proxy we can cut
 # --------------------------------------------------------------------------------------
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:port to an upstream address, byte for byte.
@@ -187,21 +201,26 @@ class TcpProxy:
 
 
 def _quietly(call: Callable[..., object], *args: object) -> None:
-    try:
+    with contextlib.suppress(OSError):
         call(*args)
-    except OSError:
-        pass
 
 
 # --------------------------------------------------------------------------------------
 # Celery worker processes
 # --------------------------------------------------------------------------------------
 
+
 class WorkerProcess:
     """`celery -A worker.app worker` as a real prefork process tree of its own."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path,
-                 concurrency: int = 2, loglevel: str = "WARNING") -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        log_dir: Path,
+        concurrency: int = 2,
+        loglevel: str = "WARNING",
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.env = dict(env)
@@ -212,10 +231,24 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "worker.app", "worker", "-c", str(self.concurrency),
-                 "-n", f"{self.name}@%h", f"--loglevel={self.loglevel}", "--without-gossip",
-                 "--without-mingle", "--without-heartbeat"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "worker.app",
+                    "worker",
+                    "-c",
+                    str(self.concurrency),
+                    "-n",
+                    f"{self.name}@%h",
+                    f"--loglevel={self.loglevel}",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so we can kill the tree
             )
 
@@ -233,8 +266,11 @@ class WorkerProcess:
         return [int(pid) for pid in text.split()]
 
     def wait_ready(self, timeout: float = 60) -> None:
-        wait_for(lambda: len(self.children()) >= self.concurrency, timeout=timeout,
-                 what=f"{self.name}'s pool up")
+        wait_for(
+            lambda: len(self.children()) >= self.concurrency,
+            timeout=timeout,
+            what=f"{self.name}'s pool up",
+        )
 
     def busiest_child(self, sample_s: float = 0.5) -> int:
         """The pool process that used the most CPU over a short sample: one doing a batch."""
@@ -254,14 +290,10 @@ class WorkerProcess:
             return
         if self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
 
     def log(self) -> str:
@@ -279,8 +311,16 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def cli(*args: str, env: Mapping[str, str],
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the `news-ingest` console script as an operator would."""
-    return subprocess.run([str(BIN / "news-ingest"), *args], cwd=REPO, env=dict(env),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [str(BIN / "news-ingest"), *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -5,6 +5,7 @@ Test modules import the fixtures they use by name.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -96,11 +97,9 @@ def raw_socket_server(handler: SocketHandler) -> Iterator[tuple[str, int]]:
 
 
 def _run_handler(handler: SocketHandler, conn: socket.socket) -> None:
-    with conn:
-        try:
-            handler(conn)
-        except OSError:
-            pass  # the client hung up, which is what these tests provoke
+    # the client hung up, which is what these tests provoke
+    with conn, contextlib.suppress(OSError):
+        handler(conn)
 
 
 def trickle(payload: bytes, *, every_s: float, max_s: float) -> Iterator[bytes]:

@@ -9,8 +9,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.1,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
     """Poll until predicate() is truthy and return its value; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

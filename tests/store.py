@@ -22,7 +22,8 @@ def store_articles(engine: Engine, documents: list[dict[str, Any]]) -> IngestSum
         if done is not None:
             summary += done
 
-    job_service.add_article_parts(engine=engine, job_id=job_id, documents=documents,
-                                  batch_size=100, send_part=run_now)
+    job_service.add_article_parts(
+        engine=engine, job_id=job_id, documents=documents, batch_size=100, send_part=run_now
+    )
     job_service.seal_job(engine=engine, job_id=job_id)
     return summary

@@ -23,16 +23,15 @@ BODY_LIMIT = 256 * 1024
 PROBLEM = "application/problem+json"
 
 
-
-
 @pytest.fixture(scope="module")
 def seed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("api-seeds")
 
 
 @pytest.fixture(scope="module")
-def open_server(pg_url: str, seed_root: Path, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[ApiServer]:
+def open_server(
+    pg_url: str, seed_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
     """A server with no API key, reading seeds only under `seed_root`."""
     log = tmp_path_factory.mktemp("api-open") / "server.log"
     with running_api(pg_url, log, NEWS_INGEST_API_SEED_ROOTS=str(seed_root)) as server:
@@ -43,8 +42,9 @@ def open_server(pg_url: str, seed_root: Path, tmp_path_factory: pytest.TempPathF
 def guarded_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """A server whose writes need API_KEY, with a small body limit."""
     log = tmp_path_factory.mktemp("api-guarded") / "server.log"
-    with running_api(pg_url, log, NEWS_INGEST_API_KEY=API_KEY,
-                     NEWS_INGEST_API_MAX_BODY_BYTES=str(BODY_LIMIT)) as server:
+    with running_api(
+        pg_url, log, NEWS_INGEST_API_KEY=API_KEY, NEWS_INGEST_API_MAX_BODY_BYTES=str(BODY_LIMIT)
+    ) as server:
         yield server
 
 
@@ -56,8 +56,9 @@ def api(open_server: ApiServer, postgres_db: str, redis_client: object) -> Itera
 
 
 @pytest.fixture
-def guarded(guarded_server: ApiServer, postgres_db: str, redis_client: object
-            ) -> Iterator[httpx.Client]:
+def guarded(
+    guarded_server: ApiServer, postgres_db: str, redis_client: object
+) -> Iterator[httpx.Client]:
     with guarded_server.client() as client:
         yield client
 
@@ -72,9 +73,15 @@ def assert_problem(response: httpx.Response, status: int) -> dict:  # type: igno
 
 
 def make_articles(count: int, *, start: int = 0, source: str = "producer-a") -> list[dict]:  # type: ignore[type-arg]
-    return [{"body": distinct_article(start + i), "url": f"https://news.example/{start + i}",
-             "published_at": f"2024-05-{(start + i) % 28 + 1:02d}T08:00:00+02:00", "source": source}
-            for i in range(count)]
+    return [
+        {
+            "body": distinct_article(start + i),
+            "url": f"https://news.example/{start + i}",
+            "published_at": f"2024-05-{(start + i) % 28 + 1:02d}T08:00:00+02:00",
+            "source": source,
+        }
+        for i in range(count)
+    ]
 
 
 class TestHealth:
@@ -91,7 +98,8 @@ class TestHealth:
         assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
     def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
-            self, tmp_path: Path, redis_client: object) -> None:
+        self, tmp_path: Path, redis_client: object
+    ) -> None:
         """A server whose database cannot be reached is alive but not ready."""
         unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
         with running_api(unreachable, tmp_path / "server.log") as server, server.client() as client:
@@ -103,9 +111,18 @@ class TestHealth:
     def test_openapi_describes_every_endpoint(self, api: httpx.Client) -> None:
         """/openapi.json lists the jobs, articles, stories, feeds and health endpoints."""
         spec = api.get("/openapi.json").json()
-        assert {"/jobs", "/jobs/{job_id}", "/articles", "/articles/{article_id}",
-                "/stories/{story_id}", "/feeds", "/feeds/{feed_id}", "/healthz", "/readyz",
-                "/metrics"} <= set(spec["paths"])
+        assert {
+            "/jobs",
+            "/jobs/{job_id}",
+            "/articles",
+            "/articles/{article_id}",
+            "/stories/{story_id}",
+            "/feeds",
+            "/feeds/{feed_id}",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        } <= set(spec["paths"])
         assert spec["paths"]["/jobs"]["post"]["requestBody"]
 
 
@@ -119,16 +136,20 @@ class TestJobs:
         assert (job["id"], job["status"], job["parts_total"]) == (job_id, "queued", 1)
 
     def test_job_with_articles_and_seed_paths_completes_on_a_worker(
-            self, api: httpx.Client, celery_worker: object, seed_root: Path) -> None:
+        self, api: httpx.Client, celery_worker: object, seed_root: Path
+    ) -> None:
         """A job of seed files and RawArticle documents is done once a worker ran it."""
         seeds = seed_root / "completes"
         seeds.mkdir()
         for i in range(3):
             (seeds / f"{i:03d}_{i:016x}.txt").write_text(
-                f"date 2024-05-0{i + 1} {distinct_article(100 + i)}", encoding="utf-8")
-        articles = [{"body": STORY, "url": "https://x.example/story"},
-                    {"body": STORY, "url": "https://x.example/story?utm_source=feed"},
-                    {"body": "   "}]
+                f"date 2024-05-0{i + 1} {distinct_article(100 + i)}", encoding="utf-8"
+            )
+        articles = [
+            {"body": STORY, "url": "https://x.example/story"},
+            {"body": STORY, "url": "https://x.example/story?utm_source=feed"},
+            {"body": "   "},
+        ]
         response = api.post("/jobs", json={"paths": [str(seeds)], "articles": articles})
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
@@ -138,7 +159,8 @@ class TestJobs:
         assert job["parts_done"] == job["parts_total"] == 2
 
     def test_missing_relative_and_outside_paths_are_400_problems(
-            self, api: httpx.Client, seed_root: Path, tmp_path: Path) -> None:
+        self, api: httpx.Client, seed_root: Path, tmp_path: Path
+    ) -> None:
         """Paths must exist, be absolute and lie under NEWS_INGEST_API_SEED_ROOTS."""
         problem = assert_problem(api.post("/jobs", json={"paths": [str(seed_root / "nope")]}), 400)
         assert problem["paths"][0]["reason"] == "no such file or directory"
@@ -155,19 +177,23 @@ class TestJobs:
         """Schema violations and malformed JSON are problem+json with an `errors` list."""
         problem = assert_problem(api.post("/jobs", json={"articles": [{"title": "no body"}]}), 422)
         assert any(e["location"].endswith("body") for e in problem["errors"])
-        problem = assert_problem(api.post("/jobs", json={"articles": [{"body": "x", "colour": 1}]}),
-                                 422)
+        problem = assert_problem(
+            api.post("/jobs", json={"articles": [{"body": "x", "colour": 1}]}), 422
+        )
         assert any("colour" in e["location"] for e in problem["errors"])
-        assert_problem(api.post("/jobs", content=b"{not json",
-                                headers={"content-type": "application/json"}), 422)
+        assert_problem(
+            api.post("/jobs", content=b"{not json", headers={"content-type": "application/json"}),
+            422,
+        )
 
     def test_feed_urls_are_queued_or_refused_as_not_implemented(self, api: httpx.Client) -> None:
         """Feed URLs go to worker.services.feeds.queue_feed_url; without it, 501 problem."""
         assert_problem(api.post("/jobs", json={"feeds": ["ftp://x.example/feed"]}), 400)
         response = api.post("/jobs", json={"feeds": ["https://x.example/feed.xml"]})
         spec = importlib.util.find_spec("worker.services.feeds")
-        has_queue = spec is not None and hasattr(importlib.import_module("worker.services.feeds"),
-                                                 "queue_feed_url")
+        has_queue = spec is not None and hasattr(
+            importlib.import_module("worker.services.feeds"), "queue_feed_url"
+        )
         if has_queue:
             assert response.status_code == 202, response.text
         else:
@@ -187,14 +213,18 @@ class TestArticles:
         store_articles(engine, make_articles(4, source="producer-a"))
         store_articles(engine, make_articles(3, start=4, source="producer-b"))
         near = STORY.replace("two hundred buses", "two hundred and fifty buses")
-        store_articles(engine, [{"body": STORY, "source": "producer-a",
-                                 "published_at": "2024-06-01T00:00:00Z"},
-                                {"body": near, "source": "producer-b",
-                                 "published_at": "2024-06-02T00:00:00Z"}])
+        store_articles(
+            engine,
+            [
+                {"body": STORY, "source": "producer-a", "published_at": "2024-06-01T00:00:00Z"},
+                {"body": near, "source": "producer-b", "published_at": "2024-06-02T00:00:00Z"},
+            ],
+        )
         return [a["id"] for a in api.get("/articles", params={"limit": 500}).json()["items"]]
 
     def test_cursor_pages_cover_every_article_once_in_id_order(
-            self, api: httpx.Client, stored: list[int]) -> None:
+        self, api: httpx.Client, stored: list[int]
+    ) -> None:
         """Following next_cursor with limit=3 yields every article once; the last page's
         cursor is null."""
         seen: list[int] = []
@@ -211,11 +241,16 @@ class TestArticles:
         assert seen == sorted(stored) and len(stored) == 9
         assert pages == 3
 
-    def test_filters_by_date_story_source_and_text(self, api: httpx.Client,
-                                                   stored: list[int]) -> None:
+    def test_filters_by_date_story_source_and_text(
+        self, api: httpx.Client, stored: list[int]
+    ) -> None:
         """since/until (any offset), story, source and q narrow the list."""
+
         def ids(**params: object) -> list[int]:
-            return [a["id"] for a in api.get("/articles", params=params | {"limit": 500}).json()["items"]]
+            return [
+                a["id"]
+                for a in api.get("/articles", params=params | {"limit": 500}).json()["items"]
+            ]
 
         june = ids(since="2024-06-01T00:00:00Z")
         assert len(june) == 2
@@ -243,7 +278,8 @@ class TestArticles:
         assert near["duplicate_of"] == near["story_id"]
 
     def test_unknown_ids_bad_cursors_and_limits_are_problems(
-            self, api: httpx.Client, stored: list[int]) -> None:
+        self, api: httpx.Client, stored: list[int]
+    ) -> None:
         """404 for unknown articles and stories, 400 for a forged cursor, 422 for bad params."""
         assert_problem(api.get("/articles/999999"), 404)
         assert_problem(api.get("/stories/999999"), 404)
@@ -261,11 +297,18 @@ class TestFeeds:
         assert created.status_code == 201, created.text
         feed = created.json()
         assert (feed["url"], feed["status"], feed["enabled"], feed["interval_s"]) == (
-            "https://news.example/rss", "active", True, 900)
+            "https://news.example/rss",
+            "active",
+            True,
+            900,
+        )
         assert [f["id"] for f in api.get("/feeds").json()] == [feed["id"]]
         again = api.post("/feeds", json={"url": "https://news.example/rss", "interval_s": 600})
         assert (again.status_code, again.json()["id"], again.json()["interval_s"]) == (
-            200, feed["id"], 600)
+            200,
+            feed["id"],
+            600,
+        )
         assert api.delete(f"/feeds/{feed['id']}").status_code == 204
         assert api.get("/feeds").json() == []
         assert_problem(api.delete(f"/feeds/{feed['id']}"), 404)
@@ -275,8 +318,12 @@ class TestFeeds:
         for url in ("ftp://x.example/feed", "not a url", "https://", "http://x.example/\x00"):
             assert_problem(api.post("/feeds", json={"url": url}), 422)
         lone_surrogate = b'{"url": "https://x.example/", "title": "\\ud800"}'
-        assert_problem(api.post("/feeds", content=lone_surrogate,
-                                headers={"content-type": "application/json"}), 422)
+        assert_problem(
+            api.post(
+                "/feeds", content=lone_surrogate, headers={"content-type": "application/json"}
+            ),
+            422,
+        )
 
 
 class TestApiKey:
@@ -294,11 +341,19 @@ class TestApiKey:
     def test_bearer_and_x_api_key_both_work(self, guarded: httpx.Client) -> None:
         """The key is accepted as a bearer token and in X-API-Key, not next to a wrong one."""
         body = {"articles": make_articles(1)}
-        assert guarded.post("/jobs", json=body,
-                            headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 202
+        assert (
+            guarded.post(
+                "/jobs", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+            ).status_code
+            == 202
+        )
         assert guarded.post("/jobs", json=body, headers={"X-API-Key": API_KEY}).status_code == 202
-        assert_problem(guarded.post("/jobs", json=body, headers={
-            "X-API-Key": API_KEY, "Authorization": "Bearer wrong"}), 401)
+        assert_problem(
+            guarded.post(
+                "/jobs", json=body, headers={"X-API-Key": API_KEY, "Authorization": "Bearer wrong"}
+            ),
+            401,
+        )
 
     def test_reads_stay_open(self, guarded: httpx.Client) -> None:
         """GET endpoints need no key."""
@@ -311,20 +366,27 @@ class TestLimitsAndErrors:
     def test_declared_oversized_body_is_413(self, guarded: httpx.Client) -> None:
         """A Content-Length above NEWS_INGEST_API_MAX_BODY_BYTES is refused before reading."""
         body = json.dumps({"articles": [{"body": "x" * BODY_LIMIT}]}).encode()
-        response = guarded.post("/jobs", content=body, headers={
-            "content-type": "application/json", "X-API-Key": API_KEY})
+        response = guarded.post(
+            "/jobs",
+            content=body,
+            headers={"content-type": "application/json", "X-API-Key": API_KEY},
+        )
         assert "NEWS_INGEST_API_MAX_BODY_BYTES" in assert_problem(response, 413)["detail"]
 
     def test_streamed_oversized_body_is_413(self, guarded: httpx.Client) -> None:
         """A chunked body is counted as it arrives and cut off at the limit."""
+
         def chunks() -> Iterator[bytes]:
             yield b'{"articles": [{"body": "'
             for _ in range(BODY_LIMIT // 8192 + 2):
                 yield b"x" * 8192
             yield b'"}]}'
 
-        response = guarded.post("/jobs", content=chunks(), headers={
-            "content-type": "application/json", "X-API-Key": API_KEY})
+        response = guarded.post(
+            "/jobs",
+            content=chunks(),
+            headers={"content-type": "application/json", "X-API-Key": API_KEY},
+        )
         assert_problem(response, 413)
 
     def test_unknown_routes_and_methods_are_problems(self, api: httpx.Client) -> None:
@@ -354,13 +416,17 @@ class TestMetrics:
         """Outcomes are summed from the jobs, the queue depth read from Redis, a stuck job's
         age and a failing feed show up."""
         engine = get_engine()
-        store_articles(engine, [{"body": STORY}, {"body": STORY}, {"body": " "},
-                                {"body": distinct_article(1)}])
+        store_articles(
+            engine, [{"body": STORY}, {"body": STORY}, {"body": " "}, {"body": distinct_article(1)}]
+        )
         assert api.post("/jobs", json={"articles": make_articles(2)}).status_code == 202
         feed = api.post("/feeds", json={"url": "https://down.example/rss"}).json()
         with engine.begin() as connection:
-            connection.execute(update(Source).where(Source.id == feed["id"]).values(
-                status="error", error_count=4, last_error="HTTP 503 Service Unavailable"))
+            connection.execute(
+                update(Source)
+                .where(Source.id == feed["id"])
+                .values(status="error", error_count=4, last_error="HTTP 503 Service Unavailable")
+            )
 
         metrics = self._scrape(api)
         assert metrics['news_ingest_articles_ingested_total{outcome="new"}'] == 2
@@ -372,6 +438,11 @@ class TestMetrics:
         assert metrics['news_ingest_jobs{status="queued"}'] == 1
         assert metrics["news_ingest_oldest_unfinished_job_age_seconds"] > 0
         assert metrics['news_ingest_feeds{status="error"}'] == 1
-        assert metrics['news_ingest_feed_consecutive_errors{error_kind="http_503",'
-                       'feed="https://down.example/rss"}'] == 4
+        assert (
+            metrics[
+                'news_ingest_feed_consecutive_errors{error_kind="http_503",'
+                'feed="https://down.example/rss"}'
+            ]
+            == 4
+        )
         assert metrics["news_ingest_database_up"] == metrics["news_ingest_broker_up"] == 1

@@ -22,8 +22,9 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 
 
 @pytest.fixture
-def stored(postgres_db: str, redis_client: object, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> None:
+def stored(
+    postgres_db: str, redis_client: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The test Postgres and Redis with a few articles to find, writes guarded by a key, and
     seed paths confined to an empty scratch directory (a fuzzed "/" must not make the API
     scan the disk)."""
@@ -33,15 +34,27 @@ def stored(postgres_db: str, redis_client: object, tmp_path: Path,
     monkeypatch.setenv("NEWS_INGEST_API_SEED_ROOTS", str(tmp_path))
     monkeypatch.setenv("NEWS_INGEST_API_KEY", API_KEY)
     get_settings.cache_clear()
-    store_articles(get_engine(), [{"body": STORY, "url": "https://x.example/1", "source": "a"},
-                                  {"body": distinct_article(1), "source": "b",
-                                   "published_at": "2024-05-01T10:00:00Z"}])
+    store_articles(
+        get_engine(),
+        [
+            {"body": STORY, "url": "https://x.example/1", "source": "a"},
+            {"body": distinct_article(1), "source": "b", "published_at": "2024-05-01T10:00:00Z"},
+        ],
+    )
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 def test_no_input_causes_a_server_error(case: schemathesis.Case, stored: None) -> None:
     """Whatever the spec allows or nearly allows, every answer is below 500 and matches
     the documented status codes, content types and schemas."""
@@ -50,5 +63,7 @@ def test_no_input_causes_a_server_error(case: schemathesis.Case, stored: None) -
     # cursor, a job with nothing in it, a URL without a host), with a 400/422 problem.
     # The key goes in both headers the spec declares; schemathesis also checks that a
     # missing or wrong one is refused (ignored_auth).
-    case.call_and_validate(headers={"X-API-Key": API_KEY, "Authorization": f"Bearer {API_KEY}"},
-                           excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(
+        headers={"X-API-Key": API_KEY, "Authorization": f"Bearer {API_KEY}"},
+        excluded_checks=[positive_data_acceptance],
+    )

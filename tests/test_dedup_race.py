@@ -20,7 +20,9 @@ def _copy(story: int, racer: int) -> str:
     paragraphs = distinct_article(1000 + story, sentences=15).split("\n\n")
     if racer % 2:
         paragraphs = paragraphs[:-1]
-    paragraphs[0] = f"CITY {racer} (Wire) - " + paragraphs[0].replace(" on day ", f" on day {racer}", 1)
+    paragraphs[0] = f"CITY {racer} (Wire) - " + paragraphs[0].replace(
+        " on day ", f" on day {racer}", 1
+    )
     return "\n\n".join(paragraphs)
 
 
@@ -32,9 +34,13 @@ def _race(database_url: str, racer: int, barrier) -> None:  # type: ignore[no-un
     engine = get_engine(database_url)
     job_id = job_service.create_job(engine=engine)
     (part,) = job_service.add_article_parts(
-        engine=engine, job_id=job_id, batch_size=STORIES,
-        documents=[{"body": _copy(story, racer), "source": f"racer-{racer}",
-                    "extra": {"story": story}} for story in range(STORIES)],
+        engine=engine,
+        job_id=job_id,
+        batch_size=STORIES,
+        documents=[
+            {"body": _copy(story, racer), "source": f"racer-{racer}", "extra": {"story": story}}
+            for story in range(STORIES)
+        ],
     )
     job_service.seal_job(engine=engine, job_id=job_id)
     barrier.wait(timeout=60)
@@ -47,8 +53,10 @@ class TestConcurrentWorkers:
         """Six processes storing copies of the same 20 stories at once leave 20 stories."""
         context = multiprocessing.get_context("spawn")
         barrier = context.Barrier(RACERS)
-        racers = [context.Process(target=_race, args=(postgres_db, racer, barrier))
-                  for racer in range(RACERS)]
+        racers = [
+            context.Process(target=_race, args=(postgres_db, racer, barrier))
+            for racer in range(RACERS)
+        ]
         for process in racers:
             process.start()
         for process in racers:
@@ -60,7 +68,9 @@ class TestConcurrentWorkers:
         engine = get_engine(postgres_db)
         with engine.connect() as connection:
             articles = connection.execute(select(func.count()).select_from(Article)).scalar_one()
-            stories = connection.execute(select(func.count(func.distinct(Article.story_id)))).scalar_one()
+            stories = connection.execute(
+                select(func.count(func.distinct(Article.story_id)))
+            ).scalar_one()
             sightings = connection.execute(select(func.count()).select_from(Sighting)).scalar_one()
             roots = connection.execute(
                 select(func.count()).select_from(Article).where(Article.duplicate_of.is_(None))

@@ -14,14 +14,13 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from schemas import ArticleEvent
+from tests.cli_processes import CliProcess, store_articles
+from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.services import events
 from worker.storage import outbox as outbox_rows
 from worker.storage.models import Article, OutboxEvent
 from worker.storage.session import get_engine
-
-from tests.cli_processes import CliProcess, store_articles
-from tests.polling import wait_for
 
 STREAM = events.EVENTS_STREAM
 
@@ -32,8 +31,12 @@ def _entries(redis_client) -> list[events.StreamEntry]:  # type: ignore[no-untyp
 
 def _outbox(engine) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
     with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(
-            select(OutboxEvent.__table__).order_by(OutboxEvent.id)).mappings()]
+        return [
+            dict(row)
+            for row in connection.execute(
+                select(OutboxEvent.__table__).order_by(OutboxEvent.id)
+            ).mappings()
+        ]
 
 
 def _unsent(engine) -> int:  # type: ignore[no-untyped-def]
@@ -57,7 +60,9 @@ def _assert_exactly_one_key_per_article(engine, entries: list[events.StreamEntry
 
 
 class TestRelay:
-    def test_publishes_every_event_in_outbox_order_and_marks_it_sent(self, engine, redis_client) -> None:
+    def test_publishes_every_event_in_outbox_order_and_marks_it_sent(
+        self, engine, redis_client
+    ) -> None:
         """A relay run puts each unsent event on the stream once, in id order, with its entry id recorded."""
         store_articles(engine, 30, batch=7)
         assert events.relay_outbox(engine, redis_client, batch=8) == 30
@@ -71,7 +76,9 @@ class TestRelay:
         assert events.relay_outbox(engine, redis_client) == 0
         assert redis_client.xlen(STREAM) == 30
 
-    def test_crash_after_xadd_publishes_again_with_the_same_key(self, postgres_db, redis_client) -> None:
+    def test_crash_after_xadd_publishes_again_with_the_same_key(
+        self, postgres_db, redis_client
+    ) -> None:
         """Events accepted by Redis whose UPDATE never committed go out again, same keys: at least once."""
         engine = get_engine()
         store_articles(engine, 5)
@@ -86,7 +93,9 @@ class TestRelay:
         _assert_exactly_one_key_per_article(engine, entries)
         assert _unsent(engine) == 0
 
-    def test_concurrent_relays_publish_each_event_once_in_order(self, postgres_db, redis_client) -> None:
+    def test_concurrent_relays_publish_each_event_once_in_order(
+        self, postgres_db, redis_client
+    ) -> None:
         """Four relays racing over one outbox publish every event exactly once, in id order."""
         engine = get_engine()
         store_articles(engine, 2000)
@@ -96,7 +105,7 @@ class TestRelay:
             try:
                 while events.relay_outbox(engine, redis_client, batch=25) or _unsent(engine):
                     pass
-            except BaseException as error:  # noqa: BLE001  # any failure fails the test below
+            except BaseException as error:  # any failure fails the test below
                 errors.append(error)
 
         threads = [threading.Thread(target=relay) for _ in range(4)]
@@ -129,7 +138,9 @@ class TestRelay:
 
 @pytest.mark.slow
 class TestPrune:
-    def test_prunes_only_old_published_events_every_subscriber_has(self, engine, redis_client) -> None:
+    def test_prunes_only_old_published_events_every_subscriber_has(
+        self, engine, redis_client
+    ) -> None:
         """Pruning keeps unsent events, recently published ones, and those past the lowest
         enabled subscriber's cursor; the rest go, in batches."""
         from datetime import timedelta
@@ -141,14 +152,32 @@ class TestPrune:
         ids = [row["id"] for row in _outbox(engine)]
         now = utcnow()
         with engine.begin() as connection:
-            connection.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids[:15]))
-                               .values(sent_at=now - timedelta(days=8)))
-            connection.execute(Subscriber.__table__.insert(), [
-                {"url": "https://hooks.example/a", "last_event_id": ids[11], "enabled": True,
-                 "status": "active", "error_count": 0, "created_at": now},
-                {"url": "https://hooks.example/b", "last_event_id": 0, "enabled": False,
-                 "status": "active", "error_count": 0, "created_at": now},
-            ])
+            connection.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids[:15]))
+                .values(sent_at=now - timedelta(days=8))
+            )
+            connection.execute(
+                Subscriber.__table__.insert(),
+                [
+                    {
+                        "url": "https://hooks.example/a",
+                        "last_event_id": ids[11],
+                        "enabled": True,
+                        "status": "active",
+                        "error_count": 0,
+                        "created_at": now,
+                    },
+                    {
+                        "url": "https://hooks.example/b",
+                        "last_event_id": 0,
+                        "enabled": False,
+                        "status": "active",
+                        "error_count": 0,
+                        "created_at": now,
+                    },
+                ],
+            )
         assert events.prune_outbox(engine, retention_s=7 * 86400, batch=5, now=now) == 12
         assert [row["id"] for row in _outbox(engine)] == ids[12:]
         assert events.prune_outbox(engine, retention_s=0, now=now + timedelta(days=30)) == 0
@@ -169,8 +198,9 @@ class TestPrune:
 
 
 class TestRelayProcess:
-    def test_relay_killed_mid_stream_loses_and_invents_nothing(self, postgres_db, redis_client,
-                                                                  tmp_path: Path) -> None:
+    def test_relay_killed_mid_stream_loses_and_invents_nothing(
+        self, postgres_db, redis_client, tmp_path: Path
+    ) -> None:
         """SIGKILL the relay three times mid-stream while articles keep arriving: every stored
         article ends up in the stream under exactly one idempotency key."""
         engine = get_engine()
@@ -180,8 +210,11 @@ class TestRelayProcess:
         for kill_at in (400, 1200, 2200):
             relay = CliProcess(args, log).start()
             try:
-                wait_for(lambda at=kill_at: redis_client.xlen(STREAM) >= at, timeout=120,
-                         what=f"{kill_at} entries")
+                wait_for(
+                    lambda at=kill_at: redis_client.xlen(STREAM) >= at,
+                    timeout=120,
+                    what=f"{kill_at} entries",
+                )
             finally:
                 relay.kill()
             assert relay.process is not None and relay.process.returncode == -signal.SIGKILL
@@ -198,8 +231,9 @@ class TestRelayProcess:
         assert len(entries) >= 3300
         _assert_exactly_one_key_per_article(engine, entries)
 
-    def test_sigterm_finishes_and_exits_cleanly(self, postgres_db, redis_client,
-                                                tmp_path: Path) -> None:
+    def test_sigterm_finishes_and_exits_cleanly(
+        self, postgres_db, redis_client, tmp_path: Path
+    ) -> None:
         """SIGTERM stops an idle relay at once with exit code 0."""
         with CliProcess(["events", "relay", "--poll", "0.05"], tmp_path / "relay.log") as relay:
             engine = get_engine()
@@ -231,8 +265,9 @@ class TestTail:
         assert result.exit_code == 1
         assert "bad --from" in result.output
 
-    def test_follow_prints_new_entries_as_they_arrive(self, postgres_db, redis_client,
-                                                      tmp_path: Path) -> None:
+    def test_follow_prints_new_entries_as_they_arrive(
+        self, postgres_db, redis_client, tmp_path: Path
+    ) -> None:
         """`events tail -n 1 --follow` prints the newest entry, then each one published later."""
         engine = get_engine()
         store_articles(engine, 1)
@@ -240,22 +275,27 @@ class TestTail:
         out = tmp_path / "tail.out"
 
         def printed() -> list[dict]:  # type: ignore[type-arg]
-            return [json.loads(line) for line in out.read_text().splitlines()
-                    if line.startswith("{") and '"payload"' in line]
+            return [
+                json.loads(line)
+                for line in out.read_text().splitlines()
+                if line.startswith("{") and '"payload"' in line
+            ]
 
         with CliProcess(["events", "tail", "-n", "1", "--follow"], out) as tail:
             wait_for(lambda: len(printed()) == 1, timeout=30, what="the newest entry")
             store_articles(engine, 4, start=100)
             events.relay_outbox(engine, redis_client)
-            lines = wait_for(lambda: len(printed()) == 5 and printed(), timeout=30,
-                             what="4 more lines")
+            lines = wait_for(
+                lambda: len(printed()) == 5 and printed(), timeout=30, what="4 more lines"
+            )
             assert tail.terminate(timeout=15) == 0
         assert [line["payload"]["article_id"] for line in lines] == [1, 2, 3, 4, 5]
 
 
 class TestConsumerGroups:
-    def test_ensure_group_creates_once_and_the_group_reads_every_event(self, postgres_db,
-                                                                        redis_client) -> None:
+    def test_ensure_group_creates_once_and_the_group_reads_every_event(
+        self, postgres_db, redis_client
+    ) -> None:
         """`events ensure-group` is idempotent, and a group made before any event sees all."""
         first = CliRunner().invoke(cli, ["events", "ensure-group", "indexer"])
         again = CliRunner().invoke(cli, ["events", "ensure-group", "indexer"])
@@ -278,8 +318,11 @@ class TestOutboxRows:
         for body in (distinct_article(1), distinct_article(2)):
             job_id = job_service.create_job(engine=engine)
             (part,) = job_service.add_article_parts(
-                engine=engine, job_id=job_id, batch_size=10,
-                documents=[{"body": body, "url": "https://news.example/same"}])
+                engine=engine,
+                job_id=job_id,
+                batch_size=10,
+                documents=[{"body": body, "url": "https://news.example/same"}],
+            )
             job_service.run_part(engine=engine, job_id=job_id, part_no=part)
         events.relay_outbox(engine, redis_client)
         assert [e.type for e in _entries(redis_client)] == ["article.created", "article.updated"]

@@ -22,13 +22,24 @@ NEAR_COPY = STORY.replace("two hundred buses", "two hundred and fifty buses")
 @pytest.fixture
 def store(engine: Engine) -> dict[str, int]:
     """A story with a near copy, two distinct articles (one undated), and a second sighting."""
-    store_articles(engine, [
-        {"body": STORY, "url": "https://a.example/story", "source": "wire-a",
-         "published_at": "2024-05-01T12:00:00+02:00"},
-        {"body": NEAR_COPY, "source": "wire-b", "published_at": "2024-05-02T09:00:00Z"},
-        {"body": distinct_article(1), "source": "wire-a", "published_at": "2024-06-01T00:00:00Z"},
-        {"body": distinct_article(2), "source": "wire-b"},
-    ])
+    store_articles(
+        engine,
+        [
+            {
+                "body": STORY,
+                "url": "https://a.example/story",
+                "source": "wire-a",
+                "published_at": "2024-05-01T12:00:00+02:00",
+            },
+            {"body": NEAR_COPY, "source": "wire-b", "published_at": "2024-05-02T09:00:00Z"},
+            {
+                "body": distinct_article(1),
+                "source": "wire-a",
+                "published_at": "2024-06-01T00:00:00Z",
+            },
+            {"body": distinct_article(2), "source": "wire-b"},
+        ],
+    )
     store_articles(engine, [{"body": distinct_article(1), "source": "wire-b"}])
     ids = [a.id for a in iter_articles(engine=engine)]
     return dict(zip(("story", "near", "june", "undated"), ids, strict=True))
@@ -47,10 +58,18 @@ def read_back(path: Path, fmt: str) -> list[dict]:  # type: ignore[type-arg]
     if fmt == "csv":
         with path.open(encoding="utf-8", newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return [{**row, "id": int(row["id"]), "story_id": int(row["story_id"]),
-                 "duplicate_of": int(row["duplicate_of"]) if row["duplicate_of"] else None,
-                 "published_at": row["published_at"] or None, "url": row["url"] or None,
-                 "sightings": json.loads(row["sightings"])} for row in rows]
+        return [
+            {
+                **row,
+                "id": int(row["id"]),
+                "story_id": int(row["story_id"]),
+                "duplicate_of": int(row["duplicate_of"]) if row["duplicate_of"] else None,
+                "published_at": row["published_at"] or None,
+                "url": row["url"] or None,
+                "sightings": json.loads(row["sightings"]),
+            }
+            for row in rows
+        ]
     return pq.read_table(path).to_pylist()
 
 
@@ -59,8 +78,9 @@ FORMATS = ("jsonl", "csv", "parquet")
 
 class TestExport:
     @pytest.mark.parametrize("fmt", FORMATS)
-    def test_every_article_round_trips(self, tmp_path: Path, store: dict[str, int],
-                                       fmt: str) -> None:
+    def test_every_article_round_trips(
+        self, tmp_path: Path, store: dict[str, int], fmt: str
+    ) -> None:
         """Each format holds one record per article with the contract's fields and values."""
         records = read_back(export(tmp_path, fmt), fmt)
         assert [r["id"] for r in records] == list(store.values())
@@ -76,22 +96,27 @@ class TestExport:
         assert june["sightings"][0]["seen_at"].endswith("Z")
 
     @pytest.mark.parametrize("fmt", FORMATS)
-    def test_since_until_and_canonical_only(self, tmp_path: Path, store: dict[str, int],
-                                            fmt: str) -> None:
+    def test_since_until_and_canonical_only(
+        self, tmp_path: Path, store: dict[str, int], fmt: str
+    ) -> None:
         """--since/--until bound published_at (undated articles fall outside any bound);
         --canonical-only drops near copies."""
+
         def ids(*options: str) -> list[int]:
             return [r["id"] for r in read_back(export(tmp_path, fmt, *options), fmt)]
 
         assert ids("--since", "2024-05-02") == [store["near"], store["june"]]
         assert ids("--until", "2024-06-01T00:00:00Z") == [store["story"], store["near"]]
-        assert ids("--since", "2024-05-01T12:00:00+02:00", "--until", "2024-05-02") == [store["story"]]
+        assert ids("--since", "2024-05-01T12:00:00+02:00", "--until", "2024-05-02") == [
+            store["story"]
+        ]
         assert ids("--canonical-only") == [store["story"], store["june"], store["undated"]]
         assert ids("--canonical-only", "--since", "2024-05-02") == [store["june"]]
         assert ids("--since", "2030-01-01") == []
 
-    def test_parquet_is_written_in_row_groups(self, tmp_path: Path, engine: Engine,
-                                              store: dict[str, int]) -> None:
+    def test_parquet_is_written_in_row_groups(
+        self, tmp_path: Path, engine: Engine, store: dict[str, int]
+    ) -> None:
         """Rows go out a row group at a time, so memory stays flat on any size of store."""
         out = tmp_path / "groups.parquet"
         records = (article_record(a) for a in iter_articles(engine=engine, chunk=2))

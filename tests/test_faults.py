@@ -42,6 +42,7 @@ QUEUE = "news-ingest"
 # Fixtures and helpers
 # --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of our own, without persistence, on a free port."""
@@ -60,8 +61,13 @@ def pg_proxy(pg_url: str) -> Iterator[TcpProxy]:
 
 
 def worker_env(*, broker_url: str, database_url: str, **settings: str) -> dict[str, str]:
-    env = dict(os.environ, BROKER_URL=broker_url, DATABASE_URL=database_url,
-               NEWS_INGEST_LOG_FORMAT="console", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        BROKER_URL=broker_url,
+        DATABASE_URL=database_url,
+        NEWS_INGEST_LOG_FORMAT="console",
+        PYTHONUNBUFFERED="1",
+    )
     env.update({f"NEWS_INGEST_{name.upper()}": value for name, value in settings.items()})
     return env
 
@@ -105,8 +111,12 @@ def producer(broker_url: str):  # type: ignore[no-untyped-def]
     from celery import Celery
 
     client = Celery("fault-test-producer", broker=broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"],
-                       task_default_queue=QUEUE, broker_connection_retry_on_startup=True)
+    client.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+    )
     return client
 
 
@@ -133,22 +143,34 @@ class JobWatch:
 
     def job(self) -> dict[str, Any]:
         with self.engine.connect() as connection:
-            return dict(connection.execute(
-                text("SELECT * FROM ingest_jobs WHERE id = :id"), {"id": self.job_id}
-            ).mappings().one())
+            return dict(
+                connection.execute(
+                    text("SELECT * FROM ingest_jobs WHERE id = :id"), {"id": self.job_id}
+                )
+                .mappings()
+                .one()
+            )
 
     def parts(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
-            return [dict(row) for row in connection.execute(
-                text("SELECT part_no, status, attempts, started_at, finished_at, received, new, "
-                     "duplicates, near_duplicates, rejected FROM ingest_job_parts "
-                     "WHERE job_id = :id ORDER BY part_no"), {"id": self.job_id}
-            ).mappings()]
+            return [
+                dict(row)
+                for row in connection.execute(
+                    text(
+                        "SELECT part_no, status, attempts, started_at, finished_at, received, new, "
+                        "duplicates, near_duplicates, rejected FROM ingest_job_parts "
+                        "WHERE job_id = :id ORDER BY part_no"
+                    ),
+                    {"id": self.job_id},
+                ).mappings()
+            ]
 
     def wait_for_open_transaction(self, *, timeout: float) -> bool:
         """Wait until some other session on the database is inside a transaction."""
-        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                     "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
         deadline = time.monotonic() + timeout
         with self.engine.connect() as connection:
             while time.monotonic() < deadline:
@@ -161,13 +183,16 @@ class JobWatch:
     def done_count(self) -> int:
         return sum(part["status"] == "done" for part in self.parts())
 
-    def first_finish_after(self, moment: datetime, *,
-                           started_after: bool = False) -> datetime | None:
+    def first_finish_after(
+        self, moment: datetime, *, started_after: bool = False
+    ) -> datetime | None:
         """When the first part finished after `moment` (only parts claimed after it, if
         `started_after`: work that came from messages delivered after a fault)."""
         finished = [
-            part["finished_at"] for part in self.parts()
-            if part["finished_at"] is not None and part["finished_at"] > moment
+            part["finished_at"]
+            for part in self.parts()
+            if part["finished_at"] is not None
+            and part["finished_at"] > moment
             and (not started_after or (part["started_at"] or moment) > moment)
         ]
         return min(finished) if finished else None
@@ -205,6 +230,7 @@ def report(recoveries: list[Recovery], facts: dict[str, Any]) -> None:
 # The end-to-end fault run
 # --------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 class TestJobSurvivesFaults:
     @pytest.mark.timeout(280)
@@ -215,31 +241,45 @@ class TestJobSurvivesFaults:
         process, a SIGKILLed worker, an empty broker restart and a 15 s database outage,
         with every file stored exactly once."""
         files = make_seed_files(tmp_path / "seeds", SEED_FILES)
-        env = worker_env(broker_url=redis_server.url, database_url=proxied(postgres_db, pg_proxy),
-                         job_stall_s=str(STALL_S))
+        env = worker_env(
+            broker_url=redis_server.url,
+            database_url=proxied(postgres_db, pg_proxy),
+            job_stall_s=str(STALL_S),
+        )
         engine = create_engine(postgres_db)
         workers: list[WorkerProcess] = []
         beat = Beat(redis_server.url)
         recoveries: list[Recovery] = []
         try:
-            enqueued = cli("enqueue", str(tmp_path / "seeds"), "--batch-size", str(BATCH_SIZE),
-                           "--json", env=env)
+            enqueued = cli(
+                "enqueue",
+                str(tmp_path / "seeds"),
+                "--batch-size",
+                str(BATCH_SIZE),
+                "--json",
+                env=env,
+            )
             assert enqueued.returncode == 0, enqueued.stderr
             watch = JobWatch(engine, json.loads(enqueued.stdout)["job_id"])
             assert watch.job()["parts_total"] == SEED_FILES // BATCH_SIZE
             assert watch.job()["sealed"]
 
             # INFO, so each retry ("retry: Retry in Ns") shows in the logs and can be counted.
-            workers = [WorkerProcess(name, env, tmp_path, loglevel="INFO")
-                       for name in ("alpha", "bravo")]
+            workers = [
+                WorkerProcess(name, env, tmp_path, loglevel="INFO") for name in ("alpha", "bravo")
+            ]
             for worker in workers:
                 worker.start()
             for worker in workers:
                 worker.wait_ready()
             beat.start()
             alpha, bravo = workers
-            wait_for(lambda: watch.done_count() >= 2, timeout=90, interval=0.05,
-                     what="first parts stored")
+            wait_for(
+                lambda: watch.done_count() >= 2,
+                timeout=90,
+                interval=0.05,
+                what="first parts stored",
+            )
 
             # 1. Worker killed mid-batch: one pool process of alpha (its parent notices and
             #    requeues, reject_on_worker_lost) and all of bravo at once (its messages stay
@@ -250,9 +290,15 @@ class TestJobSurvivesFaults:
             bravo.kill_tree()
             killed = Recovery("SIGKILL pool process + SIGKILL whole worker", now())
             recoveries.append(killed)
-            killed.measure("next part stored", wait_for(
-                lambda: watch.first_finish_after(killed.at), timeout=60, interval=0.05,
-                what="progress after the kill"))
+            killed.measure(
+                "next part stored",
+                wait_for(
+                    lambda: watch.first_finish_after(killed.at),
+                    timeout=60,
+                    interval=0.05,
+                    what="progress after the kill",
+                ),
+            )
 
             # 2. Broker restarted empty: queued messages, unacked messages and the kill's
             #    requeued batch are gone; only `ingest_job_parts` knows what is left.
@@ -260,9 +306,15 @@ class TestJobSurvivesFaults:
             redis_server.restart_empty()
             restarted = Recovery("Redis killed and restarted empty", now())
             recoveries.append(restarted)
-            restarted.measure("first lost part stored", wait_for(
-                lambda: watch.first_finish_after(restarted.at, started_after=True),
-                timeout=90, interval=0.1, what="progress after the broker restart"))
+            restarted.measure(
+                "first lost part stored",
+                wait_for(
+                    lambda: watch.first_finish_after(restarted.at, started_after=True),
+                    timeout=90,
+                    interval=0.1,
+                    what="progress after the broker restart",
+                ),
+            )
 
             # 3. Database away: every connection dropped and new ones refused for 15 s, cut
             #    while a worker is inside a transaction if we can catch one.
@@ -278,19 +330,32 @@ class TestJobSurvivesFaults:
             back = now()
             # (A commit already on the wire when the cut came may land just after it.)
             stored_during_outage = [
-                p["part_no"] for p in watch.parts() if p["finished_at"] is not None
+                p["part_no"]
+                for p in watch.parts()
+                if p["finished_at"] is not None
                 and outage.at + timedelta(seconds=1) < p["finished_at"] < back
             ]
             # A replacement for the killed worker, as an orchestrator's restart policy would.
             replacement = WorkerProcess("charlie", env, tmp_path, loglevel="INFO")
             replacement.start()
             workers.append(replacement)
-            outage.measure("next part stored after the database came back", wait_for(
-                lambda: watch.first_finish_after(back), timeout=90, interval=0.1,
-                what="progress after the database outage"), since=back)
+            outage.measure(
+                "next part stored after the database came back",
+                wait_for(
+                    lambda: watch.first_finish_after(back),
+                    timeout=90,
+                    interval=0.1,
+                    what="progress after the database outage",
+                ),
+                since=back,
+            )
 
-            finished = wait_for(lambda: watch.job()["status"] == "done" and watch.job(),
-                                timeout=150, interval=0.25, what="job done")
+            finished = wait_for(
+                lambda: watch.job()["status"] == "done" and watch.job(),
+                timeout=150,
+                interval=0.25,
+                what="job done",
+            )
             end = finished["finished_at"]
             # These two span the faults that followed (the test does not wait in between).
             killed.measure("every killed batch stored", watch.all_finished(held) or end)
@@ -306,22 +371,28 @@ class TestJobSurvivesFaults:
             for worker in workers:
                 worker.stop(timeout=20)
 
-        report(recoveries, {
-            "files": SEED_FILES, "parts": len(parts),
-            "parts delivered more than once": {p["part_no"]: p["attempts"] for p in parts
-                                               if p["attempts"] > 1},
-            "batches held by killed workers": sorted(held),
-            "parts lost with the broker": len(lost),
-            "parts in flight when the database was cut": sorted(in_flight),
-            "cut while a worker was inside a transaction": caught_mid_transaction,
-            "transactions broken mid-way (server closed the connection)": sum(
-                worker.log().count("server closed the connection") for worker in workers),
-            "task retries logged (transient faults)": sum(
-                worker.log().count(" retry: Retry in ") for worker in workers),
-            "jobs.resume messages sent (missed while Redis was down)":
-                f"{beat.sent} ({beat.missed})",
-            "job wall time (s)": round((end - finished["created_at"]).total_seconds(), 1),
-        })
+        report(
+            recoveries,
+            {
+                "files": SEED_FILES,
+                "parts": len(parts),
+                "parts delivered more than once": {
+                    p["part_no"]: p["attempts"] for p in parts if p["attempts"] > 1
+                },
+                "batches held by killed workers": sorted(held),
+                "parts lost with the broker": len(lost),
+                "parts in flight when the database was cut": sorted(in_flight),
+                "cut while a worker was inside a transaction": caught_mid_transaction,
+                "transactions broken mid-way (server closed the connection)": sum(
+                    worker.log().count("server closed the connection") for worker in workers
+                ),
+                "task retries logged (transient faults)": sum(
+                    worker.log().count(" retry: Retry in ") for worker in workers
+                ),
+                "jobs.resume messages sent (missed while Redis was down)": f"{beat.sent} ({beat.missed})",
+                "job wall time (s)": round((end - finished["created_at"]).total_seconds(), 1),
+            },
+        )
         assert stored_during_outage == [], "a part was stored while the database was cut"
         assert_stored_exactly_once(engine, watch, files)
         engine.dispose()
@@ -339,8 +410,9 @@ class TestProducerWithBrokerDown:
         server = RedisServer(free_port(), tmp_path / "redis.log")  # not started: broker down
         env = worker_env(broker_url=server.url, database_url=postgres_db, job_stall_s="5")
         engine = create_engine(postgres_db)
-        enqueued = cli("enqueue", str(tmp_path / "seeds"), "--batch-size", str(BATCH_SIZE),
-                       "--json", env=env)
+        enqueued = cli(
+            "enqueue", str(tmp_path / "seeds"), "--batch-size", str(BATCH_SIZE), "--json", env=env
+        )
         assert enqueued.returncode == 0, enqueued.stderr
         watch = JobWatch(engine, json.loads(enqueued.stdout)["job_id"])
         job = watch.job()
@@ -364,8 +436,9 @@ class TestProducerWithBrokerDown:
         engine.dispose()
 
 
-def assert_stored_exactly_once(engine: Engine, watch: JobWatch, files: list[Path], *,
-                               batch_size: int = BATCH_SIZE) -> None:
+def assert_stored_exactly_once(
+    engine: Engine, watch: JobWatch, files: list[Path], *, batch_size: int = BATCH_SIZE
+) -> None:
     """Every file is one article with one sighting and one event; the job's counts are the
     sum of its parts' and say the same."""
     from worker.storage.models import Article, OutboxEvent, Reject, Sighting
@@ -376,9 +449,13 @@ def assert_stored_exactly_once(engine: Engine, watch: JobWatch, files: list[Path
     with engine.connect() as connection:
         articles = connection.execute(select(func.count()).select_from(Article)).scalar_one()
         hashes = connection.execute(
-            select(func.count(func.distinct(Article.content_hash)))).scalar_one()
-        sightings = dict(connection.execute(
-            select(Sighting.location, func.count()).group_by(Sighting.location)).all())
+            select(func.count(func.distinct(Article.content_hash)))
+        ).scalar_one()
+        sightings = dict(
+            connection.execute(
+                select(Sighting.location, func.count()).group_by(Sighting.location)
+            ).all()
+        )
         rejects = connection.execute(select(Reject.location, Reject.reason)).all()
         events = connection.execute(
             select(OutboxEvent.event_type, func.count()).group_by(OutboxEvent.event_type)
@@ -388,8 +465,14 @@ def assert_stored_exactly_once(engine: Engine, watch: JobWatch, files: list[Path
     assert set(sightings) == {str(path) for path in files}
     assert set(sightings.values()) == {1}, "a file has more than one sighting"
     assert dict(events) == {"article.created": n}, "an article event was lost or doubled"
-    assert (job["status"], job["received"], job["new"], job["duplicates"],
-            job["near_duplicates"], job["rejected"]) == ("done", n, n, 0, 0, 0)
+    assert (
+        job["status"],
+        job["received"],
+        job["new"],
+        job["duplicates"],
+        job["near_duplicates"],
+        job["rejected"],
+    ) == ("done", n, n, 0, 0, 0)
     assert job["parts_done"] == job["parts_total"] == len(parts) == -(-n // batch_size)
     assert {p["status"] for p in parts} == {"done"}
     for counter in ("received", "new", "duplicates", "near_duplicates", "rejected"):
@@ -406,15 +489,24 @@ MALFORMED = "malformed ingest.articles message"
 
 
 @pytest.fixture(scope="class")
-def hostile_setup(pg_url: str, tmp_path_factory: pytest.TempPathFactory,
-                  ) -> Iterator[tuple[RedisServer, WorkerProcess]]:
+def hostile_setup(
+    pg_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RedisServer, WorkerProcess]]:
     """One real worker with small limits on our own broker, for the whole class."""
     directory = tmp_path_factory.mktemp("hostile")
     server = RedisServer(free_port(), directory / "redis.log")
     server.start()
-    worker = WorkerProcess("hostile", worker_env(
-        broker_url=server.url, database_url=pg_url, max_batch_size=str(MAX_BATCH),
-        max_article_bytes=str(MAX_ARTICLE_BYTES)), directory)
+    worker = WorkerProcess(
+        "hostile",
+        worker_env(
+            broker_url=server.url,
+            database_url=pg_url,
+            max_batch_size=str(MAX_BATCH),
+            max_article_bytes=str(MAX_ARTICLE_BYTES),
+        ),
+        directory,
+    )
     worker.start()
     try:
         worker.wait_ready()
@@ -424,22 +516,39 @@ def hostile_setup(pg_url: str, tmp_path_factory: pytest.TempPathFactory,
         server.kill()
 
 
-def raw_message(task: str, body: bytes, *,
-                content_type: str = "application/json") -> tuple[str, bytes]:
+def raw_message(
+    task: str, body: bytes, *, content_type: str = "application/json"
+) -> tuple[str, bytes]:
     """A Celery protocol 2 message as kombu stores it in a Redis list, around any body."""
     task_id = str(uuid.uuid4())
     envelope = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": content_type,
-        "headers": {"lang": "py", "task": task, "id": task_id, "root_id": task_id,
-                    "parent_id": None, "group": None, "retries": 0, "eta": None,
-                    "expires": None, "timelimit": [None, None], "argsrepr": "", "kwargsrepr": "",
-                    "origin": "hostile-producer"},
-        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
-                       "delivery_info": {"exchange": "", "routing_key": QUEUE},
-                       "priority": 0, "body_encoding": "base64",
-                       "delivery_tag": str(uuid.uuid4())},
+        "headers": {
+            "lang": "py",
+            "task": task,
+            "id": task_id,
+            "root_id": task_id,
+            "parent_id": None,
+            "group": None,
+            "retries": 0,
+            "eta": None,
+            "expires": None,
+            "timelimit": [None, None],
+            "argsrepr": "",
+            "kwargsrepr": "",
+            "origin": "hostile-producer",
+        },
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": QUEUE},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
     }
     return task_id, json.dumps(envelope).encode()
 
@@ -450,8 +559,11 @@ def message_job_id(task_id: str) -> str:
 
 def finished_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
-        row = connection.execute(text("SELECT * FROM ingest_jobs WHERE id = :id"),
-                                 {"id": job_id}).mappings().one_or_none()
+        row = (
+            connection.execute(text("SELECT * FROM ingest_jobs WHERE id = :id"), {"id": job_id})
+            .mappings()
+            .one_or_none()
+        )
     return dict(row) if row is not None and row["status"] in ("done", "failed") else None
 
 
@@ -473,8 +585,9 @@ def queue_drained(server: RedisServer) -> bool:
         client.close()
 
 
-def _dropped_and_the_worker_goes_on(server: RedisServer, worker: WorkerProcess, engine: Engine,
-                                    item: bytes, reason: str) -> str:
+def _dropped_and_the_worker_goes_on(
+    server: RedisServer, worker: WorkerProcess, engine: Engine, item: bytes, reason: str
+) -> str:
     """Push `item` onto the queue, wait for `reason` in the worker's log, then check that a
     good message after it is stored, the queue drains and the worker still runs. Returns
     the worker's log since the push."""
@@ -482,11 +595,17 @@ def _dropped_and_the_worker_goes_on(server: RedisServer, worker: WorkerProcess, 
     client = server.client()
     client.lpush(QUEUE, item)
     client.close()
-    wait_for(lambda: reason in worker.log()[log_before:], timeout=30,
-             what="the hostile item dropped with its reason")
+    wait_for(
+        lambda: reason in worker.log()[log_before:],
+        timeout=30,
+        what="the hostile item dropped with its reason",
+    )
     job_id = send_articles(server, [{"body": STORY, "url": "https://example.org/after-hostile"}])
-    job = wait_for(lambda: finished_job(engine, job_id), timeout=30,
-                   what="the message after the hostile item stored")
+    job = wait_for(
+        lambda: finished_job(engine, job_id),
+        timeout=30,
+        what="the message after the hostile item stored",
+    )
     assert (job["received"], job["new"]) == (1, 1)
     wait_for(lambda: queue_drained(server), timeout=10, what="queue and unacked drained")
     assert worker.process is not None and worker.process.poll() is None, "the worker died"
@@ -495,15 +614,22 @@ def _dropped_and_the_worker_goes_on(server: RedisServer, worker: WorkerProcess, 
 
 @pytest.mark.slow
 class TestHostileMessages:
-    @pytest.mark.parametrize(("body", "reason"), [
-        (b'[[{"body": "unterminated', "Can't decode message body"),
-        (b"\xff\xfe not json at all", "Can't decode message body"),
-        (b'"a bare string"', f"{MALFORMED}: body is not [args, kwargs, embed]"),
-        (b"{}", f"{MALFORMED}: body is not [args, kwargs, embed]"),
-        (b'[{"articles": []}, [], {}]', f"{MALFORMED}: args is not a list"),
-    ], ids=["truncated-json", "not-utf8", "bare-string", "empty-object", "swapped-args"])
+    @pytest.mark.parametrize(
+        ("body", "reason"),
+        [
+            (b'[[{"body": "unterminated', "Can't decode message body"),
+            (b"\xff\xfe not json at all", "Can't decode message body"),
+            (b'"a bare string"', f"{MALFORMED}: body is not [args, kwargs, embed]"),
+            (b"{}", f"{MALFORMED}: body is not [args, kwargs, embed]"),
+            (b'[{"articles": []}, [], {}]', f"{MALFORMED}: args is not a list"),
+        ],
+        ids=["truncated-json", "not-utf8", "bare-string", "empty-object", "swapped-args"],
+    )
     def test_poison_message_is_dropped_and_the_worker_goes_on(
-        self, hostile_setup: tuple[RedisServer, WorkerProcess], postgres_db: str, body: bytes,
+        self,
+        hostile_setup: tuple[RedisServer, WorkerProcess],
+        postgres_db: str,
+        body: bytes,
         reason: str,
     ) -> None:
         """A message on `ingest.articles` whose body is not a Celery JSON payload is
@@ -517,13 +643,20 @@ class TestHostileMessages:
         assert finished_job(engine, message_job_id(task_id)) is None
         engine.dispose()
 
-    @pytest.mark.parametrize(("item", "reason"), [
-        (b"this is not json", "queue item is not JSON"),
-        (b'{"body": "no properties"}', "queue item is not a kombu message envelope"),
-        (b"[1, 2]", "queue item is not a kombu message envelope"),
-    ], ids=["not-json", "json-without-properties", "json-list"])
+    @pytest.mark.parametrize(
+        ("item", "reason"),
+        [
+            (b"this is not json", "queue item is not JSON"),
+            (b'{"body": "no properties"}', "queue item is not a kombu message envelope"),
+            (b"[1, 2]", "queue item is not a kombu message envelope"),
+        ],
+        ids=["not-json", "json-without-properties", "json-list"],
+    )
     def test_queue_item_that_is_not_an_envelope_is_dropped(
-        self, hostile_setup: tuple[RedisServer, WorkerProcess], postgres_db: str, item: bytes,
+        self,
+        hostile_setup: tuple[RedisServer, WorkerProcess],
+        postgres_db: str,
+        item: bytes,
         reason: str,
     ) -> None:
         """An item pushed onto the queue list that is not a kombu envelope at all no longer
@@ -555,8 +688,9 @@ class TestHostileMessages:
                 text("SELECT payload FROM ingest_job_parts WHERE job_id = :id"), {"id": job_id}
             ).scalar_one()
         assert stored == 0
-        assert reasons == {(f"batch of {MAX_BATCH + 1} articles exceeds "
-                            f"NEWS_INGEST_MAX_BATCH_SIZE={MAX_BATCH}")}
+        assert reasons == {
+            (f"batch of {MAX_BATCH + 1} articles exceeds NEWS_INGEST_MAX_BATCH_SIZE={MAX_BATCH}")
+        }
         # The documents were never kept: the part holds only the rejection markers.
         assert "body" not in json.dumps(payload)
         engine.dispose()
@@ -571,8 +705,13 @@ class TestHostileMessages:
         server, _ = hostile_setup
         engine = create_engine(postgres_db)
         huge = "word " * (MAX_ARTICLE_BYTES // 5 + 100)
-        job_id = send_articles(server, [{"body": huge, "url": "https://example.org/huge"},
-                                        {"body": STORY, "url": "https://example.org/fine"}])
+        job_id = send_articles(
+            server,
+            [
+                {"body": huge, "url": "https://example.org/huge"},
+                {"body": STORY, "url": "https://example.org/fine"},
+            ],
+        )
         job = wait_for(lambda: finished_job(engine, job_id), timeout=30, what="job finished")
         assert (job["received"], job["new"], job["rejected"]) == (2, 1, 1)
         with engine.connect() as connection:
@@ -585,6 +724,7 @@ class TestHostileMessages:
 # A batch that kills its worker every time, and a worker asked to stop mid-batch
 # --------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 class TestWorkerLoss:
     def test_batch_that_kills_its_worker_every_time_is_given_up(
@@ -596,8 +736,9 @@ class TestWorkerLoss:
         from worker.storage.models import Reject
 
         files = make_seed_files(tmp_path / "seeds", 400)
-        env = worker_env(broker_url=redis_server.url, database_url=postgres_db,
-                         max_task_deliveries="2")
+        env = worker_env(
+            broker_url=redis_server.url, database_url=postgres_db, max_task_deliveries="2"
+        )
         engine = create_engine(postgres_db)
         enqueued = cli("enqueue", str(tmp_path / "seeds"), "--batch-size", "400", "--json", env=env)
         assert enqueued.returncode == 0, enqueued.stderr
@@ -606,9 +747,19 @@ class TestWorkerLoss:
         try:
             worker.start()
             for delivery in (1, 2):
-                part = wait_for(lambda d=delivery: next(
-                    (p for p in watch.parts() if p["attempts"] == d and p["status"] == "running"),
-                    None), timeout=60, interval=0.01, what=f"delivery {delivery} running")
+                part = wait_for(
+                    lambda d=delivery: next(
+                        (
+                            p
+                            for p in watch.parts()
+                            if p["attempts"] == d and p["status"] == "running"
+                        ),
+                        None,
+                    ),
+                    timeout=60,
+                    interval=0.01,
+                    what=f"delivery {delivery} running",
+                )
                 assert part["finished_at"] is None
                 os.kill(worker.children()[0], signal.SIGKILL)  # the "OOM killer"
             job = wait_for(lambda: finished_job(engine, watch.job_id), timeout=60, what="job ended")
@@ -641,9 +792,12 @@ class TestWorkerLoss:
         second = WorkerProcess("after", env, tmp_path, concurrency=1)
         try:
             first.start()
-            running = wait_for(lambda: next(
-                (p for p in watch.parts() if p["status"] == "running"), None),
-                timeout=60, interval=0.01, what="a batch running")
+            running = wait_for(
+                lambda: next((p for p in watch.parts() if p["status"] == "running"), None),
+                timeout=60,
+                interval=0.01,
+                what="a batch running",
+            )
             assert first.process is not None
             first.process.send_signal(signal.SIGTERM)
             assert first.process.wait(timeout=60) == 0, "the worker did not stop cleanly"
@@ -740,8 +894,10 @@ class TestConfiguration:
         beat = services["beat"]
         assert beat.get("deploy", {}).get("replicas", 1) == 1
         assert "inspect" not in json.dumps(beat["healthcheck"])
-        assert all("-B" not in service.get("command", []) and "--beat" not in
-                   service.get("command", []) for service in services.values())
+        assert all(
+            "-B" not in service.get("command", []) and "--beat" not in service.get("command", [])
+            for service in services.values()
+        )
         assert services["migrate"]["restart"] == "no"
         assert "db" in services["migrate"]["command"]
         for name in ("worker", "beat"):

@@ -61,11 +61,15 @@ def _feed_environment(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
     get_settings.cache_clear()
 
 
-
-
-def entry(n: int, *, link: str | None = "default", guid: str | None = "default",
-          published: datetime | None = datetime(2024, 5, 1, tzinfo=UTC), title: str | None = None,
-          body: str | None = None) -> dict[str, Any]:
+def entry(
+    n: int,
+    *,
+    link: str | None = "default",
+    guid: str | None = "default",
+    published: datetime | None = datetime(2024, 5, 1, tzinfo=UTC),
+    title: str | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
     return {
         "title": title or f"Story {n}",
         "link": f"https://news.example.com/story/{n}" if link == "default" else link,
@@ -95,8 +99,14 @@ def rss(entries: list[dict[str, Any]], *, channel_extra: str = "") -> bytes:
     ).encode()
 
 
-def serve_with_etag(server: HTTPServer, path: str, document: bytes, *, etag: str = '"v1"',
-                    headers: dict[str, str] | None = None) -> None:
+def serve_with_etag(
+    server: HTTPServer,
+    path: str,
+    document: bytes,
+    *,
+    etag: str = '"v1"',
+    headers: dict[str, str] | None = None,
+) -> None:
     """Serve `document` at `path` with an ETag, answering 304 to a matching If-None-Match."""
 
     def handle(request: Request) -> Response:
@@ -168,19 +178,33 @@ class TestSchedulePolicy:
 
     def test_server_freshness_is_a_floor_and_user_interval_wins_over_estimate(self) -> None:
         """ttl/max-age raise the interval (up to the cap); a user interval replaces the estimate."""
-        assert effective_interval(estimate_s=600, user_interval_s=None, server_fresh_s=3600,
-                                  max_s=86400) == 3600
-        assert effective_interval(estimate_s=600, user_interval_s=7200, server_fresh_s=None,
-                                  max_s=86400) == 7200
-        assert effective_interval(estimate_s=600, user_interval_s=None,
-                                  server_fresh_s=365 * 86400, max_s=86400) == 86400
+        assert (
+            effective_interval(
+                estimate_s=600, user_interval_s=None, server_fresh_s=3600, max_s=86400
+            )
+            == 3600
+        )
+        assert (
+            effective_interval(
+                estimate_s=600, user_interval_s=7200, server_fresh_s=None, max_s=86400
+            )
+            == 7200
+        )
+        assert (
+            effective_interval(
+                estimate_s=600, user_interval_s=None, server_fresh_s=365 * 86400, max_s=86400
+            )
+            == 86400
+        )
 
     def test_backoff_doubles_with_jitter_and_caps(self) -> None:
         """Each failure doubles the wait (jitter takes at most a fifth), capped at 24 h;
         a Retry-After is a floor."""
         delays = [backoff_delay(n, base_s=300, cap_s=86400) for n in range(1, 16)]
-        assert all(0.8 * 300 * 2 ** (n - 1) <= d <= 300 * 2 ** (n - 1)
-                   for n, d in enumerate(delays[:8], start=1))
+        assert all(
+            0.8 * 300 * 2 ** (n - 1) <= d <= 300 * 2 ** (n - 1)
+            for n, d in enumerate(delays[:8], start=1)
+        )
         assert all(d <= 86400 for d in delays) and delays[-1] >= 0.8 * 86400
         assert backoff_delay(1, base_s=300, cap_s=86400, retry_after_s=5000) == 5000
 
@@ -192,19 +216,31 @@ class TestSchedulePolicy:
 class TestRegistry:
     def test_add_normalizes_scheme_host_port_and_fragment_only(self, engine: Any) -> None:
         """`feeds add` keeps path and query as given; a second add finds the same feed."""
-        added = last_json(invoke("feeds", "add", "HTTP://News.Example.COM:80/Feed.xml?b=2&a=1#top",
-                                 "--json"))
+        added = last_json(
+            invoke("feeds", "add", "HTTP://News.Example.COM:80/Feed.xml?b=2&a=1#top", "--json")
+        )
         assert added["url"] == "http://news.example.com/Feed.xml?b=2&a=1"
         assert (added["status"], added["enabled"], added["created"]) == ("active", True, True)
-        again = last_json(invoke("feeds", "add", "http://news.example.com/Feed.xml?b=2&a=1",
-                                 "--interval", "2h", "--json"))
+        again = last_json(
+            invoke(
+                "feeds",
+                "add",
+                "http://news.example.com/Feed.xml?b=2&a=1",
+                "--interval",
+                "2h",
+                "--json",
+            )
+        )
         assert (again["id"], again["created"], again["interval_s"]) == (added["id"], False, 7200)
 
     def test_bad_url_and_interval_are_one_line_errors(self, engine: Any) -> None:
         """Non-http URLs and too-short or unreadable intervals exit 1 with a clear message."""
-        for args in (["ftp://x.example/feed"], ["https://"],
-                     ["https://x.example/f", "--interval", "10"],
-                     ["https://x.example/f", "--interval", "soon"]):
+        for args in (
+            ["ftp://x.example/feed"],
+            ["https://"],
+            ["https://x.example/f", "--interval", "10"],
+            ["https://x.example/f", "--interval", "soon"],
+        ):
             result = invoke("feeds", "add", *args)
             assert result.exit_code == 1
             assert result.stderr.startswith("news-ingest: error:")
@@ -214,8 +250,18 @@ class TestRegistry:
         """`feeds list --json` gives url, status, validators, times, errors, id and title."""
         invoke("feeds", "add", "https://a.example/rss", "--title", "A")
         (row,) = last_json(invoke("feeds", "list", "--json"))
-        for name in ("id", "title", "url", "status", "etag", "last_modified", "last_fetched_at",
-                     "next_fetch_at", "error_count", "last_error"):
+        for name in (
+            "id",
+            "title",
+            "url",
+            "status",
+            "etag",
+            "last_modified",
+            "last_fetched_at",
+            "next_fetch_at",
+            "error_count",
+            "last_error",
+        ):
             assert name in row
         assert (row["url"], row["title"], row["error_count"]) == ("https://a.example/rss", "A", 0)
         assert datetime.fromisoformat(row["next_fetch_at"]) <= datetime.now(UTC)
@@ -251,13 +297,20 @@ class TestRegistry:
                 f'xmlUrl="https://site{folder}.example/feeds/{i}.xml?lang=en&amp;x={i}"/>'
                 for i in range(50)
             )
-            folders.append(f'<outline text="Folder {folder}"><outline text="Inner">'
-                           f"{outlines}</outline></outline>")
-        extra = ('<outline text="Again" xmlUrl="https://SITE0.example/feeds/0.xml?lang=en&amp;x=0"/>'
-                 '<outline text="Junk" xmlUrl="javascript:alert(1)"/>')
+            folders.append(
+                f'<outline text="Folder {folder}"><outline text="Inner">'
+                f"{outlines}</outline></outline>"
+            )
+        extra = (
+            '<outline text="Again" xmlUrl="https://SITE0.example/feeds/0.xml?lang=en&amp;x=0"/>'
+            '<outline text="Junk" xmlUrl="javascript:alert(1)"/>'
+        )
         opml = tmp_path / "subscriptions.opml"
-        opml.write_text(f'<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head>'
-                        f"<body>{''.join(folders)}{extra}</body></opml>", encoding="utf-8")
+        opml.write_text(
+            f'<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head>'
+            f"<body>{''.join(folders)}{extra}</body></opml>",
+            encoding="utf-8",
+        )
         first = last_json(invoke("feeds", "import", str(opml), "--json"))
         assert (first["feeds"], first["added"], first["existing"]) == (400, 400, 0)
         second = last_json(invoke("feeds", "import", str(opml), "--json"))
@@ -299,19 +352,34 @@ class TestFetchThroughPipeline:
             rows = connection.execute(
                 select(Article.url, Sighting.location, Source.name, Sighting.guid)
                 .join(Sighting, Sighting.article_id == Article.id)
-                .join(Source, Source.id == Sighting.source_id).order_by(Article.id)).all()
-        assert rows == [(f"https://news.example.com/story/{n}", f"https://news.example.com/story/{n}",
-                         url, f"story-{n}") for n in range(3)]
+                .join(Source, Source.id == Sighting.source_id)
+                .order_by(Article.id)
+            ).all()
+        assert rows == [
+            (
+                f"https://news.example.com/story/{n}",
+                f"https://news.example.com/story/{n}",
+                url,
+                f"story-{n}",
+            )
+            for n in range(3)
+        ]
         stored = get_feed(engine, feed.id)
         assert (stored.etag, stored.title, stored.status, stored.error_count) == (
-            '"v1"', "Local News", "active", 0)
+            '"v1"',
+            "Local News",
+            "active",
+            0,
+        )
         assert stored.next_fetch_at is not None and stored.next_fetch_at > stored.last_fetched_at
 
     def test_permanent_redirect_moves_the_feed(self, engine: Any, feed_server: HTTPServer) -> None:
         """After a 301 the feed is fetched at its new URL, same id and history; a URL that
         another feed already has is not taken from it."""
         old, new = feed_server.url_for("/old.xml"), feed_server.url_for("/new.xml")
-        feed_server.expect_request("/old.xml").respond_with_data("", status=301, headers={"Location": "/new.xml"})
+        feed_server.expect_request("/old.xml").respond_with_data(
+            "", status=301, headers={"Location": "/new.xml"}
+        )
         feed_server.expect_request("/new.xml").respond_with_data(rss([entry(1)]), content_type=RSS)
         feed = add_feed(engine, old)
         assert fetch(engine, feed.id).outcome == "fetched"
@@ -320,7 +388,9 @@ class TestFetchThroughPipeline:
         assert fetch(engine, feed.id).outcome == "fetched"  # straight to /new.xml now
         assert [r.path for r, _ in feed_server.log] == ["/old.xml", "/new.xml", "/new.xml"]
 
-        feed_server.expect_request("/other.xml").respond_with_data("", status=301, headers={"Location": "/new.xml"})
+        feed_server.expect_request("/other.xml").respond_with_data(
+            "", status=301, headers={"Location": "/new.xml"}
+        )
         other = add_feed(engine, feed_server.url_for("/other.xml"))
         assert fetch(engine, other.id).outcome == "fetched"
         assert get_feed(engine, other.id).url == feed_server.url_for("/other.xml")
@@ -335,8 +405,9 @@ class TestFetchThroughPipeline:
         jobs, sightings = count(engine, IngestJob), count(engine, Sighting)
         parses: list[object] = []
         real_parse = feed_service.parse_feed
-        monkeypatch.setattr(feed_service, "parse_feed",
-                            lambda *a, **k: parses.append(a) or real_parse(*a, **k))
+        monkeypatch.setattr(
+            feed_service, "parse_feed", lambda *a, **k: parses.append(a) or real_parse(*a, **k)
+        )
         result = fetch(engine, feed.id)
         assert (result.outcome, result.http_status) == ("not_modified", 304)
         assert requests_to(feed_server, "/news.xml")[-1].headers["If-None-Match"] == '"v1"'
@@ -350,23 +421,32 @@ class TestFetchThroughPipeline:
         """A feed that always answers 200 adds no sightings for entries it already gave;
         an entry whose text changed goes through and updates its article."""
         entries = [entry(n) for n in range(3)]
-        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(rss(entries),
-                                                                           content_type=RSS)
-        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(rss(entries),
-                                                                           content_type=RSS)
+        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(
+            rss(entries), content_type=RSS
+        )
+        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(
+            rss(entries), content_type=RSS
+        )
         entries[1] = entry(1, body=distinct_article(1) + "\n\nCorrection: a figure was wrong.")
-        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(rss(entries),
-                                                                           content_type=RSS)
+        feed_server.expect_oneshot_request("/plain.xml").respond_with_data(
+            rss(entries), content_type=RSS
+        )
         feed = add_feed(engine, feed_server.url_for("/plain.xml"))
         assert fetch(engine, feed.id).summary.new == 3  # type: ignore[union-attr]
         second = fetch(engine, feed.id)
-        assert (second.entries, second.unchanged, second.summary, second.job_id) == (3, 3, None, None)
+        assert (second.entries, second.unchanged, second.summary, second.job_id) == (
+            3,
+            3,
+            None,
+            None,
+        )
         third = fetch(engine, feed.id)
         assert (third.unchanged, third.summary.duplicates) == (2, 1)  # type: ignore[union-attr]
         assert count(engine, Sighting) == 4 and count(engine, Article) == 3
         with engine.connect() as connection:
-            body = connection.execute(select(Article.body).where(
-                Article.guid == "story-1")).scalar_one()
+            body = connection.execute(
+                select(Article.body).where(Article.guid == "story-1")
+            ).scalar_one()
         assert body.endswith("Correction: a figure was wrong.")
 
     def test_validators_are_saved_only_after_the_entries_commit(
@@ -403,7 +483,8 @@ class TestFetchThroughPipeline:
     ) -> None:
         """An undated entry is dated when it was fetched; its raw input says date_missing."""
         feed_server.expect_request("/undated.xml").respond_with_data(
-            rss([entry(1, published=None)]), content_type=RSS)
+            rss([entry(1, published=None)]), content_type=RSS
+        )
         feed = add_feed(engine, feed_server.url_for("/undated.xml"))
         fetch(engine, feed.id)
         fetched_at = get_feed(engine, feed.id).last_fetched_at
@@ -419,19 +500,23 @@ class TestFetchThroughPipeline:
         sighting per feed."""
         story = entry(7)
         feed_server.expect_request("/a.xml").respond_with_data(
-            rss([{**story, "guid": "a-7"}, entry(8)]), content_type=RSS)
+            rss([{**story, "guid": "a-7"}, entry(8)]), content_type=RSS
+        )
         feed_server.expect_request("/b.xml").respond_with_data(
-            rss([{**story, "guid": "b-7"}]), content_type=RSS)
+            rss([{**story, "guid": "b-7"}]), content_type=RSS
+        )
         a = add_feed(engine, feed_server.url_for("/a.xml"))
         b = add_feed(engine, feed_server.url_for("/b.xml"))
         assert fetch(engine, a.id).summary.new == 2  # type: ignore[union-attr]
         assert fetch(engine, b.id).summary.duplicates == 1  # type: ignore[union-attr]
         with engine.connect() as connection:
             sightings = connection.execute(
-                select(Source.name, Sighting.guid).join(Source, Source.id == Sighting.source_id)
+                select(Source.name, Sighting.guid)
+                .join(Source, Source.id == Sighting.source_id)
                 .join(Article, Article.id == Sighting.article_id)
                 .where(Article.url == "https://news.example.com/story/7")
-                .order_by(Sighting.id)).all()
+                .order_by(Sighting.id)
+            ).all()
         assert sightings == [(a.url, "a-7"), (b.url, "b-7")]
         assert count(engine, Article) == 2
 
@@ -441,18 +526,22 @@ class TestFetchThroughPipeline:
         """The same link behind utm_*/fbclid/fragment variants, in two feeds: one article at
         the canonical URL."""
         base = "https://news.example.com/2024/budget"
-        feed_server.expect_request("/t1.xml").respond_with_data(rss([entry(
-            3, guid=None, link=f"{base}?utm_source=rss&utm_medium=feed#comments")]),
-            content_type=RSS)
-        feed_server.expect_request("/t2.xml").respond_with_data(rss([entry(
-            3, guid=None, link=f"{base}?fbclid=abc123&gclid=xyz")]), content_type=RSS)
+        feed_server.expect_request("/t1.xml").respond_with_data(
+            rss([entry(3, guid=None, link=f"{base}?utm_source=rss&utm_medium=feed#comments")]),
+            content_type=RSS,
+        )
+        feed_server.expect_request("/t2.xml").respond_with_data(
+            rss([entry(3, guid=None, link=f"{base}?fbclid=abc123&gclid=xyz")]), content_type=RSS
+        )
         for path in ("/t1.xml", "/t2.xml"):
             fetch(engine, add_feed(engine, feed_server.url_for(path)).id)
         with engine.connect() as connection:
             urls = connection.execute(select(Article.url)).scalars().all()
             locations = connection.execute(select(Sighting.location)).scalars().all()
         assert urls == [base]
-        assert len(locations) == 2 and all("utm_source" in l or "fbclid" in l for l in locations)
+        assert len(locations) == 2 and all(
+            "utm_source" in loc or "fbclid" in loc for loc in locations
+        )
 
     def test_run_url_ingests_a_feed_in_process(self, engine: Any, feed_server: HTTPServer) -> None:
         """`run http://127.0.0.1:PORT/feed.xml` registers the feed and stores its entries;
@@ -474,8 +563,9 @@ class TestFetchThroughPipeline:
 
         job_id = job_service.create_job(engine=engine)
         sent: list[tuple[str, int, str]] = []
-        feed_service.queue_feed_url(engine=engine, job_id=job_id, url="http://",
-                                    send_part=lambda *part: sent.append(part))
+        feed_service.queue_feed_url(
+            engine=engine, job_id=job_id, url="http://", send_part=lambda *part: sent.append(part)
+        )
         job_service.seal_job(engine=engine, job_id=job_id)
         with engine.connect() as connection:
             job = job_rows.get_job(connection=connection, job_id=job_id)
@@ -515,13 +605,19 @@ class TestCorpusThroughPipeline:
 
         def serve(request: Request) -> Response:
             item = corpus[int(request.path.rsplit("/", 1)[1])]
-            return Response(item.content, headers={"content-type": "application/xml",
-                                                   **item.headers})
+            return Response(
+                item.content, headers={"content-type": "application/xml", **item.headers}
+            )
 
         feed_server.expect_request(re.compile(r"^/corpus/\d+$")).respond_with_handler(serve)
         with engine.begin() as connection:
-            feed_rows.add_feeds(connection=connection, feeds=[
-                (feed_server.url_for(f"/corpus/{n}"), item.name) for n, item in enumerate(corpus)])
+            feed_rows.add_feeds(
+                connection=connection,
+                feeds=[
+                    (feed_server.url_for(f"/corpus/{n}"), item.name)
+                    for n, item in enumerate(corpus)
+                ],
+            )
         results = feed_service.fetch_feeds(engine=engine, selection="all", workers=8)
         outcomes = {r.outcome for r in results}
         assert len(results) == len(corpus) and outcomes <= {"fetched", "failed"}
@@ -530,14 +626,17 @@ class TestCorpusThroughPipeline:
         with engine.connect() as connection:
             stored = connection.execute(select(Article.title, Article.body, Article.url)).all()
             sighted = connection.execute(
-                select(func.count(func.distinct(Sighting.article_id)))).scalar_one()
+                select(func.count(func.distinct(Sighting.article_id)))
+            ).scalar_one()
         totals = feed_service.summarize(results)
         # Most corpus entries are copies of a few sample texts: many entries, fewer articles.
         assert totals["received"] > 800 and len(stored) > 50 and sighted == len(stored)
-        assert totals["received"] == (totals["new"] + totals["duplicates"]
-                                      + totals["near_duplicates"] + totals["rejected"])
+        assert totals["received"] == (
+            totals["new"] + totals["duplicates"] + totals["near_duplicates"] + totals["rejected"]
+        )
         problems = [
-            (field, value[:120]) for title, body, url in stored
+            (field, value[:120])
+            for title, body, url in stored
             for field, value in (("title", title), ("body", body), ("url", url or ""))
             if _TAG_OPENING.search(value) or _SCRIPT_URL.search(value)
         ]
@@ -587,14 +686,19 @@ class TestFailures:
         assert fetch(engine, feed.id).outcome == "fetched"
         healthy = get_feed(engine, feed.id)
         assert (healthy.url, healthy.status, healthy.error_count, healthy.last_error) == (
-            recovered, "active", 0, None)
+            recovered,
+            "active",
+            0,
+            None,
+        )
 
     def test_html_page_is_a_failure_with_a_readable_reason(
         self, engine: Any, feed_server: HTTPServer
     ) -> None:
         """A page that is not a feed is recorded as "not a feed" with what it was served as."""
         feed_server.expect_request("/page").respond_with_data(
-            "<!doctype html><html><body><p>Welcome</p></body></html>", content_type="text/html")
+            "<!doctype html><html><body><p>Welcome</p></body></html>", content_type="text/html"
+        )
         feed = add_feed(engine, feed_server.url_for("/page"))
         result = fetch(engine, feed.id)
         assert result.outcome == "failed" and result.error.startswith("not a feed")  # type: ignore[union-attr]
@@ -606,18 +710,24 @@ class TestFailures:
     ) -> None:
         """After a 429 with Retry-After (seconds or an HTTP date), neither that feed nor
         another on the same host is fetched by `feeds fetch --all` before the time."""
-        value = retry_after if retry_after != "http-date" else format_datetime(
-            datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+        value = (
+            retry_after
+            if retry_after != "http-date"
+            else format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+        )
         feed_server.expect_request("/limited.xml").respond_with_data(
-            "slow down", status=429, headers={"Retry-After": value})
-        feed_server.expect_request("/other.xml").respond_with_data(rss([entry(1)]),
-                                                                   content_type=RSS)
+            "slow down", status=429, headers={"Retry-After": value}
+        )
+        feed_server.expect_request("/other.xml").respond_with_data(
+            rss([entry(1)]), content_type=RSS
+        )
         limited = add_feed(engine, feed_server.url_for("/limited.xml"))
         other = add_feed(engine, feed_server.url_for("/other.xml"))
         first = fetch(engine, limited.id)
         assert (first.outcome, first.http_status) == ("failed", 429)
         assert get_feed(engine, limited.id).retry_after_until > datetime.now(UTC) + timedelta(
-            seconds=100)
+            seconds=100
+        )
         outcome = last_json(invoke("feeds", "fetch", "--all", "--json"))
         by_id = {row["id"]: row for row in outcome["feeds"]}
         assert by_id[limited.id]["outcome"] == "skipped"
@@ -636,16 +746,20 @@ class TestFailures:
 
         engine = get_engine()
         feed_server.expect_request("/limited.xml").respond_with_data(
-            "", status=503, headers={"Retry-After": "300"})
-        feed_server.expect_request("/other.xml").respond_with_data(rss([entry(1)]),
-                                                                   content_type=RSS)
+            "", status=503, headers={"Retry-After": "300"}
+        )
+        feed_server.expect_request("/other.xml").respond_with_data(
+            rss([entry(1)]), content_type=RSS
+        )
         limited = add_feed(engine, feed_server.url_for("/limited.xml"))
         other = add_feed(engine, feed_server.url_for("/other.xml"))
         assert fetch(engine, limited.id).outcome == "failed"
         reset_gates()  # a new CLI process: nothing remembered in memory
         outcome = last_json(invoke("feeds", "fetch", "--all", "--json"))
         assert {row["id"]: row["outcome"] for row in outcome["feeds"]} == {
-            limited.id: "skipped", other.id: "deferred"}
+            limited.id: "skipped",
+            other.id: "deferred",
+        }
         assert len(feed_server.log) == 1
 
 
@@ -660,20 +774,32 @@ class TestScheduling:
         now = datetime.now(UTC)
         with engine.begin() as connection:
             table = Source.__table__
-            connection.execute(update(table).where(table.c.id == ids[1]).values(
-                next_fetch_at=now + timedelta(hours=1)))
+            connection.execute(
+                update(table)
+                .where(table.c.id == ids[1])
+                .values(next_fetch_at=now + timedelta(hours=1))
+            )
             connection.execute(update(table).where(table.c.id == ids[2]).values(enabled=False))
-            connection.execute(update(table).where(table.c.id == ids[3]).values(
-                retry_after_until=now + timedelta(hours=1)))
-            first = feed_rows.claim_due_feeds(connection=connection, now=now, limit=10,
-                                              lease=timedelta(minutes=10))
+            connection.execute(
+                update(table)
+                .where(table.c.id == ids[3])
+                .values(retry_after_until=now + timedelta(hours=1))
+            )
+            first = feed_rows.claim_due_feeds(
+                connection=connection, now=now, limit=10, lease=timedelta(minutes=10)
+            )
         with engine.begin() as connection:
-            second = feed_rows.claim_due_feeds(connection=connection, now=now, limit=10,
-                                               lease=timedelta(minutes=10))
+            second = feed_rows.claim_due_feeds(
+                connection=connection, now=now, limit=10, lease=timedelta(minutes=10)
+            )
         assert [c.feed_id for c in first] == [ids[0], ids[4]] and second == []
         with engine.begin() as connection:
-            later = feed_rows.claim_due_feeds(connection=connection, now=now + timedelta(minutes=11),
-                                              limit=10, lease=timedelta(minutes=10))
+            later = feed_rows.claim_due_feeds(
+                connection=connection,
+                now=now + timedelta(minutes=11),
+                limit=10,
+                lease=timedelta(minutes=10),
+            )
         assert [c.feed_id for c in later] == [ids[0], ids[4]]  # expired leases come back
 
     def test_concurrent_schedulers_claim_each_feed_once(self, postgres_db: str) -> None:
@@ -682,8 +808,10 @@ class TestScheduling:
 
         engine = get_engine(postgres_db)
         with engine.begin() as connection:
-            feed_rows.add_feeds(connection=connection,
-                                feeds=[(f"https://h{i}.example/rss", None) for i in range(300)])
+            feed_rows.add_feeds(
+                connection=connection,
+                feeds=[(f"https://h{i}.example/rss", None) for i in range(300)],
+            )
         barrier = threading.Barrier(4)
         claimed: list[list[int]] = [[] for _ in range(4)]
 
@@ -692,8 +820,11 @@ class TestScheduling:
             for _ in range(10):
                 with engine.begin() as connection:
                     claims = feed_rows.claim_due_feeds(
-                        connection=connection, now=datetime.now(UTC), limit=40,
-                        lease=timedelta(minutes=10))
+                        connection=connection,
+                        now=datetime.now(UTC),
+                        limit=40,
+                        lease=timedelta(minutes=10),
+                    )
                 claimed[slot] += [c.feed_id for c in claims]
 
         threads = [threading.Thread(target=scheduler, args=(slot,)) for slot in range(4)]
@@ -711,8 +842,9 @@ class TestScheduling:
         feed_server.expect_request("/c.xml").respond_with_data(rss([entry(1)]), content_type=RSS)
         feed = add_feed(engine, feed_server.url_for("/c.xml"))
         with engine.begin() as connection:
-            (claim,) = feed_rows.claim_due_feeds(connection=connection, now=datetime.now(UTC),
-                                                 limit=5, lease=timedelta(minutes=20))
+            (claim,) = feed_rows.claim_due_feeds(
+                connection=connection, now=datetime.now(UTC), limit=5, lease=timedelta(minutes=20)
+            )
         stale = claim.token - timedelta(seconds=1)
         assert fetch(engine, feed.id, token=stale).outcome == "skipped"
         assert fetch(engine, feed.id, token=claim.token).outcome == "fetched"
@@ -724,8 +856,9 @@ class TestScheduling:
         """`feeds fetch ID` on a feed claimed by a worker reports it and fetches nothing."""
         feed = add_feed(engine, "https://held.example/rss")
         with engine.begin() as connection:
-            feed_rows.claim_due_feeds(connection=connection, now=datetime.now(UTC), limit=5,
-                                      lease=timedelta(minutes=20))
+            feed_rows.claim_due_feeds(
+                connection=connection, now=datetime.now(UTC), limit=5, lease=timedelta(minutes=20)
+            )
         result = last_json(invoke("feeds", "fetch", str(feed.id), "--json"))
         assert result["feeds"][0]["outcome"] == "skipped"
         assert "another worker" in result["feeds"][0]["error"]
@@ -739,13 +872,19 @@ class TestScheduling:
         hourly = [entry(n, published=now - timedelta(hours=n)) for n in range(6)]
         feed_server.expect_request("/hourly.xml").respond_with_data(rss(hourly), content_type=RSS)
         feed_server.expect_request("/ttl.xml").respond_with_data(
-            rss(hourly, channel_extra="<ttl>180</ttl>"), content_type=RSS)
+            rss(hourly, channel_extra="<ttl>180</ttl>"), content_type=RSS
+        )
         feed_server.expect_request("/maxage.xml").respond_with_data(
-            rss(hourly), content_type=RSS, headers={"Cache-Control": "public, max-age=7200"})
+            rss(hourly), content_type=RSS, headers={"Cache-Control": "public, max-age=7200"}
+        )
         feed_server.expect_request("/fixed.xml").respond_with_data(rss(hourly), content_type=RSS)
         intervals = {}
-        for path, options in (("/hourly.xml", {}), ("/ttl.xml", {}), ("/maxage.xml", {}),
-                              ("/fixed.xml", {"interval_s": 600})):
+        for path, options in (
+            ("/hourly.xml", {}),
+            ("/ttl.xml", {}),
+            ("/maxage.xml", {}),
+            ("/fixed.xml", {"interval_s": 600}),
+        ):
             feed = add_feed(engine, feed_server.url_for(path), **options)
             result = fetch(engine, feed.id)
             stored = get_feed(engine, feed.id)
@@ -753,19 +892,27 @@ class TestScheduling:
             delay = (stored.next_fetch_at - stored.last_fetched_at).total_seconds()
             assert stored.fetch_interval_s <= delay <= 1.1 * stored.fetch_interval_s + 1
             intervals[path] = stored.fetch_interval_s
-        assert intervals == {"/hourly.xml": 1800, "/ttl.xml": 10800, "/maxage.xml": 7200,
-                             "/fixed.xml": 600}
+        assert intervals == {
+            "/hourly.xml": 1800,
+            "/ttl.xml": 10800,
+            "/maxage.xml": 7200,
+            "/fixed.xml": 600,
+        }
 
     def test_fetch_due_takes_only_due_feeds(self, engine: Any, feed_server: HTTPServer) -> None:
         """`feeds fetch --due` fetches feeds whose time has come and leaves the others."""
         feed_server.expect_request("/due.xml").respond_with_data(rss([entry(1)]), content_type=RSS)
-        feed_server.expect_request("/later.xml").respond_with_data(rss([entry(2)]),
-                                                                   content_type=RSS)
+        feed_server.expect_request("/later.xml").respond_with_data(
+            rss([entry(2)]), content_type=RSS
+        )
         due = add_feed(engine, feed_server.url_for("/due.xml"))
         later = add_feed(engine, feed_server.url_for("/later.xml"))
         with engine.begin() as connection:
-            connection.execute(update(Source.__table__).where(Source.id == later.id).values(
-                next_fetch_at=datetime.now(UTC) + timedelta(hours=1)))
+            connection.execute(
+                update(Source.__table__)
+                .where(Source.id == later.id)
+                .values(next_fetch_at=datetime.now(UTC) + timedelta(hours=1))
+            )
         result = last_json(invoke("feeds", "fetch", "--due", "--json"))
         assert [row["id"] for row in result["feeds"]] == [due.id]
         assert result["totals"]["new"] == 1
@@ -805,8 +952,12 @@ class TestPoliteness:
 
     @pytest.mark.parametrize(("concurrency", "peak"), [(1, 1), (2, 2)])
     def test_concurrent_fetches_to_one_host_respect_its_concurrency(
-        self, engine: Any, feed_server: HTTPServer, monkeypatch: pytest.MonkeyPatch,
-        concurrency: int, peak: int,
+        self,
+        engine: Any,
+        feed_server: HTTPServer,
+        monkeypatch: pytest.MonkeyPatch,
+        concurrency: int,
+        peak: int,
     ) -> None:
         """Two fetches of one host at once: serialized with concurrency 1, overlapping with 2."""
         monkeypatch.setenv("NEWS_INGEST_PER_HOST_CONCURRENCY", str(concurrency))
@@ -859,15 +1010,18 @@ class TestPoliteness:
 
         monkeypatch.setenv("NEWS_INGEST_PER_HOST_CONCURRENCY", "1")
         get_settings.cache_clear()
-        feed_server.expect_request("/busy.xml").respond_with_data(rss([entry(1)]),
-                                                                  content_type=RSS)
+        feed_server.expect_request("/busy.xml").respond_with_data(rss([entry(1)]), content_type=RSS)
         feed = add_feed(engine, feed_server.url_for("/busy.xml"))
         other_worker = RedisHostGate(get_settings(), redis.Redis.from_url(TEST_REDIS_URL))
         assert other_worker.turn("127.0.0.1", max_wait_s=0).granted
         result = fetch(engine, feed.id, max_wait_s=0.2, require_shared_limits=True)
         assert result.outcome == "deferred" and feed_server.log == []
         deferred = get_feed(engine, feed.id)
-        assert (deferred.error_count, deferred.claimed_until, deferred.status) == (0, None, "active")
+        assert (deferred.error_count, deferred.claimed_until, deferred.status) == (
+            0,
+            None,
+            "active",
+        )
         other_worker.release("127.0.0.1")
         assert fetch(engine, feed.id, max_wait_s=0.2).outcome == "fetched"
 
@@ -888,7 +1042,8 @@ class TestCeleryTasks:
         engine = get_engine()
         for n, path in enumerate(("/w1.xml", "/w2.xml")):
             feed_server.expect_request(path).respond_with_data(
-                rss([entry(10 * n + i) for i in range(3)]), content_type=RSS)
+                rss([entry(10 * n + i) for i in range(3)]), content_type=RSS
+            )
             add_feed(engine, feed_server.url_for(path))
         app.send_task("feeds.schedule_due")
 

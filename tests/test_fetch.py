@@ -316,13 +316,22 @@ class TestRedirects:
 
     def test_moved_to_only_when_every_hop_is_permanent(self, feed_server: HTTPServer) -> None:
         """301 then 308 name the new home of the feed; a 302 anywhere in the chain does not."""
-        feed_server.expect_request("/p1").respond_with_data("", status=301, headers={"Location": "/p2"})
-        feed_server.expect_request("/p2").respond_with_data("", status=308, headers={"Location": "/p3"})
+        feed_server.expect_request("/p1").respond_with_data(
+            "", status=301, headers={"Location": "/p2"}
+        )
+        feed_server.expect_request("/p2").respond_with_data(
+            "", status=308, headers={"Location": "/p3"}
+        )
         feed_server.expect_request("/p3").respond_with_data(FEED)
-        feed_server.expect_request("/t1").respond_with_data("", status=301, headers={"Location": "/t2"})
-        feed_server.expect_request("/t2").respond_with_data("", status=302, headers={"Location": "/p3"})
+        feed_server.expect_request("/t1").respond_with_data(
+            "", status=301, headers={"Location": "/t2"}
+        )
+        feed_server.expect_request("/t2").respond_with_data(
+            "", status=302, headers={"Location": "/p3"}
+        )
         assert fetch_feed(feed_server.url_for("/p1"), settings=local_settings()).moved_to == (
-            feed_server.url_for("/p3"))
+            feed_server.url_for("/p3")
+        )
         assert fetch_feed(feed_server.url_for("/t1"), settings=local_settings()).moved_to is None
         assert fetch_feed(feed_server.url_for("/p3"), settings=local_settings()).moved_to is None
 

@@ -16,15 +16,19 @@ from worker.pipeline.normalize import fingerprint_paragraphs, fingerprint_words
 from worker.services.ingest import sketch_body
 from worker.settings import Settings
 
-kernel = pytest.importorskip("worker.pipeline._fingerprint",
-                             reason="the C kernel is not built (no C compiler at install)")
+kernel = pytest.importorskip(
+    "worker.pipeline._fingerprint", reason="the C kernel is not built (no C compiler at install)"
+)
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 ASCII = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=300)
 # Words of every length the hash treats apart (1-3, 4-7, 8-16 and longer bytes), in ASCII
 # and beyond it, as fingerprint texts hold them: single spaces between.
-WORD = st.text(alphabet=st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs")),
-               min_size=1, max_size=40).filter(lambda word: not any(c.isspace() for c in word))
+WORD = st.text(
+    alphabet=st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs")),
+    min_size=1,
+    max_size=40,
+).filter(lambda word: not any(c.isspace() for c in word))
 FINGERPRINT = st.lists(WORD, max_size=60).map(" ".join)
 
 
@@ -57,15 +61,24 @@ def _bodies() -> list[str]:
     from worker.pipeline.normalize import normalize_article
     from worker.sources.seeds import read_seed_file
 
-    bodies = ["SYDNEY (AAP) - It's a test, isn't it?\n\nRelated: another story here now\n\n"
-              "Update: later, more words in this added note here",
-              "Don't stop\n\n\n\nnow\x1cthen\ttabs\r\n\n\nend", "\u00e9t\u00e9 caf\u00e9 d\u2019\u00e9t\u00e9",
-              "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e", "x"]
+    bodies = [
+        "SYDNEY (AAP) - It's a test, isn't it?\n\nRelated: another story here now\n\n"
+        "Update: later, more words in this added note here",
+        "Don't stop\n\n\n\nnow\x1cthen\ttabs\r\n\n\nend",
+        "\u00e9t\u00e9 caf\u00e9 d\u2019\u00e9t\u00e9",
+        "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e",
+        "x",
+    ]
     for path in sorted(EVAL.rglob("*.txt"))[:400]:
         try:
-            bodies.append(normalize_article(read_seed_file(path, source="t", max_bytes=1 << 20),
-                                            boilerplate=frozenset(), title_max_chars=200).body)
-        except Exception:  # noqa: BLE001 - rejected seeds have no body to compare
+            bodies.append(
+                normalize_article(
+                    read_seed_file(path, source="t", max_bytes=1 << 20),
+                    boilerplate=frozenset(),
+                    title_max_chars=200,
+                ).body
+            )
+        except Exception:
             continue
     return bodies
 

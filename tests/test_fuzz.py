@@ -31,61 +31,177 @@ from worker.settings import Settings
 from worker.sources.seeds import decode_seed_bytes, parse_seed_text, read_seed_file
 
 # FUZZ_EXAMPLES=5000 for a longer campaign; the default keeps this file under ~15 s.
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 LIMITS = Settings()
 
 # --------------------------------------------------------------------------------------
 # Strategies: the pieces hostile or broken input is made of
 # --------------------------------------------------------------------------------------
 
-HTML_PIECES = st.sampled_from([
-    "<p>", "</p>", "<br>", "<br/>", "<div>", "</div>", "<h1>", "<li>", "<table><tr><td>",
-    "<script>alert(1)</script>", "<script>", "</script>", "<style>p{}</style>", "<iframe src=x>",
-    "<img src=x onerror=alert(1)>", "<a href='javascript:alert(1)'>link</a>", "<svg onload=x>",
-    "<!--", "-->", "<![CDATA[", "]]>", "<!DOCTYPE html>", "<?xml version='1.0'?>",
-    "&amp;", "&lt;script&gt;", "&amp;lt;p&amp;gt;", "&#0;", "&#xD800;", "&#x110000;", "&#65;",
-    "&nbsp;", "&", "&#", "<", ">", "<<", "<div", "<p\x00>", "<template>", "<noscript>",
-    "<textarea>", "<plaintext>", "<xmp>", "<math><mi>", "<title>", "<base href=x>",
-])
+HTML_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<br>",
+        "<br/>",
+        "<div>",
+        "</div>",
+        "<h1>",
+        "<li>",
+        "<table><tr><td>",
+        "<script>alert(1)</script>",
+        "<script>",
+        "</script>",
+        "<style>p{}</style>",
+        "<iframe src=x>",
+        "<img src=x onerror=alert(1)>",
+        "<a href='javascript:alert(1)'>link</a>",
+        "<svg onload=x>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<!DOCTYPE html>",
+        "<?xml version='1.0'?>",
+        "&amp;",
+        "&lt;script&gt;",
+        "&amp;lt;p&amp;gt;",
+        "&#0;",
+        "&#xD800;",
+        "&#x110000;",
+        "&#65;",
+        "&nbsp;",
+        "&",
+        "&#",
+        "<",
+        ">",
+        "<<",
+        "<div",
+        "<p\x00>",
+        "<template>",
+        "<noscript>",
+        "<textarea>",
+        "<plaintext>",
+        "<xmp>",
+        "<math><mi>",
+        "<title>",
+        "<base href=x>",
+    ]
+)
 CONTROLS = st.characters(categories=["Cc"])  # C0, DEL and C1
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
-ODD_UNICODE = st.sampled_from([
-    "\ufeff", "\u200b", "\u2028", "\u2029", "\u00ad", "\u202e", "\ufffe", "\uffff", "\U0010ffff",
-    "\u0301", "e\u0301", "\x1b[31m", "\x1b]0;title\x07", "\r\n", "\r", "\n\n", "\t", "\x0c",
-])
-MOJIBAKE = st.sampled_from([
-    "Ã©", "â€™", "â€œquotedâ€\x9d", "Ã¢â‚¬â„¢", "ÃƒÂ©", "Â ", "‚Ä", "\x80\x93", "Ã",
-])
-SEED_LINES = st.sampled_from([
-    " date 2024-05-01 ", "date 2024-02-30 ", "date 0000-00-00 ", "date 9999-99-99 ", "date ",
-    "Advertisment\n", "Advertisement\n\n", "Short heading\n\n", "\n\n\n",
-    "The council approved the budget on Tuesday after a long debate. ",
-])
+ODD_UNICODE = st.sampled_from(
+    [
+        "\ufeff",
+        "\u200b",
+        "\u2028",
+        "\u2029",
+        "\u00ad",
+        "\u202e",
+        "\ufffe",
+        "\uffff",
+        "\U0010ffff",
+        "\u0301",
+        "e\u0301",
+        "\x1b[31m",
+        "\x1b]0;title\x07",
+        "\r\n",
+        "\r",
+        "\n\n",
+        "\t",
+        "\x0c",
+    ]
+)
+MOJIBAKE = st.sampled_from(
+    [
+        "Ã©",
+        "â€™",
+        "â€œquotedâ€\x9d",
+        "Ã¢â‚¬â„¢",
+        "ÃƒÂ©",
+        "Â ",
+        "‚Ä",
+        "\x80\x93",
+        "Ã",
+    ]
+)
+SEED_LINES = st.sampled_from(
+    [
+        " date 2024-05-01 ",
+        "date 2024-02-30 ",
+        "date 0000-00-00 ",
+        "date 9999-99-99 ",
+        "date ",
+        "Advertisment\n",
+        "Advertisement\n\n",
+        "Short heading\n\n",
+        "\n\n\n",
+        "The council approved the budget on Tuesday after a long debate. ",
+    ]
+)
 WORDS = st.text(alphabet=st.characters(categories=["L", "N", "Zs", "P"]), max_size=40)
 
 TEXT = st.lists(
-    st.one_of(WORDS, st.text(max_size=20), HTML_PIECES, CONTROLS, SURROGATES, ODD_UNICODE,
-              MOJIBAKE, SEED_LINES),
+    st.one_of(
+        WORDS,
+        st.text(max_size=20),
+        HTML_PIECES,
+        CONTROLS,
+        SURROGATES,
+        ODD_UNICODE,
+        MOJIBAKE,
+        SEED_LINES,
+    ),
     max_size=40,
 ).map("".join)
 
 DATES = st.one_of(
-    st.none(), st.text(max_size=40),
-    st.sampled_from([
-        "2024-05-01", "2024-02-30", "2024-05-01T12:00:00+14:00", "2024-05-01T12:00:00-12:00",
-        "Tue, 10 Jun 2003 04:00:00 GMT", "Tue, 10 Jun 2003 04:00:00 +9999", "0001-01-01T00:00:00Z",
-        "9999-12-31T23:59:59-23:59", "1e400", "NaN", "2024-05-01T25:61:61", "\x00",
-    ]),
+    st.none(),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "2024-05-01",
+            "2024-02-30",
+            "2024-05-01T12:00:00+14:00",
+            "2024-05-01T12:00:00-12:00",
+            "Tue, 10 Jun 2003 04:00:00 GMT",
+            "Tue, 10 Jun 2003 04:00:00 +9999",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59-23:59",
+            "1e400",
+            "NaN",
+            "2024-05-01T25:61:61",
+            "\x00",
+        ]
+    ),
 )
 URLS = st.one_of(
-    st.none(), st.text(max_size=60),
-    st.sampled_from([
-        "https://Example.COM:443/a?utm_source=x&b=1#frag", "http://[::1]:80/", "http://[::1",
-        "https://exa mple.com/", "javascript:alert(1)", "//no-scheme", "https://xn--80ak6aa92e.com",
-        "https://例え.テスト/パス?q=値", "http://%zz/", "https://a.com/%00", "https://a.com:99999/",
-        "http://user:pass@host/", "https://a.com/\ud800", "mailto:x@y", "", " ",
-    ]),
+    st.none(),
+    st.text(max_size=60),
+    st.sampled_from(
+        [
+            "https://Example.COM:443/a?utm_source=x&b=1#frag",
+            "http://[::1]:80/",
+            "http://[::1",
+            "https://exa mple.com/",
+            "javascript:alert(1)",
+            "//no-scheme",
+            "https://xn--80ak6aa92e.com",
+            "https://例え.テスト/パス?q=値",
+            "http://%zz/",
+            "https://a.com/%00",
+            "https://a.com:99999/",
+            "http://user:pass@host/",
+            "https://a.com/\ud800",
+            "mailto:x@y",
+            "",
+            " ",
+        ]
+    ),
 )
 
 
@@ -97,16 +213,29 @@ def seed_bytes(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=3000))
     text = draw(TEXT)
     if kind == "encoded":
-        encoding = draw(st.sampled_from(
-            ["utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "latin-1", "mac-roman"]))
+        encoding = draw(
+            st.sampled_from(
+                ["utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "latin-1", "mac-roman"]
+            )
+        )
         return text.encode(encoding, errors="ignore" if encoding != "utf-8" else "surrogatepass")
     if kind == "bom+noise":
-        bom = draw(st.sampled_from([codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE,
-                                    codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE]))
+        bom = draw(
+            st.sampled_from(
+                [
+                    codecs.BOM_UTF8,
+                    codecs.BOM_UTF16_LE,
+                    codecs.BOM_UTF16_BE,
+                    codecs.BOM_UTF32_LE,
+                    codecs.BOM_UTF32_BE,
+                ]
+            )
+        )
         return bom + draw(st.binary(max_size=500))
     if kind == "padded":
         padding = st.binary(max_size=50) | st.sampled_from(
-            [b"\x00" * 7, b"\x1a", b"\r\n\x00\x1a  ", b"\xff\xfe"])
+            [b"\x00" * 7, b"\x1a", b"\r\n\x00\x1a  ", b"\xff\xfe"]
+        )
         return text.encode("utf-8", "surrogatepass") + draw(padding)
     return text.encode("utf-16-le", errors="surrogatepass")
 
@@ -129,6 +258,7 @@ RAW_ARTICLES = st.builds(
 # --------------------------------------------------------------------------------------
 # What every outcome must satisfy
 # --------------------------------------------------------------------------------------
+
 
 def assert_storable(text: str | None, what: str) -> None:
     if text is None:
@@ -156,8 +286,9 @@ def assert_article_storable(article: NormalizedArticle) -> None:
 
 def normalize_or_reject(raw: RawArticle) -> NormalizedArticle | None:
     try:
-        article = normalize_article(raw, boilerplate=LIMITS.boilerplate,
-                                    title_max_chars=LIMITS.title_max_chars)
+        article = normalize_article(
+            raw, boilerplate=LIMITS.boilerplate, title_max_chars=LIMITS.title_max_chars
+        )
     except RejectedInput as rejected:
         assert rejected.reason
         event(f"normalizer rejected: {rejected.reason}")
@@ -176,6 +307,7 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------------------
 # The seed reader
 # --------------------------------------------------------------------------------------
+
 
 class TestSeedReader:
     @FUZZ
@@ -199,8 +331,9 @@ class TestSeedReader:
 
     @FUZZ
     @given(data=seed_bytes(), max_bytes=st.sampled_from([1024, 2048, LIMITS.max_article_bytes]))
-    def test_any_file_is_an_article_or_rejected(self, seed_dir: Path, data: bytes,
-                                                max_bytes: int) -> None:
+    def test_any_file_is_an_article_or_rejected(
+        self, seed_dir: Path, data: bytes, max_bytes: int
+    ) -> None:
         """A seed file of any bytes becomes a storable article or a RejectedInput, never
         another exception, whatever the size limit."""
         path = seed_dir / "001_fuzzed.txt"
@@ -220,6 +353,7 @@ class TestSeedReader:
 # The normalizer
 # --------------------------------------------------------------------------------------
 
+
 class TestNormalizer:
     @FUZZ
     @given(raw=RAW_ARTICLES)
@@ -229,22 +363,29 @@ class TestNormalizer:
         normalize_or_reject(raw)
 
     @FUZZ
-    @given(body=st.lists(st.one_of(HTML_PIECES, WORDS, CONTROLS, SURROGATES, MOJIBAKE),
-                         min_size=1, max_size=60).map("".join))
+    @given(
+        body=st.lists(
+            st.one_of(HTML_PIECES, WORDS, CONTROLS, SURROGATES, MOJIBAKE), min_size=1, max_size=60
+        ).map("".join)
+    )
     def test_html_soup_normalizes_or_is_rejected(self, body: str) -> None:
         """HTML fragments glued together at random, labelled as HTML or as plain text,
         leave no tag start behind."""
         for content_type in ("text/html", "text/plain"):
             article = normalize_or_reject(
-                RawArticle.model_construct(body=body, content_type=content_type))
+                RawArticle.model_construct(body=body, content_type=content_type)
+            )
             if article is not None:
                 assert "<script" not in article.body.lower()
 
     @settings(max_examples=20, deadline=None)
-    @given(piece=st.one_of(HTML_PIECES, MOJIBAKE, ODD_UNICODE, SURROGATES),
-           repeat=st.integers(min_value=1_000, max_value=20_000))
+    @given(
+        piece=st.one_of(HTML_PIECES, MOJIBAKE, ODD_UNICODE, SURROGATES),
+        repeat=st.integers(min_value=1_000, max_value=20_000),
+    )
     def test_long_repetitions_normalize_or_are_rejected(self, piece: str, repeat: int) -> None:
         """One hostile fragment repeated thousands of times: no exception, no blow-up."""
         for content_type in ("text/html", "text/plain"):
             normalize_or_reject(
-                RawArticle.model_construct(body=piece * repeat, content_type=content_type))
+                RawArticle.model_construct(body=piece * repeat, content_type=content_type)
+            )

@@ -43,20 +43,34 @@ def test_0003_keeps_paragraph_rows_and_their_sharing(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'news.db'}")
     upgrade(engine, "0002")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO common_paragraphs (paragraph_hash, story_id, shared) "
-                                "VALUES (1, 10, 0), (2, 20, 1)"))
+        connection.execute(
+            text(
+                "INSERT INTO common_paragraphs (paragraph_hash, story_id, shared) "
+                "VALUES (1, 10, 0), (2, 20, 1)"
+            )
+        )
     upgrade(engine, "0003")
     with engine.begin() as connection:
-        rows = connection.execute(text("SELECT paragraph_hash, article_id, other_article_id, shared "
-                                       "FROM common_paragraphs ORDER BY 1")).all()
+        rows = connection.execute(
+            text(
+                "SELECT paragraph_hash, article_id, other_article_id, shared "
+                "FROM common_paragraphs ORDER BY 1"
+            )
+        ).all()
         assert [tuple(row) for row in rows] == [(1, 10, None, 0), (2, 20, None, 1)]
-        connection.execute(text("UPDATE common_paragraphs SET other_article_id = 11 WHERE paragraph_hash = 1"))
+        connection.execute(
+            text("UPDATE common_paragraphs SET other_article_id = 11 WHERE paragraph_hash = 1")
+        )
     command.downgrade(alembic_config(engine), "0002")
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT paragraph_hash, story_id, shared FROM common_paragraphs "
-                                       "ORDER BY 1")).all()
+        rows = connection.execute(
+            text("SELECT paragraph_hash, story_id, shared FROM common_paragraphs ORDER BY 1")
+        ).all()
     engine.dispose()
-    assert [tuple(row) for row in rows] == [(1, 10, 1), (2, 20, 1)]  # two stories: shared under 0002
+    assert [tuple(row) for row in rows] == [
+        (1, 10, 1),
+        (2, 20, 1),
+    ]  # two stories: shared under 0002
 
 
 def test_postgres_article_text_is_compressed_with_lz4(pg_url: str) -> None:
@@ -64,13 +78,20 @@ def test_postgres_article_text_is_compressed_with_lz4(pg_url: str) -> None:
     engine = create_engine(pg_url)
     try:
         with engine.connect() as connection:
-            supported = connection.execute(text(
-                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-            )).scalar()
-            methods = dict(connection.execute(text(
-                "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
-                "WHERE (attrelid, attname) IN (('articles'::regclass, 'body'), ('articles'::regclass, 'raw'),"
-                " ('article_revisions'::regclass, 'body'), ('rejects'::regclass, 'raw'))")).all())
+            supported = connection.execute(
+                text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+                )
+            ).scalar()
+            methods = dict(
+                connection.execute(
+                    text(
+                        "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
+                        "WHERE (attrelid, attname) IN (('articles'::regclass, 'body'), ('articles'::regclass, 'raw'),"
+                        " ('article_revisions'::regclass, 'body'), ('rejects'::regclass, 'raw'))"
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
     assert len(methods) == 4

@@ -595,26 +595,47 @@ class TestFingerprintText:
 
 
 class TestFingerprintParagraphs:
-    @pytest.mark.parametrize("dateline", [
-        "SYDNEY (AAP) - ", "CANBERRA, Jan 5 (Reuters) -- ", "PERTH: ", "(AFP) ",
-        "HOBART \u2014 ", "NEW YORK (AP) \u2013 ",
-    ])
+    @pytest.mark.parametrize(
+        "dateline",
+        [
+            "SYDNEY (AAP) - ",
+            "CANBERRA, Jan 5 (Reuters) -- ",
+            "PERTH: ",
+            "(AFP) ",
+            "HOBART \u2014 ",
+            "NEW YORK (AP) \u2013 ",
+        ],
+    )
     def test_a_dateline_does_not_change_the_lead(self, dateline: str) -> None:
         """The first paragraph fingerprints alike with and without a dateline."""
         body = "The council approved the budget.\n\nIt takes effect in January."
-        assert fingerprint_paragraphs(dateline + body) == fingerprint_paragraphs(body) == [
-            "the council approved the budget", "it takes effect in january"]
+        assert (
+            fingerprint_paragraphs(dateline + body)
+            == fingerprint_paragraphs(body)
+            == ["the council approved the budget", "it takes effect in january"]
+        )
 
     def test_links_and_page_furniture_are_left_out(self) -> None:
-        """"Related:" links and lines of a few words (bylines, share and print lines) are
+        """ "Related:" links and lines of a few words (bylines, share and print lines) are
         not compared; the text paragraphs are."""
         text = "The council approved the new budget for schools and buses on Tuesday."
-        body = (f"By Jane Doe\n\n{text}\n\nRelated: Council votes on the new budget for the "
-                "city and its schools\n\nPrint this page")
+        body = (
+            f"By Jane Doe\n\n{text}\n\nRelated: Council votes on the new budget for the "
+            "city and its schools\n\nPrint this page"
+        )
         assert fingerprint_paragraphs(body) == [fingerprint_text(text)]
 
-    @pytest.mark.parametrize("note", ["Update: ", "UPDATE - ", "Editor's note: ",
-                                      "Editor\u2019s note: ", "Correction: ", "Latest \u2014 "])
+    @pytest.mark.parametrize(
+        "note",
+        [
+            "Update: ",
+            "UPDATE - ",
+            "Editor's note: ",
+            "Editor\u2019s note: ",
+            "Correction: ",
+            "Latest \u2014 ",
+        ],
+    )
     def test_a_note_added_after_the_story_is_left_out(self, note: str) -> None:
         """An update or editor's note after the first paragraph is new text (often another
         story's lead), not the story a reprint carries; as the first paragraph it is kept."""
@@ -622,44 +643,56 @@ class TestFingerprintParagraphs:
         added = note + "Police have named the man who died in a crash on the highway overnight."
         assert fingerprint_paragraphs(f"{text}\n\n{added}") == [fingerprint_text(text)]
         first, second = fingerprint_paragraphs(f"{added}\n\n{text}")  # ("UPDATE - " as a dateline)
-        assert first.endswith("police have named the man who died in a crash on the highway overnight")
+        assert first.endswith(
+            "police have named the man who died in a crash on the highway overnight"
+        )
         assert second == fingerprint_text(text)
 
     def test_a_body_of_short_lines_keeps_them(self) -> None:
         """A text made only of short lines (a list, a poem) is compared as it is."""
         assert fingerprint_paragraphs("Roses are red\n\nViolets are blue") == [
-            "roses are red", "violets are blue"]
+            "roses are red",
+            "violets are blue",
+        ]
 
     def test_only_an_upper_case_place_before_a_separator_is_a_dateline(self) -> None:
         """An ordinary opening, a colon in a sentence, or a later paragraph keeps its words."""
         assert fingerprint_paragraphs("Officials said: no.\n\nPERTH: later") == [
-            "officials said no", "perth later"]
+            "officials said no",
+            "perth later",
+        ]
 
 
 class TestLooksLikeNotice:
-    @pytest.mark.parametrize("notice", [
-        "Copyright Australian Associated Press. All rights reserved.",
-        "\u00a9 2026 The Daily Planet. This material may not be published, broadcast, rewritten or "
-        "redistributed.",
-        "Disclaimer: The views and opinions expressed in this article are those of the authors.",
-        "This article was distributed by the Southern Cross news service.",
-        "If you or someone you know needs help, call Lifeline on 13 11 14.",
-        "Subscribe today for unlimited access to breaking news and analysis.",
-        "Reporting by Jane Doe in Sydney; Editing by John Roe",
-        "Do you have a story tip? Email our newsroom. Our corrections policy is on our website.",
-        "The information is general in nature and does not constitute financial advice.",
-    ])
+    @pytest.mark.parametrize(
+        "notice",
+        [
+            "Copyright Australian Associated Press. All rights reserved.",
+            "\u00a9 2026 The Daily Planet. This material may not be published, broadcast, rewritten or "
+            "redistributed.",
+            "Disclaimer: The views and opinions expressed in this article are those of the authors.",
+            "This article was distributed by the Southern Cross news service.",
+            "If you or someone you know needs help, call Lifeline on 13 11 14.",
+            "Subscribe today for unlimited access to breaking news and analysis.",
+            "Reporting by Jane Doe in Sydney; Editing by John Roe",
+            "Do you have a story tip? Email our newsroom. Our corrections policy is on our website.",
+            "The information is general in nature and does not constitute financial advice.",
+        ],
+    )
     def test_publishers_notices(self, notice: str) -> None:
         """Rights lines, disclaimers, credits, pitches, helplines and bylines of the desk."""
         assert looks_like_notice(fingerprint_text(notice))
 
-    @pytest.mark.parametrize("paragraph", [
-        "Premier Peter Beattie says the Government is seeking legal advice about the case.",
-        "In 1976 she retired from writing her newsletter and moved to Houston.",
-        "Perhaps the time has come for us to sign up to a federal executive process.",
-        "Animalia is an illustrated children's book. It was originally published in 1986.",
-        "The court heard the band had breached copyright law when it sampled the song. " * 8,
-    ])
+    @pytest.mark.parametrize(
+        "paragraph",
+        [
+            "Premier Peter Beattie says the Government is seeking legal advice about the case.",
+            "In 1976 she retired from writing her newsletter and moved to Houston.",
+            "Perhaps the time has come for us to sign up to a federal executive process.",
+            "Animalia is an illustrated children's book. It was originally published in 1986.",
+            "The court heard the band had breached copyright law when it sampled the song. " * 8,
+        ],
+    )
     def test_story_paragraphs_that_mention_such_things(self, paragraph: str) -> None:
         """One weak sign is not enough, and a long paragraph is a story about rights."""
         assert not looks_like_notice(fingerprint_text(paragraph))

@@ -19,15 +19,18 @@ from worker.storage.session import get_engine
 def make_seeds(directory: Path, count: int) -> None:
     for i in range(count):
         body = distinct_article(i)
-        (directory / f"{i:03d}_{i:016x}.txt").write_text(f" date 2024-05-{i % 28 + 1:02d} {body}",
-                                                        encoding="utf-8")
+        (directory / f"{i:03d}_{i:016x}.txt").write_text(
+            f" date 2024-05-{i % 28 + 1:02d} {body}", encoding="utf-8"
+        )
 
 
 class TestEnqueue:
     def test_enqueue_wait_reports_final_counts(self, celery_worker, tmp_path: Path) -> None:
         """`enqueue --batch-size 4 --wait --json` returns the job's counts with status done."""
         make_seeds(tmp_path, 10)
-        result = CliRunner().invoke(cli, ["enqueue", str(tmp_path), "--batch-size", "4", "--wait", "--json"])
+        result = CliRunner().invoke(
+            cli, ["enqueue", str(tmp_path), "--batch-size", "4", "--wait", "--json"]
+        )
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["status"] == "done"
@@ -45,7 +48,9 @@ class TestEnqueue:
 
         def status() -> str | None:
             with engine.connect() as connection:
-                return connection.execute(select(IngestJob.status).where(IngestJob.id == job_id)).scalar_one()
+                return connection.execute(
+                    select(IngestJob.status).where(IngestJob.id == job_id)
+                ).scalar_one()
 
         assert wait_for(lambda: status() == "done")
 
@@ -56,15 +61,27 @@ class TestProducerInterface:
         from worker.app import app
 
         task_id = str(uuid.uuid4())
-        app.send_task("ingest.articles", args=[[{"body": STORY, "url": "https://x.example/1"},
-                                                {"body": STORY, "url": "https://x.example/1"},
-                                                {"nobody": 1}]], task_id=task_id)
+        app.send_task(
+            "ingest.articles",
+            args=[
+                [
+                    {"body": STORY, "url": "https://x.example/1"},
+                    {"body": STORY, "url": "https://x.example/1"},
+                    {"nobody": 1},
+                ]
+            ],
+            task_id=task_id,
+        )
         job_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"news-ingest:message:{task_id}"))
         engine = get_engine()
 
         def job() -> dict | None:
             with engine.connect() as connection:
-                row = connection.execute(select(IngestJob.__table__).where(IngestJob.id == job_id)).mappings().one_or_none()
+                row = (
+                    connection.execute(select(IngestJob.__table__).where(IngestJob.id == job_id))
+                    .mappings()
+                    .one_or_none()
+                )
             return dict(row) if row and row["status"] == "done" else None
 
         done = wait_for(job)

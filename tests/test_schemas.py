@@ -27,6 +27,8 @@ class TestJsonSchemaFiles:
         import subprocess
         import sys
 
-        code = ("import sys, schemas, schemas.export; "
-                "sys.exit(any(m == 'worker' or m.startswith('worker.') for m in sys.modules))")
+        code = (
+            "import sys, schemas, schemas.export; "
+            "sys.exit(any(m == 'worker' or m.startswith('worker.') for m in sys.modules))"
+        )
         assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -77,7 +77,9 @@ class TestIterSeedFiles:
         (tmp_path / "dangling.txt").symlink_to(tmp_path / "missing.txt")
         assert list(iter_seed_files([tmp_path])) == [original, tmp_path / "elsewhere/d.txt"]
         assert list(iter_seed_files([tmp_path / "c.txt", tmp_path])) == [
-            tmp_path / "c.txt", tmp_path / "elsewhere/d.txt"]
+            tmp_path / "c.txt",
+            tmp_path / "elsewhere/d.txt",
+        ]
 
     def test_the_order_is_deterministic(self, tmp_path: Path) -> None:
         """Two walks of the same tree give the same sequence."""

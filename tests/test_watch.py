@@ -14,6 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tests.cli_processes import CliProcess, write_seed
+from tests.factories import distinct_article
+from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.services import seed_dirs
 from worker.services.watch import SeedDirWatcher
@@ -27,10 +30,6 @@ from worker.storage.models import (
 )
 from worker.storage.session import get_engine
 
-from tests.cli_processes import CliProcess, write_seed
-from tests.factories import distinct_article
-from tests.polling import wait_for
-
 
 def _run_now(engine):  # type: ignore[no-untyped-def]
     """A send_part that ingests each part at once, in this process."""
@@ -43,8 +42,9 @@ def _run_now(engine):  # type: ignore[no-untyped-def]
 
 
 def _scan(engine, source_id: int) -> seed_dirs.ScanResult:  # type: ignore[no-untyped-def]
-    return seed_dirs.scan_seed_dir(engine=engine, source_id=source_id, send_part=_run_now(engine),
-                                   batch_size=50)
+    return seed_dirs.scan_seed_dir(
+        engine=engine, source_id=source_id, send_part=_run_now(engine), batch_size=50
+    )
 
 
 def _age(path: Path, seconds: float = 60) -> None:
@@ -80,7 +80,9 @@ class TestRescan:
         files cost a stat (and a hash when touched), never an ingest."""
         directory = tmp_path / "seeds"
         (directory / "nested").mkdir(parents=True)
-        paths = [directory / f"{i:03d}_a.txt" for i in range(4)] + [directory / "nested" / "004_b.txt"]
+        paths = [directory / f"{i:03d}_a.txt" for i in range(4)] + [
+            directory / "nested" / "004_b.txt"
+        ]
         for i, path in enumerate(paths):
             write_seed(path, i)
             _age(path)
@@ -109,7 +111,9 @@ class TestRescan:
             sources = set(connection.execute(select(Source.name)).scalars())
         assert sources == {str(directory.resolve())}  # nested files belong to the directory
 
-    def test_a_file_still_being_written_waits_for_the_next_scan(self, engine, tmp_path: Path) -> None:
+    def test_a_file_still_being_written_waits_for_the_next_scan(
+        self, engine, tmp_path: Path
+    ) -> None:
         """A file modified within the settle time is left alone, and queued once it is stable."""
         directory = tmp_path / "seeds"
         directory.mkdir()
@@ -135,8 +139,11 @@ class TestRescan:
             from worker.sources.seed_tree import walk_seed_files
             from worker.storage.seed_dirs import record_files
 
-            record_files(connection=connection, source_id=source_id, files=[
-                (s.path, s.size, s.mtime_ns, None) for s in walk_seed_files(directory)])
+            record_files(
+                connection=connection,
+                source_id=source_id,
+                files=[(s.path, s.size, s.mtime_ns, None) for s in walk_seed_files(directory)],
+            )
         jobs_before = _count(engine, IngestJob)
         result = _scan(engine, source_id)
         assert (result.files, result.unchanged, result.queued) == (5000, 5000, 0)
@@ -163,8 +170,9 @@ class TestSourcesCommands:
             write_seed(directory / f"{i}.txt", i)
             _age(directory / f"{i}.txt")
         runner = CliRunner()
-        added = runner.invoke(cli, ["sources", "add-dir", str(directory), "--interval", "120",
-                                    "--json"])
+        added = runner.invoke(
+            cli, ["sources", "add-dir", str(directory), "--interval", "120", "--json"]
+        )
         assert added.exit_code == 0, added.output
         source_id = json.loads(added.stdout)["id"]
         scanned = runner.invoke(cli, ["sources", "scan", str(source_id), "--inline", "--json"])
@@ -172,7 +180,11 @@ class TestSourcesCommands:
         assert json.loads(scanned.stdout.splitlines()[-1])["queued"] == 3
         (row,) = json.loads(runner.invoke(cli, ["sources", "list", "--json"]).stdout)
         assert (row["kind"], row["name"], row["interval_s"], row["files"]) == (
-            "seed_dir", str(directory.resolve()), 120, 3)
+            "seed_dir",
+            str(directory.resolve()),
+            120,
+            3,
+        )
         assert row["next_fetch_at"] is not None
         assert runner.invoke(cli, ["sources", "remove", str(source_id)]).exit_code == 0
         (row,) = json.loads(runner.invoke(cli, ["sources", "list", "--json"]).stdout)
@@ -200,6 +212,7 @@ class TestScheduling:
             def send(source_id: int) -> None:
                 with lock:
                     claimed.append(source_id)
+
             seed_dirs.scan_due_dirs(engine=engine, send_scan=send)
 
         threads = [threading.Thread(target=schedule) for _ in range(4)]
@@ -210,8 +223,9 @@ class TestScheduling:
         assert sorted(claimed) == list(range(1, 7))
         assert seed_dirs.scan_due_dirs(engine=engine, send_scan=claimed.append) == 0
 
-    def test_scan_due_task_queues_a_job_the_worker_ingests(self, celery_worker,
-                                                           tmp_path: Path) -> None:
+    def test_scan_due_task_queues_a_job_the_worker_ingests(
+        self, celery_worker, tmp_path: Path
+    ) -> None:
         """Beat's `sources.scan_due` leads, through `sources.scan_dir`, to stored articles."""
         from worker.app import app
 
@@ -258,8 +272,9 @@ class TestWatcher:
 
 @pytest.mark.slow
 class TestWatchProcess:
-    def test_files_dropped_while_a_job_runs_are_ingested_once(self, celery_worker,
-                                                              tmp_path: Path) -> None:
+    def test_files_dropped_while_a_job_runs_are_ingested_once(
+        self, celery_worker, tmp_path: Path
+    ) -> None:
         """With a big job running, files dropped into a watched directory (some written
         slowly, some moved in, some rewritten unchanged) are each ingested exactly once,
         and never half-written."""
@@ -268,8 +283,9 @@ class TestWatchProcess:
         backlog.mkdir()
         for i in range(300):
             write_seed(backlog / f"{i:03d}.txt", 5000 + i)
-        enqueued = CliRunner().invoke(cli, ["enqueue", str(backlog), "--batch-size", "25",
-                                            "--json"])
+        enqueued = CliRunner().invoke(
+            cli, ["enqueue", str(backlog), "--batch-size", "25", "--json"]
+        )
         assert enqueued.exit_code == 0, enqueued.output
         watched = (tmp_path / "inbox").resolve()
         watched.mkdir()
@@ -281,10 +297,14 @@ class TestWatchProcess:
                 path = watched / f"{i:03d}.txt"
                 expected[str(path)] = write_seed(path, i)
             slow_text = f"date 2024-05-02 {distinct_article(77, sentences=30)}"
-            writers = [threading.Thread(
-                target=_write_slowly, kwargs={"pieces": 4, "pause_s": 0.4},
-                args=(watched / f"slow{i}.txt", slow_text.replace("The", f"The{i}", 1)))
-                for i in range(3)]
+            writers = [
+                threading.Thread(
+                    target=_write_slowly,
+                    kwargs={"pieces": 4, "pause_s": 0.4},
+                    args=(watched / f"slow{i}.txt", slow_text.replace("The", f"The{i}", 1)),
+                )
+                for i in range(3)
+            ]
             for writer in writers:
                 writer.start()
             staging = tmp_path / "staging" / "batch"  # a directory moved in whole
@@ -304,15 +324,23 @@ class TestWatchProcess:
             # The same bytes written again: a new mtime, no new content.
             (watched / "000.txt").write_text((watched / "000.txt").read_text())
 
-            wait_for(lambda: set(expected) <= set(_sightings_by_location(engine)), timeout=120,
-                     what="every dropped file ingested")
+            wait_for(
+                lambda: set(expected) <= set(_sightings_by_location(engine)),
+                timeout=120,
+                what="every dropped file ingested",
+            )
             assert watch.terminate(timeout=30) == 0, watch.log
 
         def unfinished() -> list[dict]:  # type: ignore[type-arg]
             with engine.connect() as connection:
-                return [dict(row) for row in connection.execute(
-                    select(IngestJobPart.__table__).where(
-                        IngestJobPart.status.in_(("queued", "running")))).mappings()]
+                return [
+                    dict(row)
+                    for row in connection.execute(
+                        select(IngestJobPart.__table__).where(
+                            IngestJobPart.status.in_(("queued", "running"))
+                        )
+                    ).mappings()
+                ]
 
         try:
             wait_for(lambda: not unfinished(), timeout=120, what="every job done")
@@ -321,13 +349,18 @@ class TestWatchProcess:
         seen = _sightings_by_location(engine)
         assert {path: seen[path] for path in expected} == dict.fromkeys(expected, 1)
         with engine.connect() as connection:
-            bodies = connection.execute(select(Article.body).where(Article.body.like("%The0%"))
-                                        ).scalars().all()
+            bodies = (
+                connection.execute(select(Article.body).where(Article.body.like("%The0%")))
+                .scalars()
+                .all()
+            )
         # The slow files were read whole: their stored text ends as the file ends.
         assert len(bodies) == 1 and bodies[0].rstrip().endswith(slow_text.rstrip()[-40:])
         assert _count(engine, Article) == 300 + len(expected)
 
-    def test_inline_watch_ingests_in_process(self, postgres_db, redis_client, tmp_path: Path) -> None:
+    def test_inline_watch_ingests_in_process(
+        self, postgres_db, redis_client, tmp_path: Path
+    ) -> None:
         """`watch --inline` needs no worker: a dropped file is stored by the watcher itself,
         and files already there when it starts are caught up."""
         engine = get_engine()

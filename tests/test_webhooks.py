@@ -14,21 +14,23 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 from werkzeug import Request, Response
 
+from tests.cli_processes import store_articles
+from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.services import webhooks
 from worker.storage.models import OutboxEvent, Subscriber, utcnow
 from worker.storage.session import get_engine
-
-from tests.cli_processes import store_articles
-from tests.polling import wait_for
 
 SECRET = "s3cret-for-tests"
 
 
 def _subscriber(engine, subscriber_id: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     with engine.connect() as connection:
-        return dict(connection.execute(select(Subscriber.__table__).where(
-            Subscriber.id == subscriber_id)).mappings().one())
+        return dict(
+            connection.execute(select(Subscriber.__table__).where(Subscriber.id == subscriber_id))
+            .mappings()
+            .one()
+        )
 
 
 def _event_ids(engine) -> list[int]:  # type: ignore[no-untyped-def]
@@ -97,7 +99,9 @@ class TestDelivery:
         webhooks.deliver_webhooks(engine=engine)
         assert "X-News-Ingest-Signature" not in handler.requests[0][0]
 
-    def test_500s_are_retried_with_growing_backoff(self, postgres_db, httpserver: HTTPServer) -> None:
+    def test_500s_are_retried_with_growing_backoff(
+        self, postgres_db, httpserver: HTTPServer
+    ) -> None:
         """After 500s the subscriber waits (exponentially longer), then delivers in order."""
         engine = get_engine()
         handler = _Flaky(failures=2)
@@ -130,7 +134,9 @@ class TestDelivery:
         ids = [json.loads(body)["article_id"] for _, body in handler.requests]
         assert ids == [1, 1, 1, 2, 3]  # the failed event again, then the rest in order
 
-    def test_gives_up_on_an_event_only_after_a_day(self, postgres_db, httpserver: HTTPServer) -> None:
+    def test_gives_up_on_an_event_only_after_a_day(
+        self, postgres_db, httpserver: HTTPServer
+    ) -> None:
         """An event refused for a day is skipped with the failure recorded; before that it is kept."""
         engine = get_engine()
         httpserver.expect_request("/broken").respond_with_data("no", status=500)
@@ -154,7 +160,8 @@ class TestDelivery:
         assert row["backlog"] == 0 and "secret" not in row
 
     def test_private_addresses_are_refused_without_the_opt_in(
-            self, postgres_db, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self, postgres_db, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Without NEWS_INGEST_ALLOW_PRIVATE_NETWORKS, a loopback webhook is never connected to."""
         from worker.settings import get_settings
 
@@ -205,8 +212,9 @@ class TestSubscribersCommands:
         result = CliRunner().invoke(cli, ["subscribers", "add", "file:///etc/passwd"])
         assert result.exit_code == 1 and "http" in result.output
 
-    def test_a_new_subscriber_starts_after_existing_events(self, engine,
-                                                           httpserver: HTTPServer) -> None:
+    def test_a_new_subscriber_starts_after_existing_events(
+        self, engine, httpserver: HTTPServer
+    ) -> None:
         """Events written before a subscriber was added are not sent to it (unless --from-start)."""
         store_articles(engine, 2)
         handler = _Flaky(failures=0)

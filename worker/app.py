@@ -23,10 +23,16 @@ VISIBILITY_TIMEOUT_S = 1200
 def create_app() -> Celery:
     guard_redis_envelopes()  # a non-envelope queue item must not stop the worker
     settings = get_settings()
-    app = Celery("news-ingest", include=[
-        "worker.tasks.seeds", "worker.tasks.jobs", "worker.tasks.events", "worker.tasks.sources",
-        "worker.tasks.feeds",
-    ])
+    app = Celery(
+        "news-ingest",
+        include=[
+            "worker.tasks.seeds",
+            "worker.tasks.jobs",
+            "worker.tasks.events",
+            "worker.tasks.sources",
+            "worker.tasks.feeds",
+        ],
+    )
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
@@ -52,20 +58,38 @@ def create_app() -> Celery:
         worker_hijack_root_logger=False,
         task_default_queue="news-ingest",
         beat_schedule={
-            "schedule-due-feeds": {"task": "feeds.schedule_due", "schedule": schedule(30.0),
-                                   "options": {"expires": 60}},
-            "resume-stalled-jobs": {"task": "jobs.resume", "schedule": schedule(60.0),
-                                    "options": {"expires": 60}},
+            "schedule-due-feeds": {
+                "task": "feeds.schedule_due",
+                "schedule": schedule(30.0),
+                "options": {"expires": 60},
+            },
+            "resume-stalled-jobs": {
+                "task": "jobs.resume",
+                "schedule": schedule(60.0),
+                "options": {"expires": 60},
+            },
             # The outbox relay and webhooks; `expires` drops ticks that waited behind long
             # batches instead of letting them pile up (the next tick does the same work).
-            "relay-events": {"task": "events.relay", "schedule": schedule(2.0),
-                             "options": {"expires": 10}},
-            "deliver-webhooks": {"task": "events.deliver", "schedule": schedule(5.0),
-                                 "options": {"expires": 30}},
-            "scan-due-seed-dirs": {"task": "sources.scan_due", "schedule": schedule(30.0),
-                                   "options": {"expires": 60}},
-            "prune-events": {"task": "events.prune", "schedule": schedule(3600.0),
-                             "options": {"expires": 3600}},
+            "relay-events": {
+                "task": "events.relay",
+                "schedule": schedule(2.0),
+                "options": {"expires": 10},
+            },
+            "deliver-webhooks": {
+                "task": "events.deliver",
+                "schedule": schedule(5.0),
+                "options": {"expires": 30},
+            },
+            "scan-due-seed-dirs": {
+                "task": "sources.scan_due",
+                "schedule": schedule(30.0),
+                "options": {"expires": 60},
+            },
+            "prune-events": {
+                "task": "events.prune",
+                "schedule": schedule(3600.0),
+                "options": {"expires": 3600},
+            },
         },
     )
     return app

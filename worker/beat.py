@@ -8,7 +8,9 @@ from pathlib import Path
 
 from celery.beat import PersistentScheduler
 
-HEARTBEAT_FILE = Path(os.environ.get("NEWS_INGEST_BEAT_HEARTBEAT", "/tmp/news-ingest-beat.heartbeat"))
+HEARTBEAT_FILE = Path(
+    os.environ.get("NEWS_INGEST_BEAT_HEARTBEAT", "/tmp/news-ingest-beat.heartbeat")
+)
 
 
 class HeartbeatScheduler(PersistentScheduler):

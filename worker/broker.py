@@ -38,9 +38,13 @@ def guard_redis_envelopes() -> None:
             envelope = loads(text)
         except ValueError as error:  # json.JSONDecodeError
             return _stand_in(text, f"queue item is not JSON ({error})")
-        if not (isinstance(envelope, dict) and isinstance(envelope.get("properties"), dict)
-                and isinstance(envelope["properties"].get("delivery_info"), dict)
-                and isinstance(envelope.get("headers", {}), dict) and "body" in envelope):
+        if not (
+            isinstance(envelope, dict)
+            and isinstance(envelope.get("properties"), dict)
+            and isinstance(envelope["properties"].get("delivery_info"), dict)
+            and isinstance(envelope.get("headers", {}), dict)
+            and "body" in envelope
+        ):
             return _stand_in(text, "queue item is not a kombu message envelope")
         return envelope
 
@@ -72,7 +76,10 @@ def _stand_in(text: Any, reason: str) -> dict[str, Any]:
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {},  # no task name: Celery logs "unknown message" and rejects it
-        "properties": {"delivery_tag": str(uuid.uuid4()), "delivery_mode": 2, "priority": 0,
-                       "delivery_info": {"exchange": "", "routing_key": ""}},
+        "properties": {
+            "delivery_tag": str(uuid.uuid4()),
+            "delivery_mode": 2,
+            "priority": 0,
+            "delivery_info": {"exchange": "", "routing_key": ""},
+        },
     }
-

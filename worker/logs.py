@@ -23,8 +23,11 @@ def configure_logging(*, stream=None, level: str | int | None = None) -> None:  
     use_json = settings.log_format == "json" or (
         settings.log_format == "auto" and not stream.isatty()
     )
-    renderer = (structlog.processors.JSONRenderer() if use_json
-                else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
     # JSON needs tracebacks as a string field; the console renderer prints them itself (and
     # warns when they were formatted before it).
     exceptions = [structlog.processors.format_exc_info] if use_json else []
@@ -41,8 +44,11 @@ def configure_logging(*, stream=None, level: str | int | None = None) -> None:  
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    *exceptions, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *exceptions,
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

@@ -45,15 +45,23 @@ _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 if prometheus_client is not None:
     TASK_DURATION = prometheus_client.Histogram(
-        "news_ingest_task_duration_seconds", "Celery task run time, by task and final state.",
-        ["task", "state"], buckets=_DURATION_BUCKETS)
+        "news_ingest_task_duration_seconds",
+        "Celery task run time, by task and final state.",
+        ["task", "state"],
+        buckets=_DURATION_BUCKETS,
+    )
     FEED_FETCHES = prometheus_client.Counter(
-        "news_ingest_feed_fetches", "Feed fetches by result: an HTTP status (200, 304, ...) "
+        "news_ingest_feed_fetches",
+        "Feed fetches by result: an HTTP status (200, 304, ...) "
         "or an error kind (timeout, connect, blocked_address, too_large, parse, ...).",
-        ["result"])
+        ["result"],
+    )
     FEED_FETCH_DURATION = prometheus_client.Histogram(
-        "news_ingest_feed_fetch_duration_seconds", "Feed fetch time, by result.", ["result"],
-        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60))
+        "news_ingest_feed_fetch_duration_seconds",
+        "Feed fetch time, by result.",
+        ["result"],
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+    )
 
 _started: dict[str, float] = {}
 _started_lock = threading.Lock()
@@ -85,8 +93,10 @@ def _serve_metrics(**_: Any) -> None:
     if not port:
         return
     if prometheus_client is None:
-        log.error("NEWS_INGEST_METRICS_PORT is set but prometheus-client is not installed: "
-                  "pip install 'news-ingest[api]'")
+        log.error(
+            "NEWS_INGEST_METRICS_PORT is set but prometheus-client is not installed: "
+            "pip install 'news-ingest[api]'"
+        )
         return
     registry = prometheus_client.REGISTRY
     if os.environ.get(MULTIPROC_ENV):
@@ -95,8 +105,10 @@ def _serve_metrics(**_: Any) -> None:
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        log.warning(f"{MULTIPROC_ENV} is not set: worker metrics cover the main process only "
-                    "(fine for the solo and threads pools, not for prefork)")
+        log.warning(
+            f"{MULTIPROC_ENV} is not set: worker metrics cover the main process only "
+            "(fine for the solo and threads pools, not for prefork)"
+        )
     prometheus_client.start_http_server(port, registry=registry)
     log.info("worker metrics served", port=port, multiprocess=bool(os.environ.get(MULTIPROC_ENV)))
 
@@ -108,8 +120,13 @@ def _task_started(task_id: str, **_: Any) -> None:
 
 
 @task_postrun.connect
-def _task_finished(task_id: str, task: Any, state: str | None = None,
-                   kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+def _task_finished(
+    task_id: str,
+    task: Any,
+    state: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
     with _started_lock:
         started = _started.pop(task_id, None)
     if started is None:
@@ -120,8 +137,15 @@ def _task_finished(task_id: str, task: Any, state: str | None = None,
         TASK_DURATION.labels(task=task.name, state=state).observe(seconds)
     # One line per task, carrying the task's bound context (task id, job id, source).
     kwargs = kwargs or {}
-    log.info("task finished", task_id=task_id, task_name=task.name, job_id=kwargs.get("job_id"),
-             part_no=kwargs.get("part_no"), state=state, duration_s=round(seconds, 3))
+    log.info(
+        "task finished",
+        task_id=task_id,
+        task_name=task.name,
+        job_id=kwargs.get("job_id"),
+        part_no=kwargs.get("part_no"),
+        state=state,
+        duration_s=round(seconds, 3),
+    )
 
 
 @worker_process_shutdown.connect

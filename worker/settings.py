@@ -49,7 +49,8 @@ class Settings(BaseSettings):
 
     # Normalization
     boilerplate: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_BOILERPLATE))
+        default_factory=lambda: list(DEFAULT_BOILERPLATE)
+    )
     title_max_chars: int = Field(default=200, ge=20)
 
     # Near-duplicate detection (see worker/pipeline/dedup.py for what each knob does)

@@ -25,8 +25,9 @@ API_VERSION = "1"
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    broker = redis.Redis.from_url(settings.broker_url, socket_timeout=2.0,
-                                  socket_connect_timeout=2.0)
+    broker = redis.Redis.from_url(
+        settings.broker_url, socket_timeout=2.0, socket_connect_timeout=2.0
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,13 +49,22 @@ def create_app() -> FastAPI:
 
     from worker.app import app as celery_app
 
-    registry = build_registry(engine=get_engine, redis=lambda: broker,
-                              queues=[celery_app.conf.task_default_queue])
+    registry = build_registry(
+        engine=get_engine, redis=lambda: broker, queues=[celery_app.conf.task_default_queue]
+    )
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
-             response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
-                              "description": "Prometheus text exposition format."}})
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {CONTENT_TYPE_LATEST: {}},
+                "description": "Prometheus text exposition format.",
+            }
+        },
+    )
     async def metrics() -> Response:
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -67,8 +77,12 @@ def _install_unavailable_handlers(app: FastAPI) -> None:
 
     async def unavailable(request: Request, error: Exception) -> Response:
         what = "database" if isinstance(error, DatabaseUnavailable) else "broker"
-        return problem_response(503, f"the {what} is unavailable; try again shortly",
-                                instance=request.url.path, headers={"Retry-After": "5"})
+        return problem_response(
+            503,
+            f"the {what} is unavailable; try again shortly",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
 
     for error_type in (DatabaseUnavailable, RedisError, KombuOperationalError):
         app.add_exception_handler(error_type, unavailable)

@@ -43,8 +43,10 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
     def _detail(self) -> str:
-        return (f"the request body is larger than {self.max_bytes} bytes "
-                "(NEWS_INGEST_API_MAX_BODY_BYTES)")
+        return (
+            f"the request body is larger than {self.max_bytes} bytes "
+            "(NEWS_INGEST_API_MAX_BODY_BYTES)"
+        )
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -28,8 +28,12 @@ from worker.storage.models import utcnow
 
 log = structlog.get_logger(__name__)
 
-OUTCOMES = {"new": "new", "duplicates": "duplicate", "near_duplicates": "near_duplicate",
-            "rejected": "rejected"}
+OUTCOMES = {
+    "new": "new",
+    "duplicates": "duplicate",
+    "near_duplicates": "near_duplicate",
+    "rejected": "rejected",
+}
 # kombu's Redis transport keeps one list per priority step besides the plain queue name.
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
@@ -39,8 +43,14 @@ FEED_OVERDUE_AFTER = timedelta(minutes=5)
 class StoreCollector(Collector):
     """Collects from the database and the broker's Redis on each (cached) scrape."""
 
-    def __init__(self, *, engine: Callable[[], Engine], redis: Callable[[], object],
-                 queues: Iterable[str], cache_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Callable[[], Engine],
+        redis: Callable[[], object],
+        queues: Iterable[str],
+        cache_s: float = 5.0,
+    ) -> None:
         self._engine = engine
         self._redis = redis
         self._queues = tuple(queues)
@@ -59,12 +69,13 @@ class StoreCollector(Collector):
             return list(self._cached[1])
 
     def _from_database(self) -> list[Metric]:
-        up = GaugeMetricFamily("news_ingest_database_up",
-                               "1 when the metrics scrape could read the database.")
+        up = GaugeMetricFamily(
+            "news_ingest_database_up", "1 when the metrics scrape could read the database."
+        )
         try:
             with self._engine().connect() as connection:
                 metrics = _database_metrics(connection)
-        except Exception as error:  # noqa: BLE001 -- a scrape must answer even when the DB does not
+        except Exception as error:
             log.warning("metrics: database unavailable", error=f"{type(error).__name__}: {error}")
             up.add_metric([], 0)
             return [up]
@@ -72,14 +83,18 @@ class StoreCollector(Collector):
         return [up, *metrics]
 
     def _from_broker(self) -> list[Metric]:
-        up = GaugeMetricFamily("news_ingest_broker_up",
-                               "1 when the metrics scrape could read the broker's Redis.")
-        depth = GaugeMetricFamily("news_ingest_queue_depth",
-                                  "Messages waiting in the Celery queue (Redis LLEN).",
-                                  labels=["queue"])
+        up = GaugeMetricFamily(
+            "news_ingest_broker_up", "1 when the metrics scrape could read the broker's Redis."
+        )
+        depth = GaugeMetricFamily(
+            "news_ingest_queue_depth",
+            "Messages waiting in the Celery queue (Redis LLEN).",
+            labels=["queue"],
+        )
         unacked = GaugeMetricFamily(
             "news_ingest_queue_unacked",
-            "Messages delivered to a worker and not yet acknowledged (running or prefetched).")
+            "Messages delivered to a worker and not yet acknowledged (running or prefetched).",
+        )
         try:
             client = self._redis()
             pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
@@ -89,13 +104,13 @@ class StoreCollector(Collector):
                     pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
             pipe.hlen("unacked")
             lengths = pipe.execute()
-        except Exception as error:  # noqa: BLE001 -- as above, for the broker
+        except Exception as error:
             log.warning("metrics: broker unavailable", error=f"{type(error).__name__}: {error}")
             up.add_metric([], 0)
             return [up]
         per_queue = 1 + len(_PRIORITY_STEPS)
         for index, queue in enumerate(self._queues):
-            depth.add_metric([queue], sum(lengths[index * per_queue:(index + 1) * per_queue]))
+            depth.add_metric([queue], sum(lengths[index * per_queue : (index + 1) * per_queue]))
         unacked.add_metric([], lengths[-1])
         up.add_metric([], 1)
         return [up, depth, unacked]
@@ -107,7 +122,8 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
     ingested = CounterMetricFamily(
         "news_ingest_articles_ingested",
         "Inputs ingested, by outcome (received = new + duplicate + near_duplicate + rejected).",
-        labels=["outcome"])
+        labels=["outcome"],
+    )
     for field, outcome in OUTCOMES.items():
         ingested.add_metric([outcome], getattr(totals, field))
     received = CounterMetricFamily("news_ingest_articles_received", "Inputs received by jobs.")
@@ -120,32 +136,42 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
     oldest = job_rows.oldest_unfinished(connection=connection)
     oldest_age = GaugeMetricFamily(
         "news_ingest_oldest_unfinished_job_age_seconds",
-        "Age of the oldest queued or running job; 0 when every job is finished.")
+        "Age of the oldest queued or running job; 0 when every job is finished.",
+    )
     oldest_age.add_metric([], max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
     stalled = GaugeMetricFamily(
         "news_ingest_stalled_job_parts",
         "Job parts queued or running with no progress for NEWS_INGEST_JOB_STALL_S "
-        "(jobs.resume re-enqueues them; a steady non-zero value means a job is stuck).")
-    stalled.add_metric([], stats.stalled_part_count(
-        connection=connection, older_than=timedelta(seconds=settings.job_stall_s)))
+        "(jobs.resume re-enqueues them; a steady non-zero value means a job is stuck).",
+    )
+    stalled.add_metric(
+        [],
+        stats.stalled_part_count(
+            connection=connection, older_than=timedelta(seconds=settings.job_stall_s)
+        ),
+    )
 
-    feeds = GaugeMetricFamily("news_ingest_feeds", "Registered feeds by status.",
-                              labels=["status"])
+    feeds = GaugeMetricFamily("news_ingest_feeds", "Registered feeds by status.", labels=["status"])
     feed_status = stats.feeds_by_status(connection=connection)
     for status in sorted({"active", "error", "gone", "removed", *feed_status}):
         feeds.add_metric([status], feed_status.get(status, 0))
     overdue = GaugeMetricFamily(
         "news_ingest_feeds_overdue",
-        "Enabled feeds more than 5 minutes past their next fetch time (scheduling is behind).")
-    overdue.add_metric([], stats.overdue_feed_count(connection=connection,
-                                                    late_by=FEED_OVERDUE_AFTER))
+        "Enabled feeds more than 5 minutes past their next fetch time (scheduling is behind).",
+    )
+    overdue.add_metric(
+        [], stats.overdue_feed_count(connection=connection, late_by=FEED_OVERDUE_AFTER)
+    )
     failing = GaugeMetricFamily(
         "news_ingest_feed_consecutive_errors",
         "Consecutive failed fetches of each failing feed, with the kind of its last error.",
-        labels=["feed", "error_kind"])
+        labels=["feed", "error_kind"],
+    )
     failing_by_kind = GaugeMetricFamily(
-        "news_ingest_feeds_failing", "Feeds whose last fetch failed, by kind of error.",
-        labels=["error_kind"])
+        "news_ingest_feeds_failing",
+        "Feeds whose last fetch failed, by kind of error.",
+        labels=["error_kind"],
+    )
     kinds: dict[str, int] = {}
     for feed in stats.failing_feeds(connection=connection):
         kind = classify_feed_error(feed.last_error)
@@ -153,8 +179,7 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
         kinds[kind] = kinds.get(kind, 0) + 1
     for kind, count in sorted(kinds.items()):
         failing_by_kind.add_metric([kind], count)
-    return [ingested, received, jobs, oldest_age, stalled, feeds, overdue, failing,
-            failing_by_kind]
+    return [ingested, received, jobs, oldest_age, stalled, feeds, overdue, failing, failing_by_kind]
 
 
 _HTTP_STATUS = re.compile(r"\bHTTP[ :/]*([1-5]\d\d)\b", re.IGNORECASE)
@@ -168,8 +193,10 @@ _ERROR_KINDS = (
     ("redirect_loop", re.compile(r"redirect", re.IGNORECASE)),
     ("dns", re.compile(r"\bdns\b|name or service not known|getaddrinfo", re.IGNORECASE)),
     ("tls", re.compile(r"\bssl\b|\btls\b|certificate", re.IGNORECASE)),
-    ("invalid_url", re.compile(r"invalid url|only http and https|url without a host",
-                               re.IGNORECASE)),
+    (
+        "invalid_url",
+        re.compile(r"invalid url|only http and https|url without a host", re.IGNORECASE),
+    ),
     ("decode", re.compile(r"content-encoding|compressed body|decod", re.IGNORECASE)),
     ("connect", re.compile(r"connect|connection|reset|unreachable|refused", re.IGNORECASE)),
     ("not_a_feed", re.compile(r"not a feed|pars|\bxml\b|malformed", re.IGNORECASE)),
@@ -190,8 +217,9 @@ def classify_feed_error(message: str | None) -> str:
     return "other"
 
 
-def build_registry(*, engine: Callable[[], Engine], redis: Callable[[], object],
-                   queues: Iterable[str]) -> CollectorRegistry:
+def build_registry(
+    *, engine: Callable[[], Engine], redis: Callable[[], object], queues: Iterable[str]
+) -> CollectorRegistry:
     """A registry of its own per app, so several apps in one process never collide."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(engine=engine, redis=redis, queues=queues))

@@ -16,8 +16,9 @@ def check_feed_url(url: str) -> str:
     url = url.strip()
     if len(url) > 2048:
         raise ValueError("longer than 2048 characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" or "\ud800" <= ch <= "\udfff"
-           for ch in url):
+    if any(
+        ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in url
+    ):
         raise ValueError("must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -55,9 +56,12 @@ class FeedCreate(BaseModel):
     url: str = Field(min_length=1, max_length=2048, description="An http or https feed URL.")
     title: str | None = Field(default=None, max_length=1000)
     interval_s: int | None = Field(
-        default=None, ge=300, le=24 * 3600,
+        default=None,
+        ge=300,
+        le=24 * 3600,
         description="A fixed fetch interval; by default it adapts to how often the feed "
-                    "publishes (5 min .. 24 h).")
+        "publishes (5 min .. 24 h).",
+    )
 
     @field_validator("url")
     @classmethod

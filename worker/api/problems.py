@@ -34,8 +34,9 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raised by handlers for an error response with a detail and optional extra members."""
 
-    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None,
-                 **extensions: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -44,18 +45,29 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    status: int, detail: str | None = None, *, instance: str | None = None,
-    headers: dict[str, str] | None = None, **extensions: Any,
+    status: int,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
-    body = Problem(title=_title(status), status=status, detail=detail, instance=instance,
-                   **extensions).model_dump(exclude_none=True)
+    body = Problem(
+        title=_title(status), status=status, detail=detail, instance=instance, **extensions
+    ).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting problem+json errors for these statuses."""
-    return {status: {"model": Problem, "description": _title(status),
-                     "content": {PROBLEM_MEDIA_TYPE: {}}} for status in statuses}
+    return {
+        status: {
+            "model": Problem,
+            "description": _title(status),
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -66,8 +78,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 async def _on_problem(request: Request, error: ProblemError) -> JSONResponse:
-    return problem_response(error.status, error.detail, instance=request.url.path,
-                            headers=error.headers, **error.extensions)
+    return problem_response(
+        error.status,
+        error.detail,
+        instance=request.url.path,
+        headers=error.headers,
+        **error.extensions,
+    )
 
 
 async def _on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -76,8 +93,7 @@ async def _on_http_error(request: Request, error: StarletteHTTPException) -> JSO
     if error.status_code == 405:
         # Starlette names only the first route matching the path; list every method.
         headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-    return problem_response(error.status_code, detail, instance=request.url.path,
-                            headers=headers)
+    return problem_response(error.status_code, detail, instance=request.url.path, headers=headers)
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -92,21 +108,27 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     errors = [
-        {"location": ".".join(str(part) for part in e.get("loc", ())), "message": e.get("msg", ""),
-         "type": e.get("type", "")}
+        {
+            "location": ".".join(str(part) for part in e.get("loc", ())),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
         for e in error.errors()[:50]
     ]
     summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
-    return problem_response(422, f"the request is not valid: {summary}",
-                            instance=request.url.path, errors=errors)
+    return problem_response(
+        422, f"the request is not valid: {summary}", instance=request.url.path, errors=errors
+    )
 
 
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     # The traceback goes to the log, never to the client.
-    log.error("unhandled error in request", path=request.url.path, method=request.method,
-              exc_info=error)
-    return problem_response(500, "an unexpected error occurred; it has been logged",
-                            instance=request.url.path)
+    log.error(
+        "unhandled error in request", path=request.url.path, method=request.method, exc_info=error
+    )
+    return problem_response(
+        500, "an unexpected error occurred; it has been logged", instance=request.url.path
+    )
 
 
 def _title(status: int) -> str:

@@ -14,8 +14,9 @@ from worker.settings import get_settings
 # auto_error=False: a missing key is our 401 problem, and reads stay open; declaring both
 # schemes documents them in the OpenAPI spec.
 _bearer = HTTPBearer(auto_error=False, description="NEWS_INGEST_API_KEY as a bearer token.")
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                               description="NEWS_INGEST_API_KEY in the X-API-Key header.")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="NEWS_INGEST_API_KEY in the X-API-Key header."
+)
 
 
 def require_api_key(
@@ -28,13 +29,13 @@ def require_api_key(
     if not expected:
         return
     offered = [value for value in (bearer.credentials if bearer else None, api_key) if value]
-    if offered and all(hmac.compare_digest(value.encode(), expected.encode())
-                       for value in offered):
+    if offered and all(hmac.compare_digest(value.encode(), expected.encode()) for value in offered):
         return
     raise ProblemError(
         401,
         "this operation needs the API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`"
-        if not offered else "the API key is not valid",
+        if not offered
+        else "the API key is not valid",
         headers={"WWW-Authenticate": 'Bearer realm="news-ingest"'},
     )
 

@@ -7,8 +7,18 @@ import sys
 
 import typer
 
-from worker.cli import browse, db, ingest, jobs, renormalize, serve
-from worker.cli import events, feeds, sources, subscribers
+from worker.cli import (
+    browse,
+    db,
+    events,
+    feeds,
+    ingest,
+    jobs,
+    renormalize,
+    serve,
+    sources,
+    subscribers,
+)
 from worker.cli.common import fail
 
 app = typer.Typer(

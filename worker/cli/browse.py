@@ -38,7 +38,9 @@ def _date(value: str | None) -> datetime | None:
 
 
 def articles(
-    story: Annotated[int | None, typer.Option("--story", help="Only this story's articles.")] = None,
+    story: Annotated[
+        int | None, typer.Option("--story", help="Only this story's articles.")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Published on or after (ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     json_output: JsonOpt = False,
@@ -46,17 +48,23 @@ def articles(
     """Stored articles, oldest first."""
     from worker.services.browse import article_record, iter_articles
 
-    found = list(iter_articles(engine=database_engine(), story_id=story, since=_date(since),
-                               limit=limit))
+    found = list(
+        iter_articles(engine=database_engine(), story_id=story, since=_date(since), limit=limit)
+    )
     if json_output:
         print_json([article_record(a) | {"similarity": a.similarity} for a in found])
         return
     table = Table("id", "story", "dup of", "sim", "published", "title", "seen")
     for a in found:
-        table.add_row(str(a.id), str(a.story_id), str(a.duplicate_of or ""),
-                      f"{a.similarity:.2f}" if a.similarity is not None else "",
-                      a.published_at.date().isoformat() if a.published_at else "",
-                      a.title[:70], str(len(a.sightings)))
+        table.add_row(
+            str(a.id),
+            str(a.story_id),
+            str(a.duplicate_of or ""),
+            f"{a.similarity:.2f}" if a.similarity is not None else "",
+            a.published_at.date().isoformat() if a.published_at else "",
+            a.title[:70],
+            str(len(a.sightings)),
+        )
     console.print(table)
 
 
@@ -74,26 +82,41 @@ def stories(
         return
     table = Table("story", "members", "title", "sources")
     for row in rows:
-        table.add_row(str(row["story_id"]), str(row["members"]), (row["title"] or "")[:60],
-                      ", ".join(row["sources"])[:60])
+        table.add_row(
+            str(row["story_id"]),
+            str(row["members"]),
+            (row["title"] or "")[:60],
+            ", ".join(row["sources"])[:60],
+        )
     console.print(table)
 
 
 def export(
-    format: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.jsonl,
-    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    format: Annotated[
+        ExportFormat, typer.Option("--format", help="Output format.")
+    ] = ExportFormat.jsonl,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File (default: stdout).")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Published on or after (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Published before (ISO 8601).")] = None,
-    canonical_only: Annotated[bool, typer.Option("--canonical-only",
-                                                 help="Only the first article of each story.")] = False,
+    canonical_only: Annotated[
+        bool, typer.Option("--canonical-only", help="Only the first article of each story.")
+    ] = False,
 ) -> None:
     """One record per article: id, title, body, url, published_at, content_hash, story_id,
     duplicate_of, sightings."""
     from worker.services import browse
 
-    records = (browse.article_record(a) for a in browse.iter_articles(
-        engine=database_engine(), since=_date(since), until=_date(until),
-        canonical_only=canonical_only))
+    records = (
+        browse.article_record(a)
+        for a in browse.iter_articles(
+            engine=database_engine(),
+            since=_date(since),
+            until=_date(until),
+            canonical_only=canonical_only,
+        )
+    )
     if format is ExportFormat.parquet:
         if output is None:
             fail("parquet needs a file: use -o FILE")

@@ -14,15 +14,17 @@ def upgrade() -> None:
     """Migrate the database to the newest schema."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from worker.settings import get_settings
     from worker.storage.migrate import upgrade as run_upgrade
     from worker.storage.session import _create_engine
-    from worker.settings import get_settings
 
     url = get_settings().database_url
     engine = _create_engine(url)
     try:
         run_upgrade(engine)
     except SQLAlchemyError as error:
-        fail(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: "
-             f"{str(error).splitlines()[0]}")
+        fail(
+            f"cannot migrate {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(error).splitlines()[0]}"
+        )
     console.print("database is at the newest schema")

@@ -14,8 +14,9 @@ import typer
 
 from worker.cli.common import database_engine, fail, print_json
 
-app = typer.Typer(help="The outbound event stream (Redis Stream news-ingest:events).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The outbound event stream (Redis Stream news-ingest:events).", no_args_is_help=True
+)
 
 
 def _redis():  # type: ignore[no-untyped-def]
@@ -34,9 +35,12 @@ def _redis():  # type: ignore[no-untyped-def]
 
 @app.command()
 def relay(
-    batch: Annotated[int | None, typer.Option(min=1, max=10_000,
-                                              help="Events per transaction.")] = None,
-    poll: Annotated[float | None, typer.Option(min=0.01, help="Seconds between polls when idle.")] = None,
+    batch: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Events per transaction.")
+    ] = None,
+    poll: Annotated[
+        float | None, typer.Option(min=0.01, help="Seconds between polls when idle.")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="Drain the outbox once and exit.")] = False,
 ) -> None:
     """Publish the outbox to the stream until SIGTERM (the running batch finishes first)."""
@@ -52,20 +56,30 @@ def relay(
         return
     stop = threading.Event()
     events.stop_on_signals(stop)
-    total = events.relay_forever(engine, client, batch=batch,
-                                 poll_s=poll or settings.relay_poll_s, stop=stop)
+    total = events.relay_forever(
+        engine, client, batch=batch, poll_s=poll or settings.relay_poll_s, stop=stop
+    )
     print_json({"published": total})
 
 
 @app.command()
 def tail(
-    start: Annotated[str | None, typer.Option("--from", help=(
-        "Start at this entry id (inclusive; 0 for the oldest). "
-        "Default: the last --count entries."))] = None,
-    count: Annotated[int | None, typer.Option("--count", "-n", min=1,
-                                              help="At most this many entries.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f",
-                                         help="Keep printing new entries.")] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help=(
+                "Start at this entry id (inclusive; 0 for the oldest). "
+                "Default: the last --count entries."
+            ),
+        ),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", min=1, help="At most this many entries.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new entries.")
+    ] = False,
 ) -> None:
     """Print stream entries as JSON lines: {"id", "type", "idempotency_key", "payload"}."""
     from redis.exceptions import RedisError, ResponseError
@@ -77,8 +91,7 @@ def tail(
     if follow:
         events.stop_on_signals(stop)
     try:
-        for entry in events.read_stream(client, start=start, count=count, follow=follow,
-                                        stop=stop):
+        for entry in events.read_stream(client, start=start, count=count, follow=follow, stop=stop):
             print_json(entry.to_json())
             if follow:
                 sys.stdout.flush()  # a pipe is block-buffered: show each entry as it comes
@@ -93,8 +106,13 @@ def tail(
 @app.command("ensure-group")
 def ensure_group(
     name: Annotated[str, typer.Argument(help="The consumer group (one per consuming service).")],
-    start: Annotated[str, typer.Option("--from", help=(
-        "Where the group starts: 0 for every retained entry, $ for new entries only."))] = "0",
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help=("Where the group starts: 0 for every retained entry, $ for new entries only."),
+        ),
+    ] = "0",
 ) -> None:
     """Create a consumer group on the stream (XGROUP CREATE ... MKSTREAM) unless it exists."""
     from redis.exceptions import ResponseError

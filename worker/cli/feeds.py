@@ -36,10 +36,17 @@ def _interval(value: str | None) -> int | None:
 @app.command()
 def add(
     url: Annotated[str, typer.Argument(help="The feed's http(s) URL.", show_default=False)],
-    interval: Annotated[str | None, typer.Option(
-        "--interval", help="Fixed fetch interval (seconds, or 30m, 2h, 1d); "
-                           "by default it adapts to how often the feed publishes.")] = None,
-    title: Annotated[str | None, typer.Option(help="A title, until the feed gives its own.")] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            help="Fixed fetch interval (seconds, or 30m, 2h, 1d); "
+            "by default it adapts to how often the feed publishes.",
+        ),
+    ] = None,
+    title: Annotated[
+        str | None, typer.Option(help="A title, until the feed gives its own.")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Register a feed; it is fetched at the next scheduling tick."""
@@ -49,8 +56,9 @@ def add(
     engine = database_engine()
     try:
         with engine.begin() as connection:
-            feed, created = feed_rows.add_feed(connection=connection, url=url, title=title,
-                                               interval_s=seconds)
+            feed, created = feed_rows.add_feed(
+                connection=connection, url=url, title=title, interval_s=seconds
+            )
     except ValueError as error:
         fail(str(error))
     if json_output:
@@ -87,7 +95,9 @@ def list_feeds(
 
 
 @app.command()
-def remove(feed_id: Annotated[int, typer.Argument(help="The feed's id (see `feeds list`).")]) -> None:
+def remove(
+    feed_id: Annotated[int, typer.Argument(help="The feed's id (see `feeds list`).")],
+) -> None:
     """Stop fetching a feed. Its stored articles stay; a feed without any is deleted."""
     from worker.storage import feeds as feed_rows
 
@@ -103,8 +113,9 @@ def remove(feed_id: Annotated[int, typer.Argument(help="The feed's id (see `feed
 
 @app.command("import")
 def import_opml(
-    file: Annotated[Path, typer.Argument(help="An OPML file (1.0 or 2.0, nested folders).",
-                                         show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(help="An OPML file (1.0 or 2.0, nested folders).", show_default=False)
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """Register every feed listed in an OPML file."""
@@ -119,23 +130,25 @@ def import_opml(
         fail(f"{file}: {error}")
     with database_engine().begin() as connection:
         added, existing, invalid = feed_rows.add_feeds(
-            connection=connection, feeds=[(feed.url, feed.title) for feed in listed])
+            connection=connection, feeds=[(feed.url, feed.title) for feed in listed]
+        )
     if json_output:
-        print_json({"feeds": len(listed), "added": added, "existing": existing,
-                    "invalid": invalid})
+        print_json({"feeds": len(listed), "added": added, "existing": existing, "invalid": invalid})
         return
     for url in invalid:
         warn(f"skipped {url!r}: not a usable feed URL")
-    console.print(f"imported {len(listed)} feed(s) from {file}: {added} new, "
-                  f"{existing} already registered")
+    console.print(
+        f"imported {len(listed)} feed(s) from {file}: {added} new, {existing} already registered"
+    )
     if not listed:
         warn(f"{file} lists no feeds")
 
 
 @app.command()
 def export(
-    output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="File (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout).")
+    ] = None,
 ) -> None:
     """The enabled feeds as an OPML 2.0 subscription list."""
     from worker.sources.opml import render_opml
@@ -154,9 +167,12 @@ def export(
 
 @app.command()
 def fetch(
-    feed_id: Annotated[int | None, typer.Argument(help="Fetch this feed.", show_default=False)] = None,
-    all_feeds: Annotated[bool, typer.Option("--all", help="Every enabled feed, whatever its "
-                                                          "schedule.")] = False,
+    feed_id: Annotated[
+        int | None, typer.Argument(help="Fetch this feed.", show_default=False)
+    ] = None,
+    all_feeds: Annotated[
+        bool, typer.Option("--all", help="Every enabled feed, whatever its schedule.")
+    ] = False,
     due: Annotated[bool, typer.Option("--due", help="The feeds whose fetch is due.")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Feeds fetched at once.")] = 4,
     json_output: JsonOpt = False,
@@ -176,8 +192,9 @@ def fetch(
             if feed_rows.get_feed(connection=connection, feed_id=feed_id) is None:
                 fail(f"no feed {feed_id}")
     with _progress() as advance:
-        results = feed_service.fetch_feeds(engine=engine, selection=selection, workers=workers,
-                                           on_result=lambda _: advance())
+        results = feed_service.fetch_feeds(
+            engine=engine, selection=selection, workers=workers, on_result=lambda _: advance()
+        )
     results.sort(key=lambda result: result.feed_id or 0)
     totals = feed_service.summarize(results)
     if json_output:
@@ -197,21 +214,29 @@ def _line(result: Any) -> str:
     if result.outcome == "fetched":
         counts = result.summary.model_dump() if result.summary else {}
         detail = ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
-        return (head + f"{result.entries} entries, {result.unchanged} unchanged"
-                + (f"; {detail}" if detail else ""))
+        return (
+            head
+            + f"{result.entries} entries, {result.unchanged} unchanged"
+            + (f"; {detail}" if detail else "")
+        )
     if result.outcome == "not_modified":
         return head + "not modified"
-    next_try = (f" (next try {result.next_fetch_at.isoformat(timespec='seconds')})"
-                if result.next_fetch_at and result.outcome == "failed" else "")
+    next_try = (
+        f" (next try {result.next_fetch_at.isoformat(timespec='seconds')})"
+        if result.next_fetch_at and result.outcome == "failed"
+        else ""
+    )
     return head + f"{result.outcome}: {result.error}{next_try}"
 
 
 def _totals_line(totals: dict[str, int]) -> str:
-    return (f"{totals['feeds']} feed(s): {totals['fetched']} fetched, "
-            f"{totals['not_modified']} not modified, {totals['failed']} failed, "
-            f"{totals['gone']} gone, {totals['deferred'] + totals['skipped']} not fetched; "
-            f"{totals['new']} new, {totals['duplicates']} duplicates, "
-            f"{totals['near_duplicates']} near duplicates, {totals['rejected']} rejected")
+    return (
+        f"{totals['feeds']} feed(s): {totals['fetched']} fetched, "
+        f"{totals['not_modified']} not modified, {totals['failed']} failed, "
+        f"{totals['gone']} gone, {totals['deferred'] + totals['skipped']} not fetched; "
+        f"{totals['new']} new, {totals['duplicates']} duplicates, "
+        f"{totals['near_duplicates']} near duplicates, {totals['rejected']} rejected"
+    )
 
 
 def _when(value: Any) -> str:
@@ -227,8 +252,13 @@ class _progress:
             return lambda: None
         from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-        self.bar = Progress(SpinnerColumn(), TextColumn("fetching feeds"), MofNCompleteColumn(),
-                            console=console, transient=True)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("fetching feeds"),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        )
         self.bar.start()
         task = self.bar.add_task("fetch", total=None)
         return lambda: self.bar.advance(task, 1) if self.bar else None

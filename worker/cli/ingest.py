@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schemas import IngestSummary
 from worker.cli.common import console, database_engine, fail, interactive, print_json, warn
 
-PathsArg = Annotated[list[str], typer.Argument(help="Seed files or directories, or feed URLs.",
-                                               show_default=False)]
+PathsArg = Annotated[
+    list[str], typer.Argument(help="Seed files or directories, or feed URLs.", show_default=False)
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
@@ -43,8 +44,9 @@ def _new_job(inputs: list[str]):  # type: ignore[no-untyped-def]
 
     paths, urls = _split_inputs(inputs)
     engine = database_engine()
-    job_id = job_service.create_job(engine=engine, request={"paths": [str(p) for p in paths],
-                                                           "feeds": urls})
+    job_id = job_service.create_job(
+        engine=engine, request={"paths": [str(p) for p in paths], "feeds": urls}
+    )
     return engine, job_id, paths, urls
 
 
@@ -70,22 +72,30 @@ def run(
     engine, job_id, paths, urls = _new_job(inputs)
     summary = IngestSummary()
     with _progress(total=_count_files(paths) if interactive() else None) as advance:
+
         def run_now(job: str, part_no: int, _kind: str) -> None:
             nonlocal summary
-            done = job_service.run_part(engine=engine, job_id=job, part_no=part_no,
-                                        settings=settings)
+            done = job_service.run_part(
+                engine=engine, job_id=job, part_no=part_no, settings=settings
+            )
             if done is not None:
                 summary += done
                 advance(done.received)
 
-        job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
-                                   batch_size=batch_size or settings.batch_size, send_part=run_now)
+        job_service.add_seed_parts(
+            engine=engine,
+            job_id=job_id,
+            paths=paths,
+            batch_size=batch_size or settings.batch_size,
+            send_part=run_now,
+        )
         if urls:
             from worker.services import feeds as feed_service
 
             for url in urls:
-                result = feed_service.ingest_feed_url(engine=engine, job_id=job_id, url=url,
-                                                      send_part=run_now)
+                result = feed_service.ingest_feed_url(
+                    engine=engine, job_id=job_id, url=url, send_part=run_now
+                )
                 if result.error:
                     warn(f"{url}: {result.error}")
         job_service.seal_job(engine=engine, job_id=job_id)
@@ -94,9 +104,12 @@ def run(
 
 def enqueue(
     inputs: PathsArg,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
-                                                   help="Files per queued batch.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and print its counts.")] = False,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Files per queued batch.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the job and print its counts.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Queue a job for the workers; prints its id (or, with --wait, its final counts)."""
@@ -109,15 +122,18 @@ def enqueue(
 
     settings = get_settings()
     engine, job_id, paths, urls = _new_job(inputs)
-    job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
-                               batch_size=batch_size or settings.batch_size,
-                               send_part=send_part)
+    job_service.add_seed_parts(
+        engine=engine,
+        job_id=job_id,
+        paths=paths,
+        batch_size=batch_size or settings.batch_size,
+        send_part=send_part,
+    )
     if urls:
         from worker.services import feeds as feed_service
 
         for url in urls:
-            feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url,
-                                        send_part=send_part)
+            feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url, send_part=send_part)
     job_service.seal_job(engine=engine, job_id=job_id)
     if not wait:
         if json_output:
@@ -126,8 +142,11 @@ def enqueue(
             console.print(job_id)
         return
     job = _wait_for(engine, job_id)
-    _print_summary({key: job[key] for key in IngestSummary.model_fields}
-                   | {"status": job["status"], "job_id": job_id}, json_output)
+    _print_summary(
+        {key: job[key] for key in IngestSummary.model_fields}
+        | {"status": job["status"], "job_id": job_id},
+        json_output,
+    )
     if job["status"] == "failed":
         raise typer.Exit(1)
 
@@ -158,8 +177,14 @@ class _progress:
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not interactive():
             return lambda n: None
-        self.bar = Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar = Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self.bar.start()
         task = self.bar.add_task("ingest", total=self.total)
         return lambda n: self.bar.advance(task, n) if self.bar else None

@@ -23,8 +23,9 @@ def _default(ctx: typer.Context) -> None:
 
 
 @app.command("list")
-def list_jobs(json_output: JsonOpt = False,
-              limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+def list_jobs(
+    json_output: JsonOpt = False, limit: Annotated[int, typer.Option(min=1)] = 20
+) -> None:
     """The newest jobs."""
     from worker.storage import jobs as job_rows
 
@@ -35,9 +36,13 @@ def list_jobs(json_output: JsonOpt = False,
         return
     table = Table("id", "status", *COLUMNS, "parts", "created")
     for row in rows:
-        table.add_row(row["id"], row["status"], *(str(row[c]) for c in COLUMNS),
-                      f"{row['parts_done']}/{row['parts_total']}",
-                      row["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(
+            row["id"],
+            row["status"],
+            *(str(row[c]) for c in COLUMNS),
+            f"{row['parts_done']}/{row['parts_total']}",
+            row["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+        )
     console.print(table)
 
 
@@ -59,16 +64,22 @@ def show(job_id: str, json_output: JsonOpt = False) -> None:
 
 
 @app.command()
-def resume(job_id: Annotated[str | None, typer.Argument()] = None,
-           older_than: Annotated[float, typer.Option(help="Seconds without progress.")] = 0) -> None:
+def resume(
+    job_id: Annotated[str | None, typer.Argument()] = None,
+    older_than: Annotated[float, typer.Option(help="Seconds without progress.")] = 0,
+) -> None:
     """Re-enqueue the unfinished parts of a job (or of every job) whose messages were lost."""
     from datetime import timedelta
 
     from worker.services.jobs import resume_stalled
     from worker.tasks.jobs import send_part
 
-    count = resume_stalled(engine=database_engine(), send_part=send_part, job_id=job_id,
-                           older_than=timedelta(seconds=older_than))
+    count = resume_stalled(
+        engine=database_engine(),
+        send_part=send_part,
+        job_id=job_id,
+        older_than=timedelta(seconds=older_than),
+    )
     console.print(f"re-enqueued {count} part(s)")
 
 

@@ -15,10 +15,15 @@ def register(app: typer.Typer) -> None:
 
 
 def renormalize(
-    everything: Annotated[bool, typer.Option("--all", help="Every article, not only those "
-                                             "normalized by an older normalizer version.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=5000,
-                                            help="Articles per transaction.")] = 200,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every article, not only those normalized by an older normalizer version."
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=5000, help="Articles per transaction.")
+    ] = 200,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Re-run the normalizer over the stored raw input.
@@ -33,16 +38,28 @@ def renormalize(
     engine = database_engine()
     if interactive() and not json_output:
         total = pending_count(engine=engine, everything=everything)
-        with Progress(TextColumn("renormalizing"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("renormalizing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             task = bar.add_task("renormalize", total=total)
-            summary = run(engine=engine, everything=everything, batch_size=batch_size,
-                          progress=lambda n: bar.advance(task, n))
+            summary = run(
+                engine=engine,
+                everything=everything,
+                batch_size=batch_size,
+                progress=lambda n: bar.advance(task, n),
+            )
     else:
         summary = run(engine=engine, everything=everything, batch_size=batch_size)
     counts = summary.model_dump()
     if json_output:
         print_json({**counts, "normalizer_version": NORMALIZER_VERSION})
         return
-    console.print(f"normalizer version {NORMALIZER_VERSION}: "
-                  + ", ".join(f"{value} {key}" for key, value in counts.items()))
+    console.print(
+        f"normalizer version {NORMALIZER_VERSION}: "
+        + ", ".join(f"{value} {key}" for key, value in counts.items())
+    )

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
 ) -> None:
@@ -24,10 +26,19 @@ def serve(
 
         import worker.api.app  # noqa: F401 -- fail here, clearly, if the api extra is missing
     except ImportError as error:
-        fail(f"the HTTP API needs the api extra ({error.name} is missing): "
-             "pip install 'news-ingest[api]'")
+        fail(
+            f"the HTTP API needs the api extra ({error.name} is missing): "
+            "pip install 'news-ingest[api]'"
+        )
     # log_config=None: uvicorn's loggers go through the structlog setup of `main`, so the
     # access log is JSON in production like every other line.
-    uvicorn.run("worker.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_config=None, proxy_headers=True,
-                timeout_graceful_shutdown=20)
+    uvicorn.run(
+        "worker.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )

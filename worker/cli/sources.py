@@ -11,11 +11,23 @@ from rich.table import Table
 
 from worker.cli.common import console, database_engine, fail, print_json
 
-app = typer.Typer(help="Sources: seed directories rescanned on schedule, feeds, producers.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Sources: seed directories rescanned on schedule, feeds, producers.", no_args_is_help=True
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-PUBLIC = ("id", "kind", "name", "status", "enabled", "interval_s", "next_fetch_at",
-          "last_fetched_at", "error_count", "last_error", "files")
+PUBLIC = (
+    "id",
+    "kind",
+    "name",
+    "status",
+    "enabled",
+    "interval_s",
+    "next_fetch_at",
+    "last_fetched_at",
+    "error_count",
+    "last_error",
+    "files",
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -26,22 +38,31 @@ def register(root: typer.Typer) -> None:
 @app.command("add-dir")
 def add_dir(
     path: Annotated[Path, typer.Argument(help="A directory of seed files (*.txt, recursively).")],
-    interval: Annotated[int | None, typer.Option(
-        "--interval", min=1, help="Seconds between rescans (default NEWS_INGEST_SEED_DIR_INTERVAL_S).")] = None,
+    interval: Annotated[
+        int | None,
+        typer.Option(
+            "--interval",
+            min=1,
+            help="Seconds between rescans (default NEWS_INGEST_SEED_DIR_INTERVAL_S).",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Register a directory: beat rescans it and queues only new or changed files."""
     from worker.services.seed_dirs import add_seed_dir
 
     try:
-        source_id, directory, created = add_seed_dir(engine=database_engine(), path=path,
-                                                     interval_s=interval)
+        source_id, directory, created = add_seed_dir(
+            engine=database_engine(), path=path, interval_s=interval
+        )
     except (NotADirectoryError, ValueError) as error:
         fail(str(error))
     if json_output:
         print_json({"id": source_id, "path": directory, "created": created})
     else:
-        console.print(f"{'added' if created else 'updated'} seed directory {source_id}: {directory}")
+        console.print(
+            f"{'added' if created else 'updated'} seed directory {source_id}: {directory}"
+        )
 
 
 @app.command("list")
@@ -56,10 +77,16 @@ def list_sources(json_output: JsonOpt = False) -> None:
         return
     table = Table("id", "kind", "name", "status", "interval", "files", "next scan", "last error")
     for row in rows:
-        table.add_row(str(row["id"]), row["kind"], row["name"],
-                      row["status"] if row["enabled"] else "disabled",
-                      str(row["interval_s"] or ""), "" if row["files"] is None else str(row["files"]),
-                      row["next_fetch_at"] or "", row["last_error"] or "")
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["name"],
+            row["status"] if row["enabled"] else "disabled",
+            str(row["interval_s"] or ""),
+            "" if row["files"] is None else str(row["files"]),
+            row["next_fetch_at"] or "",
+            row["last_error"] or "",
+        )
     console.print(table)
 
 
@@ -74,15 +101,19 @@ def scan(
 
     engine = database_engine()
     try:
-        result = scan_seed_dir(engine=engine, source_id=source_id, send_part=_sender(engine, inline))
+        result = scan_seed_dir(
+            engine=engine, source_id=source_id, send_part=_sender(engine, inline)
+        )
     except LookupError as error:
         fail(str(error))
     if json_output:
         print_json(result.to_json())
     else:
-        console.print(f"{result.files} files: {result.new} new, {result.changed} changed, "
-                      f"{result.unchanged} unchanged, {len(result.unsettled)} still being written"
-                      + (f"; job {result.job_id}" if result.job_id else ""))
+        console.print(
+            f"{result.files} files: {result.new} new, {result.changed} changed, "
+            f"{result.unchanged} unchanged, {len(result.unsettled)} still being written"
+            + (f"; job {result.job_id}" if result.job_id else "")
+        )
 
 
 @app.command()
@@ -98,9 +129,15 @@ def remove(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
 def watch(
     path: Annotated[Path, typer.Argument(help="The directory to watch (recursively).")],
-    inline: Annotated[bool, typer.Option("--inline", help="Ingest in this process instead of queueing jobs.")] = False,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Files per part.")] = None,
-    rescan: Annotated[float, typer.Option(min=1.0, help="Seconds between full catch-up rescans.")] = 300.0,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="Ingest in this process instead of queueing jobs.")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Files per part.")
+    ] = None,
+    rescan: Annotated[
+        float, typer.Option(min=1.0, help="Seconds between full catch-up rescans.")
+    ] = 300.0,
 ) -> None:
     """Queue seed files as they land in a directory, once each is completely written."""
     import threading
@@ -116,12 +153,23 @@ def watch(
     stop_on_signals(stop)
 
     def report(result: ScanResult) -> None:
-        console.print(f"{'ingested' if inline else 'queued'} {result.queued} file(s) "
-                      f"({result.new} new, {result.changed} changed) as job {result.job_id}")
+        console.print(
+            f"{'ingested' if inline else 'queued'} {result.queued} file(s) "
+            f"({result.new} new, {result.changed} changed) as job {result.job_id}"
+        )
 
-    console.print(f"watching {path.resolve()} ({'ingesting inline' if inline else 'queueing jobs'})")
-    watch_seed_dir(engine=engine, path=path, send_part=_sender(engine, inline), stop=stop,
-                   batch_size=batch_size, rescan_s=rescan, on_queued=report)
+    console.print(
+        f"watching {path.resolve()} ({'ingesting inline' if inline else 'queueing jobs'})"
+    )
+    watch_seed_dir(
+        engine=engine,
+        path=path,
+        send_part=_sender(engine, inline),
+        stop=stop,
+        batch_size=batch_size,
+        rescan_s=rescan,
+        on_queued=report,
+    )
 
 
 def _sender(engine: Any, inline: bool):  # type: ignore[no-untyped-def]

@@ -12,24 +12,40 @@ from worker.cli.common import console, database_engine, fail, print_json
 
 app = typer.Typer(help="Webhook subscribers of the event stream.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-PUBLIC = ("id", "url", "enabled", "status", "signed", "last_event_id", "backlog",
-          "next_attempt_at", "failing_since", "error_count", "last_error", "created_at")
+PUBLIC = (
+    "id",
+    "url",
+    "enabled",
+    "status",
+    "signed",
+    "last_event_id",
+    "backlog",
+    "next_attempt_at",
+    "failing_since",
+    "error_count",
+    "last_error",
+    "created_at",
+)
 
 
 @app.command()
 def add(
     url: Annotated[str, typer.Argument(help="http(s) URL that receives POSTed events.")],
-    secret: Annotated[str | None, typer.Option(help="Sign each body with HMAC-SHA256 and this.")] = None,
-    from_start: Annotated[bool, typer.Option(
-        "--from-start", help="Also deliver every event already in the outbox.")] = False,
+    secret: Annotated[
+        str | None, typer.Option(help="Sign each body with HMAC-SHA256 and this.")
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Also deliver every event already in the outbox.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Register a webhook; it receives the events written from now on."""
     from worker.services.webhooks import add_subscriber
 
     try:
-        subscriber_id = add_subscriber(engine=database_engine(), url=url, secret=secret,
-                                       from_start=from_start)
+        subscriber_id = add_subscriber(
+            engine=database_engine(), url=url, secret=secret, from_start=from_start
+        )
     except ValueError as error:
         fail(str(error))
     if subscriber_id is None:
@@ -50,13 +66,20 @@ def list_subscribers(json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(rows)
         return
-    table = Table("id", "url", "status", "signed", "backlog", "errors", "next attempt",
-                  "last error")
+    table = Table(
+        "id", "url", "status", "signed", "backlog", "errors", "next attempt", "last error"
+    )
     for row in rows:
-        table.add_row(str(row["id"]), row["url"], row["status"] if row["enabled"] else "disabled",
-                      "yes" if row["signed"] else "no", str(row["backlog"]),
-                      str(row["error_count"]), row["next_attempt_at"] or "",
-                      row["last_error"] or "")
+        table.add_row(
+            str(row["id"]),
+            row["url"],
+            row["status"] if row["enabled"] else "disabled",
+            "yes" if row["signed"] else "no",
+            str(row["backlog"]),
+            str(row["error_count"]),
+            row["next_attempt_at"] or "",
+            row["last_error"] or "",
+        )
     console.print(table)
 
 
@@ -66,8 +89,9 @@ def remove(subscriber_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     from worker.storage import subscribers as subscriber_rows
 
     with database_engine().begin() as connection:
-        removed = subscriber_rows.remove_subscriber(connection=connection,
-                                                    subscriber_id=subscriber_id)
+        removed = subscriber_rows.remove_subscriber(
+            connection=connection, subscriber_id=subscriber_id
+        )
     if not removed:
         fail(f"no subscriber {subscriber_id}")
     console.print(f"removed subscriber {subscriber_id}")
@@ -79,8 +103,12 @@ def deliver(json_output: JsonOpt = False) -> None:
     from worker.services.webhooks import deliver_webhooks
 
     report = deliver_webhooks(engine=database_engine())
-    document = {"subscribers": report.subscribers, "delivered": report.delivered,
-                "failed": report.failed, "skipped": report.skipped}
+    document = {
+        "subscribers": report.subscribers,
+        "delivered": report.delivered,
+        "failed": report.failed,
+        "skipped": report.skipped,
+    }
     if json_output:
         print_json(document)
     else:

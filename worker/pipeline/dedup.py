@@ -96,30 +96,38 @@ class Similarity:
         if self.jaccard >= rules.threshold:
             return True
         if self.smaller < rules.min_containment_shingles:
-            return (self.smaller >= rules.short_lead_min_shingles
-                    and self.leading >= rules.short_lead_containment)
+            return (
+                self.smaller >= rules.short_lead_min_shingles
+                and self.leading >= rules.short_lead_containment
+            )
         if self.containment < rules.threshold:
-            return (self.containment >= rules.edited_containment
-                    and self.jaccard >= rules.edited_jaccard
-                    and self.passages >= rules.edited_passages)
+            return (
+                self.containment >= rules.edited_containment
+                and self.jaccard >= rules.edited_jaccard
+                and self.passages >= rules.edited_passages
+            )
         if self.containment >= rules.containment_threshold or self.leading >= rules.threshold:
             return True
         return self.jaccard >= rules.containment_min_jaccard and (
             self.passages >= rules.edited_passages
-            or self.longest_passage >= rules.single_passage_min_shingles)
+            or self.longest_passage >= rules.single_passage_min_shingles
+        )
 
     def needs_leading(self, rules: NearRules) -> bool:
         """Whether `leading` alone decides `is_near`: worth measuring only then."""
         if self.jaccard >= rules.threshold:
             return False
         if self.smaller < rules.min_containment_shingles:
-            return (self.smaller >= rules.short_lead_min_shingles
-                    and self.containment >= rules.short_lead_containment)
+            return (
+                self.smaller >= rules.short_lead_min_shingles
+                and self.containment >= rules.short_lead_containment
+            )
         if not rules.threshold <= self.containment < rules.containment_threshold:
             return False
         return self.jaccard < rules.containment_min_jaccard or not (
             self.passages >= rules.edited_passages
-            or self.longest_passage >= rules.single_passage_min_shingles)
+            or self.longest_passage >= rules.single_passage_min_shingles
+        )
 
     def needs_passages(self, rules: NearRules) -> bool:
         """Whether `passages` can decide `is_near`: worth measuring only then (before
@@ -128,8 +136,10 @@ class Similarity:
             return False
         if rules.threshold <= self.containment < rules.containment_threshold:
             return self.jaccard >= rules.containment_min_jaccard
-        return (rules.edited_containment <= self.containment < rules.threshold
-                and self.jaccard >= rules.edited_jaccard)
+        return (
+            rules.edited_containment <= self.containment < rules.threshold
+            and self.jaccard >= rules.edited_jaccard
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +171,9 @@ def paragraph_fingerprints(fingerprints: Sequence[str]) -> list[tuple[int, str]]
 
 def _word_mix(size: int) -> np.ndarray:
     # One odd 64-bit multiplier per position in a shingle (golden ratio times odd numbers).
-    return np.array([(_BAND_MIX * (2 * position + 1)) & _MASK64 for position in range(size)],
-                    dtype=np.uint64)
+    return np.array(
+        [(_BAND_MIX * (2 * position + 1)) & _MASK64 for position in range(size)], dtype=np.uint64
+    )
 
 
 _WORD_MIX = _word_mix(16)
@@ -194,7 +205,8 @@ def shingles_in_order(fingerprint: str, *, size: int) -> np.ndarray:
     text separates its words by single spaces, so the C kernel can take its bytes."""
     if _kernel is not None:
         return np.frombuffer(
-            _kernel.word_shingles(fingerprint.encode("utf-8", "surrogatepass"), size), dtype="<u8")
+            _kernel.word_shingles(fingerprint.encode("utf-8", "surrogatepass"), size), dtype="<u8"
+        )
     return word_shingles(fingerprint.split(), size=size)
 
 
@@ -223,8 +235,10 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
     if not len(shingle_hashes):
         return EMPTY_SKETCH
     values = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        shingle_hashes, np.array([0, len(shingle_hashes)], dtype=np.uint64),
-        num_perm=perms, seed=MINHASH_SEED,
+        shingle_hashes,
+        np.array([0, len(shingle_hashes)], dtype=np.uint64),
+        num_perm=perms,
+        seed=MINHASH_SEED,
     ).to_rows()[0]
     signature = np.asarray(values, dtype="<u4")
     return Sketch(
@@ -234,8 +248,16 @@ def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> 
     )
 
 
-def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: int,
-                lead_shingles: int, lead_bands: int) -> tuple[np.ndarray, Sketch]:
+def sketch_text(
+    fingerprint: str,
+    *,
+    size: int,
+    perms: int,
+    bands: int,
+    rows: int,
+    lead_shingles: int,
+    lead_bands: int,
+) -> tuple[np.ndarray, Sketch]:
     """`shingles` of a fingerprint text and its `sketch`, whose band keys end with
     `lead_bands` single-row keys of the opening: a MinHash of its first `lead_shingles`
     shingles (the whole text if shorter)."""
@@ -246,15 +268,18 @@ def sketch_text(fingerprint: str, *, size: int, perms: int, bands: int, rows: in
         return unique, whole
     opening = in_order[:lead_shingles]  # repeats change no minimum
     values = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        opening, np.array([0, len(opening)], dtype=np.uint64), num_perm=lead_bands,
+        opening,
+        np.array([0, len(opening)], dtype=np.uint64),
+        num_perm=lead_bands,
         seed=MINHASH_SEED + 1,
     ).to_rows()[0]
     lead = band_keys(values, bands=lead_bands, rows=1, first_band=LEAD_FIRST_BAND)
     return unique, replace(whole, band_keys=whole.band_keys + lead)
 
 
-def band_keys(signature: Sequence[int] | np.ndarray, *, bands: int, rows: int,
-              first_band: int = 0) -> tuple[int, ...]:
+def band_keys(
+    signature: Sequence[int] | np.ndarray, *, bands: int, rows: int, first_band: int = 0
+) -> tuple[int, ...]:
     """One signed 64-bit key per band (the type of a BIGINT column): the band's number and
     its rows mixed by multiplication modulo 2^64, all bands in one numpy pass."""
     if bands * rows > len(signature):
@@ -276,7 +301,10 @@ def signature_values(signature: bytes, perms: int) -> np.ndarray | None:
 
 
 def estimated_scores(
-    a: Sketch, values: Sequence[np.ndarray | None], counts: Sequence[int], *,
+    a: Sketch,
+    values: Sequence[np.ndarray | None],
+    counts: Sequence[int],
+    *,
     min_containment_shingles: int,
 ) -> np.ndarray:
     """`estimate(...).score(...)` against many candidates at once (one numpy pass);
@@ -286,12 +314,19 @@ def estimated_scores(
     mine = np.frombuffer(a.signature, "<u4")
     rows = np.zeros(len(values), dtype=np.intp)
     return estimated_pair_scores(
-        mine[np.newaxis], np.array([a.shingle_count]), rows,
-        *stack_signatures(values, len(mine)), np.asarray(counts), np.arange(len(values)),
-        min_containment_shingles=min_containment_shingles)
+        mine[np.newaxis],
+        np.array([a.shingle_count]),
+        rows,
+        *stack_signatures(values, len(mine)),
+        np.asarray(counts),
+        np.arange(len(values)),
+        min_containment_shingles=min_containment_shingles,
+    )
 
 
-def stack_signatures(values: Sequence[np.ndarray | None], perms: int) -> tuple[np.ndarray, np.ndarray]:
+def stack_signatures(
+    values: Sequence[np.ndarray | None], perms: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`signature_values` as one matrix, and which rows hold a signature of `perms` values
     (the others are zeros and are never estimated similar)."""
     valid = np.array([row is not None and len(row) == perms for row in values], dtype=bool)
@@ -302,9 +337,15 @@ def stack_signatures(values: Sequence[np.ndarray | None], perms: int) -> tuple[n
 
 
 def estimated_pair_scores(
-    signatures: np.ndarray, counts: np.ndarray, rows: np.ndarray,
-    other_signatures: np.ndarray, other_valid: np.ndarray, other_counts: np.ndarray,
-    other_rows: np.ndarray, *, min_containment_shingles: int,
+    signatures: np.ndarray,
+    counts: np.ndarray,
+    rows: np.ndarray,
+    other_signatures: np.ndarray,
+    other_valid: np.ndarray,
+    other_counts: np.ndarray,
+    other_rows: np.ndarray,
+    *,
+    min_containment_shingles: int,
 ) -> np.ndarray:
     """Estimated scores of many pairs in one numpy pass: the text at `rows[i]` of
     (`signatures`, `counts`) against the one at `other_rows[i]` of the others (see

@@ -8,4 +8,3 @@ import hashlib
 def content_hash(body: str) -> str:
     """SHA-256 of the normalized body: equal for exact copies, whatever their source."""
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
-

@@ -793,12 +793,16 @@ _DATELINE = re.compile(
 # A link to another article set in the text: "Related: ...", "READ MORE: ...".
 _LINK_LINE = re.compile(
     r"^(?:related|read more|read also|also read|see also|more on this|recommended|watch|listen)"
-    r"\s*(?::|\u2014|\u2013| -) ", re.IGNORECASE)
+    r"\s*(?::|\u2014|\u2013| -) ",
+    re.IGNORECASE,
+)
 # A note added to a story after it ran ("Update: ...", "Editor's note: ..."): new text, often
 # the lead of another story, that a reprint of the story may or may not carry.
 _ADDENDUM = re.compile(
     r"^(?:update[ds]?|updated at [^:]{1,20}|editor[’']?s note|latest|correction|clarification)"
-    r"\s*(?::|\u2014|\u2013| -) ", re.IGNORECASE)
+    r"\s*(?::|\u2014|\u2013| -) ",
+    re.IGNORECASE,
+)
 # Paragraphs shorter than this are page furniture far more often than text ("Photo: AAP",
 # "Print this page", "By Jane Doe", "Updated 3:45pm", "Most read").
 CHROME_MAX_WORDS = 7
@@ -858,12 +862,18 @@ def fingerprint_paragraphs(body: str) -> list[str]:
         texts = [(text.decode("ascii"), words) for text, words in folded]
     else:
         texts = [(" ".join(words), len(words)) for words in map(fingerprint_words, paragraphs)]
-    found = [(text, words, paragraph, index)
-             for index, ((text, words), paragraph) in enumerate(zip(texts, paragraphs, strict=True))
-             if words]
-    kept = [text for text, words, paragraph, index in found
-            if words > CHROME_MAX_WORDS and not _LINK_LINE.match(paragraph)
-            and not (index and _ADDENDUM.match(paragraph))]
+    found = [
+        (text, words, paragraph, index)
+        for index, ((text, words), paragraph) in enumerate(zip(texts, paragraphs, strict=True))
+        if words
+    ]
+    kept = [
+        text
+        for text, words, paragraph, index in found
+        if words > CHROME_MAX_WORDS
+        and not _LINK_LINE.match(paragraph)
+        and not (index and _ADDENDUM.match(paragraph))
+    ]
     return kept or [text for text, _, _, _ in found]
 
 

@@ -42,11 +42,17 @@ def read_seed(path: str, source: str, settings: Settings) -> Arrival:
     try:
         raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
     except RejectedInput as error:
-        return Arrival(raw=None, location=path, source=source, source_kind="seed_dir",
-                       rejected=error)
+        return Arrival(
+            raw=None, location=path, source=source, source_kind="seed_dir", rejected=error
+        )
     except OSError as error:
-        return Arrival(raw=None, location=path, source=source, source_kind="seed_dir",
-                       rejected=RejectedInput(f"cannot read file: {error.strerror or error}"))
+        return Arrival(
+            raw=None,
+            location=path,
+            source=source,
+            source_kind="seed_dir",
+            rejected=RejectedInput(f"cannot read file: {error.strerror or error}"),
+        )
     return Arrival(raw=raw, location=path, source=source, source_kind="seed_dir")
 
 
@@ -54,8 +60,12 @@ def parse_document(document: Any) -> Arrival:
     """A producer's RawArticle document, validated; or why it is not one (the reason an
     over-size or non-list message was refused stands in for its documents)."""
     if isinstance(document, dict) and "__rejected__" in document:
-        return Arrival(raw=None, rejected=RejectedInput(
-            document["__rejected__"], raw=str(document.get("payload", "")).encode()))
+        return Arrival(
+            raw=None,
+            rejected=RejectedInput(
+                document["__rejected__"], raw=str(document.get("payload", "")).encode()
+            ),
+        )
     try:
         raw = RawArticle.model_validate(document)
     except ValidationError as error:

@@ -14,14 +14,28 @@ from schemas import ArticlePublic, SightingPublic
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source
 
-EXPORT_FIELDS = ("id", "title", "body", "url", "published_at", "content_hash", "story_id",
-                 "duplicate_of", "sightings")
+EXPORT_FIELDS = (
+    "id",
+    "title",
+    "body",
+    "url",
+    "published_at",
+    "content_hash",
+    "story_id",
+    "duplicate_of",
+    "sightings",
+)
 _articles = Article.__table__
 
 
 def iter_articles(
-    *, engine: Engine, story_id: int | None = None, since: datetime | None = None,
-    until: datetime | None = None, canonical_only: bool = False, limit: int | None = None,
+    *,
+    engine: Engine,
+    story_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    canonical_only: bool = False,
+    limit: int | None = None,
     chunk: int = 1000,
 ) -> Iterator[ArticlePublic]:
     """Articles in id order, streamed in keyset-paginated chunks (constant memory)."""
@@ -29,7 +43,9 @@ def iter_articles(
     remaining = limit
     while remaining is None or remaining > 0:
         size = chunk if remaining is None else min(chunk, remaining)
-        query = select(_articles).where(_articles.c.id > last_id).order_by(_articles.c.id).limit(size)
+        query = (
+            select(_articles).where(_articles.c.id > last_id).order_by(_articles.c.id).limit(size)
+        )
         if story_id is not None:
             query = query.where(_articles.c.story_id == story_id)
         if since is not None:
@@ -46,8 +62,12 @@ def iter_articles(
         for row in rows:
             yield ArticlePublic(
                 **{key: row[key] for key in ArticlePublic.model_fields if key in row},
-                sightings=[SightingPublic(source=s.source, location=s.location, guid=s.guid,
-                                          seen_at=s.seen_at) for s in seen[row["id"]]],
+                sightings=[
+                    SightingPublic(
+                        source=s.source, location=s.location, guid=s.guid, seen_at=s.seen_at
+                    )
+                    for s in seen[row["id"]]
+                ],
             )
         last_id = rows[-1]["id"]
         if remaining is not None:
@@ -69,19 +89,33 @@ def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> l
     with engine.connect() as connection:
         rows = connection.execute(query).all()
         ids = [row.story_id for row in rows]
-        titles = dict(connection.execute(
-            select(_articles.c.id, _articles.c.title).where(_articles.c.id.in_(ids))).all())
+        titles = dict(
+            connection.execute(
+                select(_articles.c.id, _articles.c.title).where(_articles.c.id.in_(ids))
+            ).all()
+        )
         source_rows = connection.execute(
-            select(_articles.c.story_id, sources.c.name).distinct()
-            .select_from(_articles.join(sightings, sightings.c.article_id == _articles.c.id)
-                         .join(sources, sources.c.id == sightings.c.source_id))
+            select(_articles.c.story_id, sources.c.name)
+            .distinct()
+            .select_from(
+                _articles.join(sightings, sightings.c.article_id == _articles.c.id).join(
+                    sources, sources.c.id == sightings.c.source_id
+                )
+            )
             .where(_articles.c.story_id.in_(ids))
         ).all()
     by_story: dict[int, list[str]] = {}
     for story, name in source_rows:
         by_story.setdefault(story, []).append(name)
-    return [{"story_id": row.story_id, "members": row.members, "title": titles.get(row.story_id),
-             "sources": sorted(by_story.get(row.story_id, []))} for row in rows]
+    return [
+        {
+            "story_id": row.story_id,
+            "members": row.members,
+            "title": titles.get(row.story_id),
+            "sources": sorted(by_story.get(row.story_id, [])),
+        }
+        for row in rows
+    ]
 
 
 def article_record(article: ArticlePublic) -> dict[str, Any]:
@@ -103,7 +137,9 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer.writeheader()
     count = 0
     for record in records:
-        writer.writerow({**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)})
+        writer.writerow(
+            {**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)}
+        )
         count += 1
     return count
 
@@ -113,13 +149,27 @@ def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: in
     import pyarrow as pa  # optional dependency: pip install 'news-ingest[parquet]'
     import pyarrow.parquet as pq
 
-    sighting = pa.struct([("source", pa.string()), ("location", pa.string()),
-                          ("guid", pa.string()), ("seen_at", pa.string())])
-    schema = pa.schema([
-        ("id", pa.int64()), ("title", pa.string()), ("body", pa.string()), ("url", pa.string()),
-        ("published_at", pa.string()), ("content_hash", pa.string()), ("story_id", pa.int64()),
-        ("duplicate_of", pa.int64()), ("sightings", pa.list_(sighting)),
-    ])
+    sighting = pa.struct(
+        [
+            ("source", pa.string()),
+            ("location", pa.string()),
+            ("guid", pa.string()),
+            ("seen_at", pa.string()),
+        ]
+    )
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("title", pa.string()),
+            ("body", pa.string()),
+            ("url", pa.string()),
+            ("published_at", pa.string()),
+            ("content_hash", pa.string()),
+            ("story_id", pa.int64()),
+            ("duplicate_of", pa.int64()),
+            ("sightings", pa.list_(sighting)),
+        ]
+    )
     count = 0
     with pq.ParquetWriter(path, schema) as writer:
         batch: list[dict[str, Any]] = []
@@ -135,5 +185,12 @@ def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: in
     return count
 
 
-__all__ = ["EXPORT_FIELDS", "article_record", "iter_articles", "list_stories",
-           "write_csv", "write_jsonl", "write_parquet"]
+__all__ = [
+    "EXPORT_FIELDS",
+    "article_record",
+    "iter_articles",
+    "list_stories",
+    "write_csv",
+    "write_jsonl",
+    "write_parquet",
+]

@@ -62,7 +62,8 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
         client = _clients.get(url)
         if client is None:
             client = _clients[url] = redis.Redis.from_url(
-                url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30)
+                url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+            )
     return client
 
 
@@ -70,9 +71,15 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
 # Relay
 
 
-def relay_outbox(engine: Engine, redis: redis.Redis, *, batch: int = 500,
-                 maxlen: int | None = None, max_batches: int | None = None,
-                 stream: str = EVENTS_STREAM) -> int:
+def relay_outbox(
+    engine: Engine,
+    redis: redis.Redis,
+    *,
+    batch: int = 500,
+    maxlen: int | None = None,
+    max_batches: int | None = None,
+    stream: str = EVENTS_STREAM,
+) -> int:
     """Publish unsent outbox events to the stream in id order; returns how many.
 
     Each batch is one database transaction: lock the oldest unsent rows, XADD them in one
@@ -91,8 +98,9 @@ def relay_outbox(engine: Engine, redis: redis.Redis, *, batch: int = 500,
     return published
 
 
-def prune_outbox(engine: Engine, *, retention_s: float, batch: int = 10_000,
-                 now: datetime | None = None) -> int:
+def prune_outbox(
+    engine: Engine, *, retention_s: float, batch: int = 10_000, now: datetime | None = None
+) -> int:
     """Delete outbox events published more than `retention_s` ago that every enabled
     webhook subscriber has had, in batches of `batch` (short transactions); returns how
     many. `retention_s` 0 keeps everything. The stream keeps its own copy (`events_maxlen`)."""
@@ -108,8 +116,9 @@ def prune_outbox(engine: Engine, *, retention_s: float, batch: int = 10_000,
             return pruned
 
 
-def _relay_batch(engine: Engine, redis: redis.Redis, *, batch: int, maxlen: int,
-                 stream: str) -> int:
+def _relay_batch(
+    engine: Engine, redis: redis.Redis, *, batch: int, maxlen: int, stream: str
+) -> int:
     with engine.begin() as connection:
         if not outbox.lock_relay(connection=connection):
             return 0
@@ -119,27 +128,43 @@ def _relay_batch(engine: Engine, redis: redis.Redis, *, batch: int, maxlen: int,
         entry_ids = _publish(redis, rows, maxlen=maxlen, stream=stream)
         # Redis has the events now. Should this process die before the commit, the rows
         # stay unsent and the next relay publishes them again: at least once, never zero.
-        outbox.mark_sent(connection=connection, stream_ids=list(zip(
-            (row.id for row in rows), entry_ids, strict=True)), sent_at=utcnow())
+        outbox.mark_sent(
+            connection=connection,
+            stream_ids=list(zip((row.id for row in rows), entry_ids, strict=True)),
+            sent_at=utcnow(),
+        )
     return len(rows)
 
 
-def _publish(redis: redis.Redis, rows: list[outbox.OutboxRow], *, maxlen: int,
-             stream: str) -> list[str]:
+def _publish(
+    redis: redis.Redis, rows: list[outbox.OutboxRow], *, maxlen: int, stream: str
+) -> list[str]:
     """XADD each event, pipelined (one round trip); the entry ids, in order."""
     pipe = redis.pipeline(transaction=False)
     for row in rows:
-        pipe.xadd(stream, {
-            "idempotency_key": row.idempotency_key,
-            "type": row.event_type,
-            "payload": json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False),
-        }, maxlen=maxlen, approximate=True)
+        pipe.xadd(
+            stream,
+            {
+                "idempotency_key": row.idempotency_key,
+                "type": row.event_type,
+                "payload": json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False),
+            },
+            maxlen=maxlen,
+            approximate=True,
+        )
     accepted: Any = pipe.execute(raise_on_error=True)
     return [_text(entry_id) for entry_id in accepted]
 
 
-def relay_forever(engine: Engine, redis: redis.Redis, *, batch: int, poll_s: float,
-                  stop: threading.Event, maxlen: int | None = None) -> int:
+def relay_forever(
+    engine: Engine,
+    redis: redis.Redis,
+    *,
+    batch: int,
+    poll_s: float,
+    stop: threading.Event,
+    maxlen: int | None = None,
+) -> int:
     """Relay until `stop` is set: drain, then poll every `poll_s` seconds. A database or
     Redis outage is waited out with capped exponential backoff. Returns the total."""
     total = 0
@@ -150,8 +175,11 @@ def relay_forever(engine: Engine, redis: redis.Redis, *, batch: int, poll_s: flo
         except (SQLAlchemyError, RedisError, OSError) as error:
             failures += 1
             delay = min(30.0, poll_s * 2 ** min(failures, 10))
-            log.warning("relay failed, retrying", error=str(error).splitlines()[0],
-                        retry_in_s=round(delay, 1))
+            log.warning(
+                "relay failed, retrying",
+                error=str(error).splitlines()[0],
+                retry_in_s=round(delay, 1),
+            )
             stop.wait(delay)
             continue
         failures = 0
@@ -165,6 +193,7 @@ def relay_forever(engine: Engine, redis: redis.Redis, *, batch: int, poll_s: flo
 
 def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT set `stop`: the running batch commits, then the loop ends."""
+
     def _handler(signum: int, _frame: object) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()
@@ -187,13 +216,24 @@ class StreamEntry:
     payload: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "idempotency_key": self.idempotency_key,
-                "payload": self.payload}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "idempotency_key": self.idempotency_key,
+            "payload": self.payload,
+        }
 
 
-def read_stream(redis: redis.Redis, *, start: str | None = None, count: int | None = None,
-                follow: bool = False, stop: threading.Event | None = None,
-                block_ms: int = 1000, stream: str = EVENTS_STREAM) -> Iterator[StreamEntry]:
+def read_stream(
+    redis: redis.Redis,
+    *,
+    start: str | None = None,
+    count: int | None = None,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    block_ms: int = 1000,
+    stream: str = EVENTS_STREAM,
+) -> Iterator[StreamEntry]:
     """Stream entries, oldest first.
 
     With `start` (an entry id, inclusive; "0" or "-" for the oldest): the entries from
@@ -238,8 +278,9 @@ _PAGE = 1000
 _MAX_SEQ = 2**64 - 1
 
 
-def ensure_group(redis: redis.Redis, name: str, *, start: str = "0",
-                 stream: str = EVENTS_STREAM) -> bool:
+def ensure_group(
+    redis: redis.Redis, name: str, *, start: str = "0", stream: str = EVENTS_STREAM
+) -> bool:
     """Create consumer group `name` (and the stream if need be); False if it existed."""
     try:
         redis.xgroup_create(stream, name, id=start, mkstream=True)
@@ -268,9 +309,12 @@ def _before(entry_id: str) -> str:
 
 def _entry(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamEntry:
     values = {_text(key): _text(value) for key, value in fields.items()}
-    return StreamEntry(id=_text(entry_id), type=values.get("type", ""),
-                       idempotency_key=values.get("idempotency_key", ""),
-                       payload=json.loads(values.get("payload") or "{}"))
+    return StreamEntry(
+        id=_text(entry_id),
+        type=values.get("type", ""),
+        idempotency_key=values.get("idempotency_key", ""),
+        payload=json.loads(values.get("payload") or "{}"),
+    )
 
 
 def _text(value: bytes | str) -> str:

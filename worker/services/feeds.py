@@ -125,8 +125,13 @@ def fetch_feed_now(
         )  # fmt: skip
     if isinstance(claim, ClaimRefused):
         return _refused(engine, claim)
-    return fetch_claimed_feed(engine=engine, claim=claim, settings=settings, max_wait_s=max_wait_s,
-                              require_shared_limits=require_shared_limits)
+    return fetch_claimed_feed(
+        engine=engine,
+        claim=claim,
+        settings=settings,
+        max_wait_s=max_wait_s,
+        require_shared_limits=require_shared_limits,
+    )
 
 
 def dispatch_due_feeds(
@@ -243,12 +248,17 @@ def ingest_feed_url(
     except ValueError as error:
         return FeedFetch(feed_id=None, url=url, outcome="failed", error=str(error))
     with engine.begin() as connection:
-        claim = feed_rows.claim_feed(connection=connection, feed_id=feed.id, now=utcnow(),
-                                     lease=timedelta(seconds=settings.feed_claim_lease_s))
+        claim = feed_rows.claim_feed(
+            connection=connection,
+            feed_id=feed.id,
+            now=utcnow(),
+            lease=timedelta(seconds=settings.feed_claim_lease_s),
+        )
     if isinstance(claim, ClaimRefused):
         return _refused(engine, claim)
-    return fetch_claimed_feed(engine=engine, claim=claim, settings=settings, job_id=job_id,
-                              send_part=send_part)
+    return fetch_claimed_feed(
+        engine=engine, claim=claim, settings=settings, job_id=job_id, send_part=send_part
+    )
 
 
 def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart) -> int:
@@ -260,10 +270,20 @@ def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart
         try:
             feed, _ = feed_rows.add_feed(connection=connection, url=url)
         except ValueError as error:
-            (part_no,) = job_rows.add_parts(connection=connection, job_id=job_id, kind="feed",
-                                            payloads=[{"feed_id": None, "url": url[:2048]}])
-            job_rows.finish_part(connection=connection, job_id=job_id, part_no=part_no,
-                                 summary=IngestSummary(), status="failed", error=str(error))
+            (part_no,) = job_rows.add_parts(
+                connection=connection,
+                job_id=job_id,
+                kind="feed",
+                payloads=[{"feed_id": None, "url": url[:2048]}],
+            )
+            job_rows.finish_part(
+                connection=connection,
+                job_id=job_id,
+                part_no=part_no,
+                summary=IngestSummary(),
+                status="failed",
+                error=str(error),
+            )
             return part_no
         (part_no,) = job_rows.add_parts(
             connection=connection, job_id=job_id, kind="feed",
@@ -300,20 +320,40 @@ def run_claimed_feed_part(
                   f"(NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})",
         )  # fmt: skip
     if part.payload.get("feed_id") is None:
-        return _finish_feed_part(engine, part, IngestSummary(), status="failed",
-                                 error=f"not a feed URL: {part.payload.get('url')!r}")
+        return _finish_feed_part(
+            engine,
+            part,
+            IngestSummary(),
+            status="failed",
+            error=f"not a feed URL: {part.payload.get('url')!r}",
+        )
     feed_id = int(part.payload["feed_id"])
     with engine.begin() as connection:
-        claim = feed_rows.claim_feed(connection=connection, feed_id=feed_id, now=utcnow(),
-                                     lease=timedelta(seconds=settings.feed_claim_lease_s))
+        claim = feed_rows.claim_feed(
+            connection=connection,
+            feed_id=feed_id,
+            now=utcnow(),
+            lease=timedelta(seconds=settings.feed_claim_lease_s),
+        )
     if isinstance(claim, ClaimRefused):
         result = _refused(engine, claim)
     else:
-        result = fetch_claimed_feed(engine=engine, claim=claim, settings=settings,
-                                    job_id=part.job_id, require_shared_limits=True)
+        result = fetch_claimed_feed(
+            engine=engine,
+            claim=claim,
+            settings=settings,
+            job_id=part.job_id,
+            require_shared_limits=True,
+        )
     status = "done" if result.error is None else "failed"
-    return _finish_feed_part(engine, part, result.summary or IngestSummary(), status=status,
-                             error=result.error, counted=False)
+    return _finish_feed_part(
+        engine,
+        part,
+        result.summary or IngestSummary(),
+        status=status,
+        error=result.error,
+        counted=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,8 +380,9 @@ def fetch_claimed_feed(
     """
     settings = settings or get_settings()
     try:
-        return _fetch_claimed(engine, claim, settings, max_wait_s, require_shared_limits,
-                              job_id, send_part)
+        return _fetch_claimed(
+            engine, claim, settings, max_wait_s, require_shared_limits, job_id, send_part
+        )
     except _INFRASTRUCTURE_FAULTS:
         _release_quietly(engine, claim)
         raise
@@ -349,8 +390,12 @@ def fetch_claimed_feed(
         # A bug of ours, not the feed's fault; recorded (so it shows in `feeds list` and is
         # retried with backoff) and raised (so it is seen).
         log.exception("feed fetch crashed", feed_id=claim.feed_id, url=claim.url)
-        _record_failure(engine, claim, FetchError("internal", f"internal error: "
-                                                  f"{type(error).__name__}: {error}"), settings)
+        _record_failure(
+            engine,
+            claim,
+            FetchError("internal", f"internal error: {type(error).__name__}: {error}"),
+            settings,
+        )
         raise
     except BaseException:  # interrupted (Ctrl-C, worker shutdown): give the feed back
         _release_quietly(engine, claim)
@@ -369,8 +414,12 @@ def _fetch_claimed(
     with engine.connect() as connection:
         feed = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id)
     if feed is None:
-        return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="skipped",
-                         error=f"no feed {claim.feed_id}")
+        return FeedFetch(
+            feed_id=claim.feed_id,
+            url=claim.url,
+            outcome="skipped",
+            error=f"no feed {claim.feed_id}",
+        )
     host = (urlsplit(feed.url).hostname or "").lower()
     gate = host_gate(settings, require_shared=require_shared_limits)
     client = _client(settings)  # before the turn: the request should follow it closely
@@ -379,8 +428,13 @@ def _fetch_claimed(
             return _defer(engine, claim, host, turn.reason, turn.wait_s)
         started = time.monotonic()
         try:
-            result = fetch_feed(feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                settings=settings, client=client)
+            result = fetch_feed(
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                settings=settings,
+                client=client,
+            )
         except FetchError as error:
             observe_feed_fetch(result=error.kind, seconds=time.monotonic() - started)
             if error.retry_after_s is not None and error.kind in ("rate_limited", "http_503"):
@@ -392,20 +446,25 @@ def _fetch_claimed(
     fetched_at = utcnow()
     if result.status == 304:
         return _record_not_modified(engine, claim, feed, result, fetched_at, settings)
-    parsed = parse_feed(result.content or b"", feed_url=result.url, headers=result.headers,
-                        fetched_at=fetched_at)
+    parsed = parse_feed(
+        result.content or b"", feed_url=result.url, headers=result.headers, fetched_at=fetched_at
+    )
     if parsed.version is None and not parsed.entries:
         served = result.headers.get("content-type") or "no content type"
-        errors = [w for w in parsed.warnings if w.startswith(("feed parsed with errors",
-                                                              "feed could not be parsed"))]
+        errors = [
+            w
+            for w in parsed.warnings
+            if w.startswith(("feed parsed with errors", "feed could not be parsed"))
+        ]
         reason = f"not a feed: no RSS or Atom content (served as {served})"
         if not (result.content or b"").strip():
             reason = f"not a feed: the document is empty (served as {served})"
         elif errors:
             reason += f"; {errors[0]}"
         return _record_failure(engine, claim, FetchError("not_a_feed", reason), settings)
-    return _store_entries(engine, claim, feed, result, parsed, fetched_at, settings, job_id,
-                          send_part)
+    return _store_entries(
+        engine, claim, feed, result, parsed, fetched_at, settings, job_id, send_part
+    )
 
 
 def _store_entries(
@@ -428,13 +487,15 @@ def _store_entries(
         summary = IngestSummary()
         own_job = job_id is None
         if job_id is None:
-            job_id = job_service.create_job(engine=engine,
-                                            request={"feed_id": feed.id, "feed": feed.url})
+            job_id = job_service.create_job(
+                engine=engine, request={"feed_id": feed.id, "feed": feed.url}
+            )
 
         def run_here(job: str, part_no: int, _kind: str) -> None:
             nonlocal summary
-            done = job_service.run_part(engine=engine, job_id=job, part_no=part_no,
-                                        settings=settings)
+            done = job_service.run_part(
+                engine=engine, job_id=job, part_no=part_no, settings=settings
+            )
             if done is not None and summary is not None:
                 summary += done
 
@@ -445,8 +506,9 @@ def _store_entries(
         if send_part is not None:
             summary = None  # counted by the caller's send_part
             with engine.connect() as connection:
-                committed = feed_rows.parts_finished(connection=connection, job_id=job_id,
-                                                     part_nos=numbers)
+                committed = feed_rows.parts_finished(
+                    connection=connection, job_id=job_id, part_nos=numbers
+                )
         if own_job:
             job_service.seal_job(engine=engine, job_id=job_id)
     interval = _interval(feed, settings, fetched_at, result.headers, parsed)
@@ -467,13 +529,22 @@ def _store_entries(
         job_id=job_id if documents else None, next_fetch_at=next_fetch_at,
         warnings=tuple(parsed.warnings),
     )  # fmt: skip
-    log.info("feed fetched", feed_id=feed.id, url=feed.url, status=result.status,
-             entries=outcome.entries, unchanged=outcome.unchanged,
-             **(summary.model_dump() if summary else {}), interval_s=interval)
+    log.info(
+        "feed fetched",
+        feed_id=feed.id,
+        url=feed.url,
+        status=result.status,
+        entries=outcome.entries,
+        unchanged=outcome.unchanged,
+        **(summary.model_dump() if summary else {}),
+        interval_s=interval,
+    )
     return outcome
 
 
-def _as_feed_entry(raw: RawArticle, feed_url: str, fetched_from: str, fetched_at: datetime) -> RawArticle:
+def _as_feed_entry(
+    raw: RawArticle, feed_url: str, fetched_from: str, fetched_at: datetime
+) -> RawArticle:
     """The entry as this feed's: `source` is the registered feed URL (the sighting's source,
     whatever redirects the fetch followed); a missing date is the fetch time, flagged."""
     extra = dict(raw.extra)
@@ -518,8 +589,9 @@ def _not_yet_stored(
         )
         if known is not None:
             try:
-                text = normalize_article(raw, boilerplate=boilerplate,
-                                         title_max_chars=settings.title_max_chars)
+                text = normalize_article(
+                    raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
+                )
             except RejectedInput:
                 pass
             else:
@@ -547,8 +619,12 @@ def _interval(
         estimate = feed.fetch_interval_s or settings.feed_default_interval_s
         ttl = None
     fresh_for = max(ttl or 0, parse_cache_headers(headers) or 0) or None
-    return effective_interval(estimate_s=estimate, user_interval_s=feed.interval_s,
-                              server_fresh_s=fresh_for, max_s=settings.feed_max_interval_s)
+    return effective_interval(
+        estimate_s=estimate,
+        user_interval_s=feed.interval_s,
+        server_fresh_s=fresh_for,
+        max_s=settings.feed_max_interval_s,
+    )
 
 
 def _follow_move(engine: Engine, feed: FeedSource, url: str) -> None:
@@ -558,14 +634,14 @@ def _follow_move(engine: Engine, feed: FeedSource, url: str) -> None:
         with engine.begin() as connection:
             moved = feed_rows.move_feed(connection=connection, feed_id=feed.id, url=url)
     except ValueError as error:  # not an http(s) URL we would register
-        log.warning("feed moved to an unusable URL", feed_id=feed.id, url=feed.url, to=url,
-                    error=str(error))
+        log.warning(
+            "feed moved to an unusable URL", feed_id=feed.id, url=feed.url, to=url, error=str(error)
+        )
         return
     if moved:
         log.info("feed moved permanently", feed_id=feed.id, url=feed.url, to=url)
     else:
-        log.warning("feed moved to a URL another source has", feed_id=feed.id, url=feed.url,
-                    to=url)
+        log.warning("feed moved to a URL another source has", feed_id=feed.id, url=feed.url, to=url)
 
 
 def _record_not_modified(
@@ -579,8 +655,13 @@ def _record_not_modified(
             connection=connection, claim=claim, fetched_at=fetched_at, etag=result.etag,
             last_modified=result.last_modified, next_fetch_at=next_fetch_at, interval_s=interval,
         )  # fmt: skip
-    return FeedFetch(feed_id=feed.id, url=feed.url, outcome="not_modified", http_status=304,
-                     next_fetch_at=next_fetch_at)
+    return FeedFetch(
+        feed_id=feed.id,
+        url=feed.url,
+        outcome="not_modified",
+        http_status=304,
+        next_fetch_at=next_fetch_at,
+    )
 
 
 def _record_failure(
@@ -592,46 +673,83 @@ def _record_failure(
         if error.kind == "gone":
             feed_rows.record_gone(connection=connection, claim=claim, message=str(error))
             log.warning("feed gone: disabled", feed_id=claim.feed_id, url=claim.url)
-            return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="gone",
-                             error=str(error), http_status=410)
-        current = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id,
-                                     for_update=True)
+            return FeedFetch(
+                feed_id=claim.feed_id,
+                url=claim.url,
+                outcome="gone",
+                error=str(error),
+                http_status=410,
+            )
+        current = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id, for_update=True)
         failures = (current.error_count if current else 0) + 1
-        delay = backoff_delay(failures, base_s=settings.feed_min_interval_s,
-                              cap_s=settings.feed_max_interval_s,
-                              retry_after_s=error.retry_after_s)
+        delay = backoff_delay(
+            failures,
+            base_s=settings.feed_min_interval_s,
+            cap_s=settings.feed_max_interval_s,
+            retry_after_s=error.retry_after_s,
+        )
         next_fetch_at = now + timedelta(seconds=delay)
-        retry_until = (now + timedelta(seconds=min(error.retry_after_s, RETRY_AFTER_MAX_S))
-                       if error.retry_after_s else None)
-        feed_rows.record_failure(connection=connection, claim=claim, message=str(error),
-                                 next_fetch_at=next_fetch_at, retry_after_until=retry_until)
-    log.warning("feed fetch failed", feed_id=claim.feed_id, url=claim.url, kind=error.kind,
-                error=str(error), failures=failures, next_fetch_at=next_fetch_at.isoformat())
+        retry_until = (
+            now + timedelta(seconds=min(error.retry_after_s, RETRY_AFTER_MAX_S))
+            if error.retry_after_s
+            else None
+        )
+        feed_rows.record_failure(
+            connection=connection,
+            claim=claim,
+            message=str(error),
+            next_fetch_at=next_fetch_at,
+            retry_after_until=retry_until,
+        )
+    log.warning(
+        "feed fetch failed",
+        feed_id=claim.feed_id,
+        url=claim.url,
+        kind=error.kind,
+        error=str(error),
+        failures=failures,
+        next_fetch_at=next_fetch_at.isoformat(),
+    )
     if error.kind == "rate_limited":
         status = status or 429
-    return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="failed", error=str(error),
-                     http_status=status, next_fetch_at=next_fetch_at)
+    return FeedFetch(
+        feed_id=claim.feed_id,
+        url=claim.url,
+        outcome="failed",
+        error=str(error),
+        http_status=status,
+        next_fetch_at=next_fetch_at,
+    )
 
 
 def _defer(engine: Engine, claim: FeedClaim, host: str, reason: str, wait_s: float) -> FeedFetch:
     """Not fetched for politeness: due again when the host allows, with no error."""
     until = utcnow() + timedelta(seconds=max(wait_s, 1.0))
     with engine.begin() as connection:
-        feed_rows.defer_feed(connection=connection, claim=claim, until=until,
-                             retry_after=reason == "retry_after")
+        feed_rows.defer_feed(
+            connection=connection, claim=claim, until=until, retry_after=reason == "retry_after"
+        )
     if reason == "retry_after":
-        message = f"not fetched: {host} asked us to wait until {until.isoformat(timespec='seconds')}"
+        message = (
+            f"not fetched: {host} asked us to wait until {until.isoformat(timespec='seconds')}"
+        )
     else:
         message = f"not fetched: {host} is at its per-host limit; due again shortly"
-    return FeedFetch(feed_id=claim.feed_id, url=claim.url, outcome="deferred", error=message,
-                     next_fetch_at=until)
+    return FeedFetch(
+        feed_id=claim.feed_id, url=claim.url, outcome="deferred", error=message, next_fetch_at=until
+    )
 
 
 def _refused(engine: Engine, refusal: ClaimRefused) -> FeedFetch:
     with engine.connect() as connection:
         feed = feed_rows.get_feed(connection=connection, feed_id=refusal.feed_id)
-    return FeedFetch(feed_id=refusal.feed_id, url=feed.url if feed else "", outcome="skipped",
-                     error=f"not fetched: {refusal.message}", next_fetch_at=refusal.until)
+    return FeedFetch(
+        feed_id=refusal.feed_id,
+        url=feed.url if feed else "",
+        outcome="skipped",
+        error=f"not fetched: {refusal.message}",
+        next_fetch_at=refusal.until,
+    )
 
 
 def _release_quietly(engine: Engine, claim: FeedClaim) -> None:
@@ -649,12 +767,18 @@ def _finish_feed_part(
     """Mark the feed part finished. Its entries were counted by their own article parts,
     so the feed part itself adds nothing (`counted=False`)."""
     with engine.begin() as connection:
-        if not job_rows.lock_part_if_open(connection=connection, job_id=part.job_id,
-                                          part_no=part.part_no):
+        if not job_rows.lock_part_if_open(
+            connection=connection, job_id=part.job_id, part_no=part.part_no
+        ):
             return None
-        job_rows.finish_part(connection=connection, job_id=part.job_id, part_no=part.part_no,
-                             summary=summary if counted else IngestSummary(), status=status,
-                             error=error)
+        job_rows.finish_part(
+            connection=connection,
+            job_id=part.job_id,
+            part_no=part.part_no,
+            summary=summary if counted else IngestSummary(),
+            status=status,
+            error=error,
+        )
     return summary
 
 
@@ -676,8 +800,12 @@ _clients_lock = threading.Lock()
 
 def _client(settings: Settings) -> FeedClient:
     """One pooled client per process and configuration (never shared across a fork)."""
-    key = (os.getpid(), settings.allow_private_networks, settings.fetch_connect_timeout,
-           settings.fetch_total_timeout)
+    key = (
+        os.getpid(),
+        settings.allow_private_networks,
+        settings.fetch_connect_timeout,
+        settings.fetch_total_timeout,
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -695,8 +823,20 @@ def close_clients() -> None:
 
 def summarize(results: Iterable[FeedFetch]) -> dict[str, int]:
     """Totals over many fetches: outcomes and the ingest counts of what was sent."""
-    totals = dict.fromkeys(("feeds", "fetched", "not_modified", "failed", "gone", "deferred",
-                            "skipped", "entries", "unchanged"), 0)
+    totals = dict.fromkeys(
+        (
+            "feeds",
+            "fetched",
+            "not_modified",
+            "failed",
+            "gone",
+            "deferred",
+            "skipped",
+            "entries",
+            "unchanged",
+        ),
+        0,
+    )
     counts = IngestSummary()
     for result in results:
         totals["feeds"] += 1

@@ -34,15 +34,22 @@ from worker.storage.sources import ensure_sources, lookup_sources
 log = structlog.get_logger(__name__)
 
 
-def sketch_body(body: str, settings: Settings) -> tuple[list[tuple[int, str]], np.ndarray, dedup.Sketch]:
+def sketch_body(
+    body: str, settings: Settings
+) -> tuple[list[tuple[int, str]], np.ndarray, dedup.Sketch]:
     """The compared paragraphs (hash, fingerprint) of a normalized body, and the shingles
     and sketch of their text with the configured shingling and banding (ingest and
     `renormalize` must agree on them)."""
     texts = fingerprint_paragraphs(body)
     shingles, sketch = dedup.sketch_text(
-        " ".join(texts), size=settings.shingle_words, perms=settings.minhash_perms,
-        bands=settings.lsh_bands, rows=settings.lsh_rows,
-        lead_shingles=settings.lead_shingles, lead_bands=settings.lead_bands)
+        " ".join(texts),
+        size=settings.shingle_words,
+        perms=settings.minhash_perms,
+        bands=settings.lsh_bands,
+        rows=settings.lsh_rows,
+        lead_shingles=settings.lead_shingles,
+        lead_bands=settings.lead_bands,
+    )
     return dedup.paragraph_fingerprints(texts), shingles, sketch
 
 
@@ -78,7 +85,8 @@ class _Prepared:
         if self.packed_raw is None:
             assert self.arrival.raw is not None
             self.packed_raw = article_rows.pack_raw(
-                self.arrival.raw.model_dump_json(exclude_defaults=True))
+                self.arrival.raw.model_dump_json(exclude_defaults=True)
+            )
         return self.packed_raw
 
 
@@ -119,8 +127,14 @@ def ingest_batch(
     # Exact-copy and candidate lookups, and the shingling of candidates, happen before the
     # lock, on what is committed now; under the lock only what changed in between is read.
     with engine.connect() as connection:
-        known = _Known.load(connection, prepared, lookup_sources(
-            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]))
+        known = _Known.load(
+            connection,
+            prepared,
+            lookup_sources(
+                connection=connection,
+                names=[p.arrival.source for p in prepared if p.arrival.source],
+            ),
+        )
         unmatched = [p for p in prepared if known.match(p) is None]
         for item in unmatched:
             item.prepare_as_new(settings)
@@ -134,10 +148,15 @@ def ingest_batch(
         jobs.finish_part(
             connection=connection, job_id=job_id, part_no=part_no, summary=decision.summary
         )
-    log.info("batch stored", job_id=job_id, part_no=part_no, **decision.summary.model_dump(),
-             prepare_ms=round((prepared_at - started) * 1000),
-             candidates_ms=round((candidates_at - prepared_at) * 1000),
-             store_ms=round((time.perf_counter() - candidates_at) * 1000))
+    log.info(
+        "batch stored",
+        job_id=job_id,
+        part_no=part_no,
+        **decision.summary.model_dump(),
+        prepare_ms=round((prepared_at - started) * 1000),
+        candidates_ms=round((candidates_at - prepared_at) * 1000),
+        store_ms=round((time.perf_counter() - candidates_at) * 1000),
+    )
     return decision.summary
 
 
@@ -191,10 +210,16 @@ def _store(
         | {(a.source_kind, a.source) for a, _ in rejected if a.source},
     )
     for arrival, error in rejected:
-        decision.rejects.append({
-            "job_id": job_id, "source_id": source_ids.get(arrival.source or ""),
-            "location": arrival.location, "reason": error.reason, "raw": error.raw, "created_at": now,
-        })
+        decision.rejects.append(
+            {
+                "job_id": job_id,
+                "source_id": source_ids.get(arrival.source or ""),
+                "location": arrival.location,
+                "reason": error.reason,
+                "raw": error.raw,
+                "created_at": now,
+            }
+        )
         decision.summary.rejected += 1
 
     index.lock_for_dedup(connection=connection)
@@ -216,12 +241,23 @@ def _store(
             if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
                 # Same URL or guid, new text: update the article, keep the earlier text.
                 article_rows.replace_text(
-                    connection=connection, article_id=article_id, replaced_at=now,
+                    connection=connection,
+                    article_id=article_id,
+                    replaced_at=now,
                     values=_text_values(item),
                 )
                 known.rehash(article_id, stored_hash, item.content_hash)
-                decision.events.append(_event("article.updated", item, now, article_id=article_id,
-                                              story_id=story_id, duplicate_of=None, similarity=None))
+                decision.events.append(
+                    _event(
+                        "article.updated",
+                        item,
+                        now,
+                        article_id=article_id,
+                        story_id=story_id,
+                        duplicate_of=None,
+                        similarity=None,
+                    )
+                )
             elif stored_hash != item.content_hash:
                 article_id = known.hash_owner(item.content_hash)  # type: ignore[assignment]
             decision.summary.duplicates += 1
@@ -231,8 +267,14 @@ def _store(
             matches = candidates.matches(item)
             if matches:
                 story_id, score = matches[0].story_id, matches[0].score
-                merged = sorted({other.story_id for other in matches[1:]
-                                 if candidates.same_story(item, matches[0], other)} | {story_id})
+                merged = sorted(
+                    {
+                        other.story_id
+                        for other in matches[1:]
+                        if candidates.same_story(item, matches[0], other)
+                    }
+                    | {story_id}
+                )
                 if len(merged) > 1:
                     story_id = merged[0]
                     for other in merged[1:]:
@@ -242,28 +284,52 @@ def _store(
                 decision.summary.near_duplicates += 1
             else:
                 decision.summary.new += 1
-            decision.new_rows.append({
-                "id": article_id, **_text_values(item),
-                "source_id": source_id, "guid": item.article.guid,
-                "story_id": story_id, "duplicate_of": duplicate_of, "similarity": score,
-                "created_at": now, "updated_at": now,
-            })
+            decision.new_rows.append(
+                {
+                    "id": article_id,
+                    **_text_values(item),
+                    "source_id": source_id,
+                    "guid": item.article.guid,
+                    "story_id": story_id,
+                    "duplicate_of": duplicate_of,
+                    "similarity": score,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             known.add(item, article_id, story_id, source_id)
-            decision.events.append(_event("article.created", item, now, article_id=article_id,
-                                          story_id=story_id, duplicate_of=duplicate_of,
-                                          similarity=score))
+            decision.events.append(
+                _event(
+                    "article.created",
+                    item,
+                    now,
+                    article_id=article_id,
+                    story_id=story_id,
+                    duplicate_of=duplicate_of,
+                    similarity=score,
+                )
+            )
             decision.bands.update(candidates.add(item, article_id, story_id))
-        decision.sightings.append({
-            "article_id": article_id, "source_id": source_id, "location": item.arrival.location,
-            "guid": item.article.guid, "job_id": job_id, "seen_at": now,
-        })
+        decision.sightings.append(
+            {
+                "article_id": article_id,
+                "source_id": source_id,
+                "location": item.arrival.location,
+                "guid": item.article.guid,
+                "job_id": job_id,
+                "seen_at": now,
+            }
+        )
     decision.summary.received = len(prepared) + len(rejected)
 
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
-    index.record_paragraphs(connection=connection, added=candidates.added_paragraphs,
-                            changed=candidates.changed_paragraphs)
+    index.record_paragraphs(
+        connection=connection,
+        added=candidates.added_paragraphs,
+        changed=candidates.changed_paragraphs,
+    )
     for story_id, into in decision.story_merges:
         article_rows.merge_story(connection=connection, story_id=story_id, into=into)
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
@@ -272,20 +338,43 @@ def _store(
     return decision
 
 
-def _event(event_type: str, item: _Prepared, now: datetime, *, article_id: int, story_id: int,
-           duplicate_of: int | None, similarity: float | None) -> dict[str, object]:
+def _event(
+    event_type: str,
+    item: _Prepared,
+    now: datetime,
+    *,
+    article_id: int,
+    story_id: int,
+    duplicate_of: int | None,
+    similarity: float | None,
+) -> dict[str, object]:
     # An update's key includes the new hash: each distinct text is one event, however often
     # the batch that stored it is replayed.
-    key = (f"{event_type}:{article_id}" if event_type == "article.created"
-           else f"{event_type}:{article_id}:{item.content_hash[:16]}")
-    event = ArticleEvent(
-        type=event_type, idempotency_key=key, article_id=article_id, story_id=story_id,  # type: ignore[arg-type]
-        duplicate_of=duplicate_of, similarity=similarity, content_hash=item.content_hash,
-        url=item.article.url, title=item.article.title, published_at=item.article.published_at,
-        source=item.arrival.source, occurred_at=now,
+    key = (
+        f"{event_type}:{article_id}"
+        if event_type == "article.created"
+        else f"{event_type}:{article_id}:{item.content_hash[:16]}"
     )
-    return {"event_type": event_type, "idempotency_key": key,
-            "payload": event.model_dump(mode="json"), "created_at": now}
+    event = ArticleEvent(
+        type=event_type,
+        idempotency_key=key,
+        article_id=article_id,
+        story_id=story_id,  # type: ignore[arg-type]
+        duplicate_of=duplicate_of,
+        similarity=similarity,
+        content_hash=item.content_hash,
+        url=item.article.url,
+        title=item.article.title,
+        published_at=item.article.published_at,
+        source=item.arrival.source,
+        occurred_at=now,
+    )
+    return {
+        "event_type": event_type,
+        "idempotency_key": key,
+        "payload": event.model_dump(mode="json"),
+        "created_at": now,
+    }
 
 
 def _text_values(item: _Prepared) -> dict[str, object]:
@@ -360,7 +449,9 @@ class _Candidates:
         self.members: dict[int, list[int]] = {}  # story id -> its articles in `articles`
 
     @classmethod
-    def load(cls, connection: Connection, prepared: list[_Prepared], settings: Settings) -> _Candidates:
+    def load(
+        cls, connection: Connection, prepared: list[_Prepared], settings: Settings
+    ) -> _Candidates:
         candidates = cls(settings)
         candidates.refresh(connection, prepared)
         return candidates
@@ -373,29 +464,52 @@ class _Candidates:
         for item in prepared:
             self._note_notices(item.paragraphs)
         self._read_paragraphs(connection, [key for item in prepared for key, _ in item.paragraphs])
-        self.owners.update(index.find_band_owners(connection=connection, band_keys=[
-            key for item in prepared for key in item.sketch.band_keys if key not in self.owners]))
+        self.owners.update(
+            index.find_band_owners(
+                connection=connection,
+                band_keys=[
+                    key
+                    for item in prepared
+                    for key in item.sketch.band_keys
+                    if key not in self.owners
+                ],
+            )
+        )
         reached = set(self.owners.values())
         reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
         self._load_sketches(connection, reached - self.articles.keys())
         reached_by = {id(item): self._reached(item) for item in prepared}
         self._estimate_reached(prepared, reached_by)
-        plausible = {id(item): self._plausible_owners(item, reached_by[id(item)])
-                     for item in prepared}
+        plausible = {
+            id(item): self._plausible_owners(item, reached_by[id(item)]) for item in prepared
+        }
         if self._expand_stories(connection, plausible.values()):
-            plausible = {id(item): self._plausible_owners(item, reached_by[id(item)])
-                         for item in prepared}
+            plausible = {
+                id(item): self._plausible_owners(item, reached_by[id(item)]) for item in prepared
+            }
         bodies = {
             article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
-            for article_id, body in article_rows.load_bodies(connection=connection, article_ids={
-                owner for owners in plausible.values() for owner, _ in owners
-                if self.articles[owner].shingles is None
-            }).items()
+            for article_id, body in article_rows.load_bodies(
+                connection=connection,
+                article_ids={
+                    owner
+                    for owners in plausible.values()
+                    for owner, _ in owners
+                    if self.articles[owner].shingles is None
+                },
+            ).items()
         }
         for paragraphs in bodies.values():
             self._note_notices(paragraphs)
-        self._read_paragraphs(connection, [key for paragraphs in bodies.values()
-                                           for key, _ in paragraphs if key not in self.paragraphs])
+        self._read_paragraphs(
+            connection,
+            [
+                key
+                for paragraphs in bodies.values()
+                for key, _ in paragraphs
+                if key not in self.paragraphs
+            ],
+        )
         for article_id, paragraphs in bodies.items():
             candidate = self.articles[article_id]
             candidate.paragraphs = paragraphs
@@ -403,12 +517,21 @@ class _Candidates:
             candidate.shared_seen = len(self.shared_log)
 
     def _load_sketches(self, connection: Connection, article_ids: set[int]) -> None:
-        self._remember_stored(article_rows.load_sketches(connection=connection, article_ids=article_ids))
+        self._remember_stored(
+            article_rows.load_sketches(connection=connection, article_ids=article_ids)
+        )
 
     def _remember_stored(self, sketches: dict[int, tuple[int, bytes, int]]) -> None:
         for article_id, (story_id, signature, count) in sketches.items():
-            self._remember(article_id, _Candidate(
-                story_id, dedup.signature_values(signature, self.settings.minhash_perms), count, None))
+            self._remember(
+                article_id,
+                _Candidate(
+                    story_id,
+                    dedup.signature_values(signature, self.settings.minhash_perms),
+                    count,
+                    None,
+                ),
+            )
 
     def _read_paragraphs(self, connection: Connection, hashes: list[int]) -> None:
         for key, state in index.paragraph_stories(
@@ -433,7 +556,8 @@ class _Candidates:
 
     def _count(self, key: int, state: index.ParagraphStories) -> None:
         if state.count >= self.settings.common_paragraph_stories or (
-                state.count >= 2 and self._is_notice(key)):
+            state.count >= 2 and self._is_notice(key)
+        ):
             self._share(key)
 
     def _share(self, key: int) -> None:
@@ -449,13 +573,12 @@ class _Candidates:
             if key in self.paragraphs and self._is_notice(key):
                 self._share(key)
 
-    def _is_stale(self, holder: _Prepared | _Candidate,
-                  paragraphs: list[tuple[int, str]]) -> bool:
+    def _is_stale(self, holder: _Prepared | _Candidate, paragraphs: list[tuple[int, str]]) -> bool:
         """Whether paragraphs shared since the holder's compared shingles were made are in
         them (and note that they are now up to date with the log)."""
         if holder.shared_seen == len(self.shared_log):
             return False
-        since = self.shared_log[holder.shared_seen:]
+        since = self.shared_log[holder.shared_seen :]
         holder.shared_seen = len(self.shared_log)
         keys = {key for key, _ in paragraphs}
         return any(key in keys for key in since)
@@ -479,8 +602,9 @@ class _Candidates:
                 owners.extend(state.article_ids)
         return owners
 
-    def _plausible_owners(self, item: _Prepared,
-                          reached: tuple[list[int], set[int]] | None = None) -> list[tuple[int, float]]:
+    def _plausible_owners(
+        self, item: _Prepared, reached: tuple[list[int], set[int]] | None = None
+    ) -> list[tuple[int, float]]:
         """Candidates worth an exact check, with their signature estimates: those sharing a
         paragraph, and band-key owners and story members whose estimate is close enough.
         `reached` is `_reached(item)` if made since the candidates last changed."""
@@ -490,8 +614,12 @@ class _Candidates:
             return scored
         ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
         uncertain = {self.articles[owner].story_id for owner, score in scored if score < ceiling}
-        members = [member for story_id in sorted(uncertain)
-                   for member in self.members.get(story_id, ()) if member not in owners]
+        members = [
+            member
+            for story_id in sorted(uncertain)
+            for member in self.members.get(story_id, ())
+            if member not in owners
+        ]
         return scored + self._scored(item, members, set())
 
     def _reached(self, item: _Prepared) -> tuple[list[int], set[int]]:
@@ -503,8 +631,9 @@ class _Candidates:
         found.pop(None, None)
         return list(filter(self.articles.__contains__, found)), set(by_paragraphs)
 
-    def _estimate_reached(self, prepared: list[_Prepared],
-                          reached_by: dict[int, tuple[list[int], set[int]]]) -> None:
+    def _estimate_reached(
+        self, prepared: list[_Prepared], reached_by: dict[int, tuple[list[int], set[int]]]
+    ) -> None:
         """Signature estimates of every item against the articles it reaches, for the whole
         batch in one numpy pass (a pass per item cost more in numpy's overhead than in
         arithmetic); `_scored` then finds them made."""
@@ -521,18 +650,25 @@ class _Candidates:
             return
         perms = self.settings.minhash_perms
         distinct = list(dict.fromkeys(chain.from_iterable(owners for _, owners in todo)))
-        owner_row = dict(zip(distinct, range(len(distinct))))
+        owner_row = dict(zip(distinct, range(len(distinct)), strict=False))
         candidates = [self.articles[owner] for owner in distinct]
         mine, _ = dedup.stack_signatures(
-            [dedup.signature_values(item.sketch.signature, perms) for item, _ in todo], perms)
+            [dedup.signature_values(item.sketch.signature, perms) for item, _ in todo], perms
+        )
         theirs, valid = dedup.stack_signatures([c.signature for c in candidates], perms)
         sizes = [len(owners) for _, owners in todo]
         scores = dedup.estimated_pair_scores(
-            mine, np.array([item.sketch.shingle_count for item, _ in todo]),
+            mine,
+            np.array([item.sketch.shingle_count for item, _ in todo]),
             np.repeat(np.arange(len(todo), dtype=np.intp), sizes),
-            theirs, valid, np.array([c.shingle_count for c in candidates]),
-            np.fromiter(map(owner_row.__getitem__, chain.from_iterable(o for _, o in todo)),
-                        dtype=np.intp, count=sum(sizes)),
+            theirs,
+            valid,
+            np.array([c.shingle_count for c in candidates]),
+            np.fromiter(
+                map(owner_row.__getitem__, chain.from_iterable(o for _, o in todo)),
+                dtype=np.intp,
+                count=sum(sizes),
+            ),
             min_containment_shingles=self._estimate_min_shingles(),
         ).tolist()
         start = 0
@@ -544,7 +680,9 @@ class _Candidates:
         # containment is estimated for short leads too, which it may decide
         return min(self.settings.min_containment_shingles, self.settings.short_lead_min_shingles)
 
-    def _scored(self, item: _Prepared, owners: list[int], keep: set[int]) -> list[tuple[int, float]]:
+    def _scored(
+        self, item: _Prepared, owners: list[int], keep: set[int]
+    ) -> list[tuple[int, float]]:
         """(owner, signature estimate) of the owners at or above the filter's floor, and of
         those in `keep`. Estimates are kept on the item: a pair is estimated once."""
         estimates = item.estimates
@@ -560,29 +698,40 @@ class _Candidates:
         floor = self.settings.near_dup_threshold - self.settings.estimate_margin
         if not keep and max(map(estimates.__getitem__, owners), default=0.0) < floor:
             return []  # the common case, in C: nothing close
-        return [(owner, estimates[owner]) for owner in owners
-                if estimates[owner] >= floor or owner in keep]
+        return [
+            (owner, estimates[owner])
+            for owner in owners
+            if estimates[owner] >= floor or owner in keep
+        ]
 
     def _remember(self, article_id: int, candidate: _Candidate) -> None:
         if article_id not in self.articles:
             self.articles[article_id] = candidate
             self.members.setdefault(candidate.story_id, []).append(article_id)
 
-    def _expand_stories(self, connection: Connection,
-                        plausible: Iterable[list[tuple[int, float]]]) -> bool:
+    def _expand_stories(
+        self, connection: Connection, plausible: Iterable[list[tuple[int, float]]]
+    ) -> bool:
         """The index returns the first article with a band key or paragraph, not every
         copy: when that article is only an uncertain match (a lead-only copy, say), the
         other members of its story are candidates too. One query for the batch; True if
         it read any."""
         ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
-        wanted = {self.articles[owner].story_id for owners in plausible
-                  for owner, score in owners if score < ceiling} - self.expanded
+        wanted = {
+            self.articles[owner].story_id
+            for owners in plausible
+            for owner, score in owners
+            if score < ceiling
+        } - self.expanded
         if not wanted:
             return False
         self.expanded.update(wanted)
         before = len(self.articles)
-        self._remember_stored(article_rows.load_story_sketches(
-            connection=connection, story_ids=wanted, per_story=self.settings.story_candidates))
+        self._remember_stored(
+            article_rows.load_story_sketches(
+                connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
+            )
+        )
         return len(self.articles) > before
 
     def matches(self, item: _Prepared) -> list[_Match]:
@@ -599,25 +748,32 @@ class _Candidates:
             paragraphs = candidate.paragraphs
             if paragraphs is not None and self._is_stale(candidate, paragraphs):
                 candidate.shingles = self._compare_shingles(paragraphs)
-            similarity = self._measure_order(item, candidate, dedup.similarity(
-                item.compare_shingles, candidate.shingles))
-            score = round(similarity.score(
-                min_containment_shingles=self.settings.min_containment_shingles), 4)
+            similarity = self._measure_order(
+                item, candidate, dedup.similarity(item.compare_shingles, candidate.shingles)
+            )
+            score = round(
+                similarity.score(min_containment_shingles=self.settings.min_containment_shingles), 4
+            )
             if similarity.is_near(self.rules):
                 previous = best.get(candidate.story_id)
                 # The story's closest article: by score, then Jaccard, then the earliest;
                 # never by the order candidates were found in.
                 closeness = (score, similarity.jaccard, -owner)
                 if previous is None or closeness > closest[candidate.story_id]:
-                    best[candidate.story_id] = _Match(candidate.story_id, owner, score,
-                                                      max(similarity.jaccard, previous.jaccard if previous else 0.0))
+                    best[candidate.story_id] = _Match(
+                        candidate.story_id,
+                        owner,
+                        score,
+                        max(similarity.jaccard, previous.jaccard if previous else 0.0),
+                    )
                     closest[candidate.story_id] = closeness
                 else:
                     previous.jaccard = max(previous.jaccard, similarity.jaccard)
         return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
 
-    def _measure_order(self, item: _Prepared, candidate: _Candidate,
-                       similarity: dedup.Similarity) -> dedup.Similarity:
+    def _measure_order(
+        self, item: _Prepared, candidate: _Candidate, similarity: dedup.Similarity
+    ) -> dedup.Similarity:
         """Measure how the shared text lies, when that decides (rarely): in how many
         passages the smaller text is shared, and the longest (`passages`), and whether the
         smaller text is the opening of the longer (`leading`). Where the Jaccard is low, only
@@ -628,24 +784,36 @@ class _Candidates:
             return similarity
         item_is_shorter = len(item.compare_shingles) <= len(candidate.shingles)
         if similarity.needs_passages(self.rules):
-            smaller, larger = ((item.paragraphs, candidate.shingles) if item_is_shorter
-                               else (candidate.paragraphs, item.compare_shingles))
+            smaller, larger = (
+                (item.paragraphs, candidate.shingles)
+                if item_is_shorter
+                else (candidate.paragraphs, item.compare_shingles)
+            )
             count, longest = dedup.shared_passages(self._in_order(smaller), larger)
             similarity = replace(similarity, passages=count, longest_passage=longest)
         if similarity.needs_leading(self.rules):
             if item_is_shorter:
-                similarity = replace(similarity, leading=dedup.leading_containment(
-                    item.compare_shingles, self._in_order(candidate.paragraphs)))
+                similarity = replace(
+                    similarity,
+                    leading=dedup.leading_containment(
+                        item.compare_shingles, self._in_order(candidate.paragraphs)
+                    ),
+                )
             elif similarity.jaccard >= self.rules.containment_min_jaccard:
                 # texts of comparable size: either may open the other
-                similarity = replace(similarity, leading=dedup.leading_containment(
-                    candidate.shingles, self._in_order(item.paragraphs)))
+                similarity = replace(
+                    similarity,
+                    leading=dedup.leading_containment(
+                        candidate.shingles, self._in_order(item.paragraphs)
+                    ),
+                )
         return similarity
 
     def _in_order(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
         """The compared shingles of a text, in text order."""
-        return dedup.shingles_in_order(self._compare_text(paragraphs),
-                                       size=self.settings.shingle_words)
+        return dedup.shingles_in_order(
+            self._compare_text(paragraphs), size=self.settings.shingle_words
+        )
 
     def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
@@ -679,15 +847,23 @@ class _Candidates:
     def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
         """Make a new article a candidate for the rest of the batch; returns the band keys
         it is the first to have (to be indexed)."""
-        self._remember(article_id, _Candidate(
-            story_id, dedup.signature_values(item.sketch.signature, self.settings.minhash_perms),
-            item.sketch.shingle_count, item.compare_shingles, item.paragraphs, item.shared_seen,
-        ))
+        self._remember(
+            article_id,
+            _Candidate(
+                story_id,
+                dedup.signature_values(item.sketch.signature, self.settings.minhash_perms),
+                item.sketch.shingle_count,
+                item.compare_shingles,
+                item.paragraphs,
+                item.shared_seen,
+            ),
+        )
         for key, _ in item.paragraphs:
             state = self.paragraphs.get(key)
             if state is None:
                 self.paragraphs[key] = self.added_paragraphs[key] = index.ParagraphStories(
-                    article_id, story_id)
+                    article_id, story_id
+                )
             elif state.add(article_id, story_id):
                 if key not in self.added_paragraphs:
                     self.changed_paragraphs[key] = state
@@ -707,16 +883,21 @@ class _Known:
         self.by_guid: dict[tuple[int, str], tuple[int, int, str]] = {}
 
     @classmethod
-    def load(cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]) -> _Known:
+    def load(
+        cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
+    ) -> _Known:
         known = cls(source_ids)
         stored = article_rows.find_by_identity(
             connection=connection,
             content_hashes=sorted({p.content_hash for p in prepared}),
             urls=sorted({p.article.url for p in prepared if p.article.url}),
-            source_guids=sorted({
-                (source_ids[p.arrival.source], p.article.guid)
-                for p in prepared if p.article.guid and p.arrival.source in source_ids
-            }),
+            source_guids=sorted(
+                {
+                    (source_ids[p.arrival.source], p.article.guid)
+                    for p in prepared
+                    if p.article.guid and p.arrival.source in source_ids
+                }
+            ),
         )
         for row in stored:
             entry = (row.id, row.story_id, row.content_hash)
@@ -758,4 +939,3 @@ class _Known:
                 for key, value in list(table.items()):  # type: ignore[attr-defined]
                     if value[0] == article_id:
                         table[key] = entry  # type: ignore[index]
-

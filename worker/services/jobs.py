@@ -28,35 +28,45 @@ log = structlog.get_logger(__name__)
 SendPart = Callable[[str, int, str], None]  # (job_id, part_no, kind) -> None
 
 
-def create_job(*, engine: Engine, request: dict[str, Any] | None = None,
-               job_id: str | None = None) -> str:
+def create_job(
+    *, engine: Engine, request: dict[str, Any] | None = None, job_id: str | None = None
+) -> str:
     with engine.begin() as connection:
         return jobs.create_job(connection=connection, request=request, job_id=job_id)
 
 
 def add_seed_parts(
-    *, engine: Engine, job_id: str, paths: Iterable[str | Path], batch_size: int,
+    *,
+    engine: Engine,
+    job_id: str,
+    paths: Iterable[str | Path],
+    batch_size: int,
     send_part: SendPart | None = None,
 ) -> int:
     """Scan seed paths and add one part per `batch_size` files, streaming: the first parts
     are queued (and can be worked on) while the scan goes on. Returns the file count."""
     count = 0
     for source, batch in _seed_batches(paths, batch_size):
-        add_seed_part(engine=engine, job_id=job_id, source=source, paths=batch,
-                      send_part=send_part)
+        add_seed_part(engine=engine, job_id=job_id, source=source, paths=batch, send_part=send_part)
         count += len(batch)
     return count
 
 
 def add_seed_part(
-    *, engine: Engine, job_id: str, source: str, paths: list[str],
+    *,
+    engine: Engine,
+    job_id: str,
+    source: str,
+    paths: list[str],
     send_part: SendPart | None = None,
 ) -> int:
     """One part of seed files from one source (a registered directory, say), queued after
     its row is committed. Returns the part number."""
     with engine.begin() as connection:
         (part_no,) = jobs.add_parts(
-            connection=connection, job_id=job_id, kind="seeds",
+            connection=connection,
+            job_id=job_id,
+            kind="seeds",
             payloads=[{"source": source, "paths": paths}],
         )
     if send_part is not None:
@@ -65,14 +75,20 @@ def add_seed_part(
 
 
 def add_article_parts(
-    *, engine: Engine, job_id: str, documents: list[dict[str, Any]], batch_size: int,
+    *,
+    engine: Engine,
+    job_id: str,
+    documents: list[dict[str, Any]],
+    batch_size: int,
     send_part: SendPart | None = None,
 ) -> list[int]:
     numbers: list[int] = []
     for start in range(0, len(documents), batch_size):
         with engine.begin() as connection:
             numbers += jobs.add_parts(
-                connection=connection, job_id=job_id, kind="articles",
+                connection=connection,
+                job_id=job_id,
+                kind="articles",
                 payloads=[{"articles": documents[start : start + batch_size]}],
             )
         if send_part is not None:
@@ -80,9 +96,7 @@ def add_article_parts(
     return numbers
 
 
-def accept_message(
-    *, engine: Engine, job_id: str, articles: Any, settings: Settings
-) -> None:
+def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Settings) -> None:
     """Turn a producer's `ingest.articles` message into a one-part job, once per message.
 
     A payload that is not a list, or a batch over NEWS_INGEST_MAX_BATCH_SIZE, is accepted as
@@ -90,19 +104,32 @@ def accept_message(
     never retried.
     """
     if not isinstance(articles, list):
-        articles = [{"__rejected__": "payload is not a list of RawArticle documents",
-                     "payload": repr(articles)[:10_000]}]
+        articles = [
+            {
+                "__rejected__": "payload is not a list of RawArticle documents",
+                "payload": repr(articles)[:10_000],
+            }
+        ]
     elif len(articles) > settings.max_batch_size:
-        reason = (f"batch of {len(articles)} articles exceeds "
-                  f"NEWS_INGEST_MAX_BATCH_SIZE={settings.max_batch_size}")
-        articles = [{"__rejected__": reason, "payload": f"article {i}"} for i in range(len(articles))]
+        reason = (
+            f"batch of {len(articles)} articles exceeds "
+            f"NEWS_INGEST_MAX_BATCH_SIZE={settings.max_batch_size}"
+        )
+        articles = [
+            {"__rejected__": reason, "payload": f"article {i}"} for i in range(len(articles))
+        ]
     with engine.begin() as connection:
-        jobs.create_job(connection=connection, request={"producer": "ingest.articles"},
-                        job_id=job_id)
+        jobs.create_job(
+            connection=connection, request={"producer": "ingest.articles"}, job_id=job_id
+        )
         job = jobs.get_job(connection=connection, job_id=job_id)
         if job is not None and job["parts_total"] == 0:
-            jobs.add_parts(connection=connection, job_id=job_id, kind="articles",
-                           payloads=[{"articles": articles}])
+            jobs.add_parts(
+                connection=connection,
+                job_id=job_id,
+                kind="articles",
+                payloads=[{"articles": articles}],
+            )
             jobs.seal_job(connection=connection, job_id=job_id)
 
 
@@ -112,15 +139,20 @@ def seal_job(*, engine: Engine, job_id: str) -> None:
 
 
 def run_part(
-    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None,
+    *,
+    engine: Engine,
+    job_id: str,
+    part_no: int,
+    settings: Settings | None = None,
     count_delivery: bool = True,
 ) -> IngestSummary | None:
     """Do one part of a job. Safe to call any number of times: only the first delivery that
     commits has an effect. Returns None when there was nothing (left) to do."""
     settings = settings or get_settings()
     with engine.begin() as connection:
-        claim = jobs.claim_part(connection=connection, job_id=job_id, part_no=part_no,
-                                count_delivery=count_delivery)
+        claim = jobs.claim_part(
+            connection=connection, job_id=job_id, part_no=part_no, count_delivery=count_delivery
+        )
     if claim is None:
         log.warning("unknown job part", job_id=job_id, part_no=part_no)
         return None
@@ -147,13 +179,17 @@ def run_part(
 
 
 def resume_stalled(
-    *, engine: Engine, send_part: SendPart, job_id: str | None = None,
+    *,
+    engine: Engine,
+    send_part: SendPart,
+    job_id: str | None = None,
     older_than: timedelta | None = None,
 ) -> int:
     """Re-enqueue parts that made no progress for a while (broker lost the message, worker
     died and the redelivery is far off). Running a part twice is harmless."""
-    older_than = older_than if older_than is not None else timedelta(
-        seconds=get_settings().job_stall_s)
+    older_than = (
+        older_than if older_than is not None else timedelta(seconds=get_settings().job_stall_s)
+    )
     with engine.begin() as connection:
         stalled = jobs.stalled_parts(connection=connection, older_than=older_than, job_id=job_id)
         jobs.touch_parts(connection=connection, keys=[(j, p) for j, p, _ in stalled])
@@ -196,15 +232,30 @@ def _give_up(
     summary = IngestSummary(received=len(arrivals), rejected=len(arrivals))
     now = utcnow()
     with engine.begin() as connection:
-        if not jobs.lock_part_if_open(connection=connection, job_id=claim.job_id,
-                                      part_no=claim.part_no):
+        if not jobs.lock_part_if_open(
+            connection=connection, job_id=claim.job_id, part_no=claim.part_no
+        ):
             return summary
-        insert_rejects(connection=connection, rows=[
-            {"job_id": claim.job_id, "location": a.location, "reason": reason,
-             "raw": a.raw.body.encode()[: 1024 * 1024] if a.raw else None, "created_at": now}
-            for a in arrivals
-        ])
-        jobs.finish_part(connection=connection, job_id=claim.job_id, part_no=claim.part_no,
-                         summary=summary, status="failed", error=reason)
+        insert_rejects(
+            connection=connection,
+            rows=[
+                {
+                    "job_id": claim.job_id,
+                    "location": a.location,
+                    "reason": reason,
+                    "raw": a.raw.body.encode()[: 1024 * 1024] if a.raw else None,
+                    "created_at": now,
+                }
+                for a in arrivals
+            ],
+        )
+        jobs.finish_part(
+            connection=connection,
+            job_id=claim.job_id,
+            part_no=claim.part_no,
+            summary=summary,
+            status="failed",
+            error=reason,
+        )
     log.error("gave up on batch", job_id=claim.job_id, part_no=claim.part_no, reason=reason)
     return summary

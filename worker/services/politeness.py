@@ -237,23 +237,35 @@ def host_gate(settings: Settings, *, require_shared: bool) -> HostGate:
     does not; the CLI falls back to an in-process gate, with a warning."""
     import os
 
-    key = (os.getpid(), settings.shared_redis_url, settings.per_host_concurrency,
-           settings.per_host_rate_per_minute, settings.fetch_total_timeout)
+    key = (
+        os.getpid(),
+        settings.shared_redis_url,
+        settings.per_host_concurrency,
+        settings.per_host_rate_per_minute,
+        settings.fetch_total_timeout,
+    )
     with _gates_lock:
         cached = _gates.get(key)
         if cached is not None and (cached.shared or not require_shared):
             return cached
         gate: HostGate
-        client = redis.Redis.from_url(settings.shared_redis_url, socket_connect_timeout=2,
-                                      socket_timeout=5, health_check_interval=30)
+        client = redis.Redis.from_url(
+            settings.shared_redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
         try:
             client.ping()
         except redis.RedisError as error:
             client.close()
             if require_shared:
                 raise
-            log.warning("Redis unreachable: per-host limits apply to this process only",
-                        redis=settings.shared_redis_url, error=str(error))
+            log.warning(
+                "Redis unreachable: per-host limits apply to this process only",
+                redis=settings.shared_redis_url,
+                error=str(error),
+            )
             gate = LocalHostGate(settings)
         else:
             gate = RedisHostGate(settings, client)

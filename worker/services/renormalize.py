@@ -71,8 +71,12 @@ def pending_count(*, engine: Engine, everything: bool = False) -> int:
 
 
 def renormalize(
-    *, engine: Engine, everything: bool = False, batch_size: int = 200,
-    settings: Settings | None = None, progress: Callable[[int], None] | None = None,
+    *,
+    engine: Engine,
+    everything: bool = False,
+    batch_size: int = 200,
+    settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RenormalizeSummary:
     """Renormalize every article below NORMALIZER_VERSION (all with `everything`)."""
     settings = settings or get_settings()
@@ -80,12 +84,24 @@ def renormalize(
     last_id = 0
     while True:
         query = (
-            select(_articles.c.id, _articles.c.title, _articles.c.body, _articles.c.url,
-                   _articles.c.published_at, _articles.c.content_hash, _articles.c.signature,
-                   _articles.c.raw, _articles.c.story_id, _articles.c.duplicate_of,
-                   _articles.c.similarity, _sources.c.name.label("source"))
+            select(
+                _articles.c.id,
+                _articles.c.title,
+                _articles.c.body,
+                _articles.c.url,
+                _articles.c.published_at,
+                _articles.c.content_hash,
+                _articles.c.signature,
+                _articles.c.raw,
+                _articles.c.story_id,
+                _articles.c.duplicate_of,
+                _articles.c.similarity,
+                _sources.c.name.label("source"),
+            )
             .select_from(_articles.outerjoin(_sources, _sources.c.id == _articles.c.source_id))
-            .where(_articles.c.id > last_id).order_by(_articles.c.id).limit(batch_size)
+            .where(_articles.c.id > last_id)
+            .order_by(_articles.c.id)
+            .limit(batch_size)
         )
         if not everything:
             query = query.where(_articles.c.normalizer_version < NORMALIZER_VERSION)
@@ -111,49 +127,80 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
     plan = _Plan(article_id=row["id"], stored_hash=row["content_hash"])
     try:
         raw = RawArticle.model_validate(unpack_raw(row["raw"]))
-        article = normalize_article(raw, boilerplate=frozenset(w.lower() for w in settings.boilerplate),
-                                    title_max_chars=settings.title_max_chars)
+        article = normalize_article(
+            raw,
+            boilerplate=frozenset(w.lower() for w in settings.boilerplate),
+            title_max_chars=settings.title_max_chars,
+        )
     except (RejectedInput, ValidationError, ValueError, zlib.error, zstandard.ZstdError) as error:
         # The normalizer now finds no text, or the stored bytes are damaged: keep the
         # article as it is, count it, go on.
-        log.warning("cannot renormalize article", article_id=row["id"],
-                    error=f"{type(error).__name__}: {error}")
+        log.warning(
+            "cannot renormalize article",
+            article_id=row["id"],
+            error=f"{type(error).__name__}: {error}",
+        )
         return plan
     _, _, sketch = sketch_body(article.body, settings)
     new_hash = content_hash(article.body)
-    text = {"title": article.title, "body": article.body, "url": article.url,
-            "published_at": article.published_at}
+    text = {
+        "title": article.title,
+        "body": article.body,
+        "url": article.url,
+        "published_at": article.published_at,
+    }
     plan.text_changed = new_hash != row["content_hash"] or any(
-        text[name] != row[name] for name in _TEXT_FIELDS)
-    plan.values = {**text, "content_hash": new_hash, "signature": sketch.signature,
-                   "shingle_count": sketch.shingle_count, "normalizer_version": NORMALIZER_VERSION,
-                   "warnings": list(article.warnings) or None}
+        text[name] != row[name] for name in _TEXT_FIELDS
+    )
+    plan.values = {
+        **text,
+        "content_hash": new_hash,
+        "signature": sketch.signature,
+        "shingle_count": sketch.shingle_count,
+        "normalizer_version": NORMALIZER_VERSION,
+        "warnings": list(article.warnings) or None,
+    }
     plan.band_keys = sketch.band_keys  # those still free are indexed (see `_apply`)
     if plan.text_changed:
         key = f"article.updated:{row['id']}:{new_hash[:16]}"
         event = ArticleEvent(
-            type="article.updated", idempotency_key=key, article_id=row["id"],
-            story_id=row["story_id"], duplicate_of=row["duplicate_of"],
-            similarity=row["similarity"], content_hash=new_hash, url=article.url,
-            title=article.title, published_at=article.published_at, source=row["source"],
+            type="article.updated",
+            idempotency_key=key,
+            article_id=row["id"],
+            story_id=row["story_id"],
+            duplicate_of=row["duplicate_of"],
+            similarity=row["similarity"],
+            content_hash=new_hash,
+            url=article.url,
+            title=article.title,
+            published_at=article.published_at,
+            source=row["source"],
             occurred_at=now,
         )
-        plan.event = {"event_type": "article.updated", "idempotency_key": key,
-                      "payload": event.model_dump(mode="json"), "created_at": now}
+        plan.event = {
+            "event_type": "article.updated",
+            "idempotency_key": key,
+            "payload": event.model_dump(mode="json"),
+            "created_at": now,
+        }
     return plan
 
 
-def _apply(connection: Connection, plans: list[_Plan], summary: RenormalizeSummary,
-           now: datetime) -> None:
+def _apply(
+    connection: Connection, plans: list[_Plan], summary: RenormalizeSummary, now: datetime
+) -> None:
     """Write one batch, in the caller's transaction, with the dedup lock held."""
     ids = [plan.article_id for plan in plans]
-    current = dict(connection.execute(
-        select(_articles.c.id, _articles.c.content_hash).where(_articles.c.id.in_(ids))
-    ).all())
+    current = dict(
+        connection.execute(
+            select(_articles.c.id, _articles.c.content_hash).where(_articles.c.id.in_(ids))
+        ).all()
+    )
     # A key has one owner: the article's own earlier keys and those its copies took first
     # stay as they are; only free keys are added (a re-sketch, or keys of a newer kind).
-    owners = index.find_band_owners(connection=connection, band_keys=[
-        key for plan in plans for key in plan.band_keys])
+    owners = index.find_band_owners(
+        connection=connection, band_keys=[key for plan in plans for key in plan.band_keys]
+    )
     for plan in plans:
         if plan.values is None:
             summary.failed += 1
@@ -163,23 +210,34 @@ def _apply(connection: Connection, plans: list[_Plan], summary: RenormalizeSumma
             continue
         if plan.text_changed and _taken(connection, plan):
             summary.conflicts += 1
-            log.warning("renormalized text belongs to another article: left as it was",
-                        article_id=plan.article_id, content_hash=plan.values["content_hash"])
+            log.warning(
+                "renormalized text belongs to another article: left as it was",
+                article_id=plan.article_id,
+                content_hash=plan.values["content_hash"],
+            )
             continue
         try:
             # A savepoint per article: a unique violation (the constraints are the last
             # line of defence) costs this article, not the batch.
             with connection.begin_nested():
                 if plan.text_changed:
-                    replace_text(connection=connection, article_id=plan.article_id,
-                                 values=plan.values, replaced_at=now)
+                    replace_text(
+                        connection=connection,
+                        article_id=plan.article_id,
+                        values=plan.values,
+                        replaced_at=now,
+                    )
                 else:
                     connection.execute(
-                        update(Article).where(Article.id == plan.article_id).values(
+                        update(Article)
+                        .where(Article.id == plan.article_id)
+                        .values(
                             normalizer_version=NORMALIZER_VERSION,
                             signature=plan.values["signature"],
                             shingle_count=plan.values["shingle_count"],
-                            warnings=plan.values["warnings"]))
+                            warnings=plan.values["warnings"],
+                        )
+                    )
                 free = {key: plan.article_id for key in plan.band_keys if key not in owners}
                 index.add_bands(connection=connection, rows=free.items())
                 if plan.event is not None:
@@ -200,9 +258,12 @@ def _taken(connection: Connection, plan: _Plan) -> bool:
     clash = _articles.c.content_hash == plan.values["content_hash"]
     if plan.values["url"]:
         clash = clash | (_articles.c.url == plan.values["url"])
-    return connection.execute(
-        select(_articles.c.id).where(clash, _articles.c.id != plan.article_id).limit(1)
-    ).first() is not None
+    return (
+        connection.execute(
+            select(_articles.c.id).where(clash, _articles.c.id != plan.article_id).limit(1)
+        ).first()
+        is not None
+    )
 
 
 __all__ = ["RenormalizeSummary", "pending_count", "renormalize"]

@@ -67,11 +67,18 @@ def find_articles(
             ).scalar_one_or_none()
             if source_id is None:
                 return ArticlePage([], None)
-            query = query.where(exists().where(_sightings.c.article_id == _articles.c.id,
-                                               _sightings.c.source_id == source_id))
+            query = query.where(
+                exists().where(
+                    _sightings.c.article_id == _articles.c.id, _sightings.c.source_id == source_id
+                )
+            )
         if where.text:
-            query = query.where(or_(_articles.c.title.icontains(where.text, autoescape=True),
-                                    _articles.c.body.icontains(where.text, autoescape=True)))
+            query = query.where(
+                or_(
+                    _articles.c.title.icontains(where.text, autoescape=True),
+                    _articles.c.body.icontains(where.text, autoescape=True),
+                )
+            )
         # One row more than asked says whether there is a next page.
         rows = connection.execute(query.order_by(_articles.c.id).limit(limit + 1)).mappings().all()
         more = len(rows) > limit
@@ -81,8 +88,11 @@ def find_articles(
 
 def get_article(*, engine: Engine, article_id: int) -> ArticlePublic | None:
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(*_PUBLIC_COLUMNS).where(_articles.c.id == article_id)).mappings().all()
+        rows = (
+            connection.execute(select(*_PUBLIC_COLUMNS).where(_articles.c.id == article_id))
+            .mappings()
+            .all()
+        )
         found = _public(connection, rows)
     return found[0] if found else None
 
@@ -95,10 +105,16 @@ def get_story(*, engine: Engine, story_id: int, limit: int = 1000) -> Story | No
         ).scalar_one()
         if not count:
             return None
-        rows = connection.execute(
-            select(*_PUBLIC_COLUMNS).where(_articles.c.story_id == story_id)
-            .order_by(_articles.c.id).limit(limit)
-        ).mappings().all()
+        rows = (
+            connection.execute(
+                select(*_PUBLIC_COLUMNS)
+                .where(_articles.c.story_id == story_id)
+                .order_by(_articles.c.id)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
         members = _public(connection, rows)
     first = next((member for member in members if member.id == story_id), members[0])
     return Story(id=story_id, title=first.title, member_count=count, members=members)
@@ -109,8 +125,10 @@ def _public(connection: Connection, rows: Sequence[Any]) -> list[ArticlePublic]:
     return [
         ArticlePublic(
             **dict(row),
-            sightings=[SightingPublic(source=s.source, location=s.location, guid=s.guid,
-                                      seen_at=s.seen_at) for s in seen[row["id"]]],
+            sightings=[
+                SightingPublic(source=s.source, location=s.location, guid=s.guid, seen_at=s.seen_at)
+                for s in seen[row["id"]]
+            ],
         )
         for row in rows
     ]

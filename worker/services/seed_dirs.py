@@ -59,14 +59,23 @@ class ScanResult:
     error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"source_id": self.source_id, "path": self.path, "files": self.files,
-                "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
-                "unsettled": len(self.unsettled), "queued": self.queued,
-                "job_id": self.job_id, "error": self.error}
+        return {
+            "source_id": self.source_id,
+            "path": self.path,
+            "files": self.files,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "unsettled": len(self.unsettled),
+            "queued": self.queued,
+            "job_id": self.job_id,
+            "error": self.error,
+        }
 
 
-def add_seed_dir(*, engine: Engine, path: str | Path,
-                 interval_s: int | None = None) -> tuple[int, str, bool]:
+def add_seed_dir(
+    *, engine: Engine, path: str | Path, interval_s: int | None = None
+) -> tuple[int, str, bool]:
     """Register a directory for rescans, due now: (source id, absolute path, is new)."""
     directory = Path(path).expanduser().resolve()
     if not directory.is_dir():
@@ -74,7 +83,8 @@ def add_seed_dir(*, engine: Engine, path: str | Path,
     interval_s = interval_s or get_settings().seed_dir_interval_s
     with engine.begin() as connection:
         source_id, created = seed_dir_rows.register_seed_dir(
-            connection=connection, path=str(directory), interval_s=interval_s)
+            connection=connection, path=str(directory), interval_s=interval_s
+        )
     return source_id, str(directory), created
 
 
@@ -82,24 +92,37 @@ def scan_due_dirs(*, engine: Engine, send_scan: Callable[[int], None], limit: in
     """Claim the directories due for a rescan and hand each to `send_scan` (after the claim
     is committed). Returns how many."""
     with engine.begin() as connection:
-        claimed = seed_dir_rows.claim_due_dirs(connection=connection, now=utcnow(),
-                                               lease=SCAN_LEASE, limit=limit)
+        claimed = seed_dir_rows.claim_due_dirs(
+            connection=connection, now=utcnow(), lease=SCAN_LEASE, limit=limit
+        )
     for directory in claimed:
         send_scan(directory.id)
     return len(claimed)
 
 
-def scan_seed_dir(*, engine: Engine, source_id: int, send_part: SendPart,
-                  settings: Settings | None = None, batch_size: int | None = None,
-                  trigger: str = "scan") -> ScanResult:
+def scan_seed_dir(
+    *,
+    engine: Engine,
+    source_id: int,
+    send_part: SendPart,
+    settings: Settings | None = None,
+    batch_size: int | None = None,
+    trigger: str = "scan",
+) -> ScanResult:
     """Walk a registered directory and queue its new and changed files as one job."""
     settings = settings or get_settings()
     with engine.connect() as connection:
         row = seed_dir_rows.get_seed_dir(connection=connection, source_id=source_id)
     if row is None:
         raise LookupError(f"no seed directory with id {source_id}")
-    queue = SeedDirQueue(engine=engine, source_id=source_id, path=row["name"],
-                         send_part=send_part, settings=settings, batch_size=batch_size)
+    queue = SeedDirQueue(
+        engine=engine,
+        source_id=source_id,
+        path=row["name"],
+        send_part=send_part,
+        settings=settings,
+        batch_size=batch_size,
+    )
     result = queue.result
     error = None
     try:
@@ -126,8 +149,16 @@ class SeedDirQueue:
     queued once: whoever records it first makes it known to the other.
     """
 
-    def __init__(self, *, engine: Engine, source_id: int, path: str, send_part: SendPart,
-                 settings: Settings | None = None, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        source_id: int,
+        path: str,
+        send_part: SendPart,
+        settings: Settings | None = None,
+        batch_size: int | None = None,
+    ) -> None:
         self.engine = engine
         self.source_id = source_id
         self.path = path
@@ -138,8 +169,9 @@ class SeedDirQueue:
         self._pending: list[tuple[FileState, str]] = []
         self._trigger = "scan"
 
-    def offer_all(self, files: Iterable[FileState], *, trigger: str = "scan",
-                  settle: bool = True) -> None:
+    def offer_all(
+        self, files: Iterable[FileState], *, trigger: str = "scan", settle: bool = True
+    ) -> None:
         """Compare files with the record (in chunks) and queue the new and changed ones.
         With `settle`, files modified too recently are set aside in `result.unsettled`."""
         self._trigger = trigger
@@ -157,12 +189,16 @@ class SeedDirQueue:
         self.result.files += len(chunk)
         settled_before = time.time_ns() - int(self.settings.seed_settle_s * 1e9)
         with self.engine.connect() as connection:
-            known = seed_dir_rows.known_files(connection=connection, source_id=self.source_id,
-                                              paths=[f.path for f in chunk])
+            known = seed_dir_rows.known_files(
+                connection=connection, source_id=self.source_id, paths=[f.path for f in chunk]
+            )
         touched: list[tuple[str, int, int, str | None]] = []
         for state in chunk:
             record = known.get(state.path)
-            if record is not None and (record.size, record.mtime_ns) == (state.size, state.mtime_ns):
+            if record is not None and (record.size, record.mtime_ns) == (
+                state.size,
+                state.mtime_ns,
+            ):
                 self.result.unchanged += 1
                 continue
             if settle and state.mtime_ns > settled_before:
@@ -185,8 +221,9 @@ class SeedDirQueue:
                 self._flush()
         if touched:
             with self.engine.begin() as connection:
-                seed_dir_rows.record_files(connection=connection, source_id=self.source_id,
-                                           files=touched)
+                seed_dir_rows.record_files(
+                    connection=connection, source_id=self.source_id, files=touched
+                )
 
     def _flush(self) -> None:
         if not self._pending:
@@ -194,15 +231,27 @@ class SeedDirQueue:
         batch, self._pending = self._pending, []
         if self.result.job_id is None:
             self.result.job_id = job_service.create_job(
-                engine=self.engine, request={"paths": [self.path], "seed_dir": self.source_id,
-                                             "trigger": self._trigger})
+                engine=self.engine,
+                request={
+                    "paths": [self.path],
+                    "seed_dir": self.source_id,
+                    "trigger": self._trigger,
+                },
+            )
         job_id = self.result.job_id
         # The part names the registered directory as the source of every file in it, as
         # `run DIR` does. With the broker down, send_part leaves the part to jobs.resume.
-        job_service.add_seed_part(engine=self.engine, job_id=job_id, source=self.path,
-                                  paths=[state.path for state, _ in batch],
-                                  send_part=self.send_part)
+        job_service.add_seed_part(
+            engine=self.engine,
+            job_id=job_id,
+            source=self.path,
+            paths=[state.path for state, _ in batch],
+            send_part=self.send_part,
+        )
         with self.engine.begin() as connection:
-            seed_dir_rows.record_files(connection=connection, source_id=self.source_id, files=[
-                (state.path, state.size, state.mtime_ns, digest) for state, digest in batch])
+            seed_dir_rows.record_files(
+                connection=connection,
+                source_id=self.source_id,
+                files=[(state.path, state.size, state.mtime_ns, digest) for state, digest in batch],
+            )
         self.result.queued += len(batch)

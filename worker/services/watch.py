@@ -44,8 +44,9 @@ class SeedDirWatcher:
     """Collects seed files under `root` from file-system events and hands them out once
     they have been stable for `settle_s` seconds."""
 
-    def __init__(self, root: str | Path, *, settle_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, root: str | Path, *, settle_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.root = Path(root).resolve()
         self.settle_s = settle_s
         self._clock = clock
@@ -90,7 +91,9 @@ class SeedDirWatcher:
                 if state is None:
                     del self._pending[path]  # gone, or no longer a regular file
                 elif entry.state is None or (entry.state.size, entry.state.mtime_ns) != (
-                        state.size, state.mtime_ns):
+                    state.size,
+                    state.mtime_ns,
+                ):
                     self._pending[path] = _Pending(state, now)
                 elif now - entry.stable_since >= self.settle_s:
                     del self._pending[path]
@@ -104,8 +107,11 @@ class SeedDirWatcher:
             parts = Path(path).relative_to(self.root).parts
         except ValueError:
             return False
-        return bool(parts) and is_seed_name(parts[-1]) and not any(
-            part.startswith(".") for part in parts[:-1])
+        return (
+            bool(parts)
+            and is_seed_name(parts[-1])
+            and not any(part.startswith(".") for part in parts[:-1])
+        )
 
 
 class _Handler(FileSystemEventHandler):
@@ -158,8 +164,14 @@ def watch_seed_dir(
     tick = min(0.25, max(0.05, settings.seed_settle_s / 4))
 
     def queue(files: list[FileState] | None, trigger: str) -> None:
-        batch = SeedDirQueue(engine=engine, source_id=source_id, path=str(root),
-                             send_part=send_part, settings=settings, batch_size=batch_size)
+        batch = SeedDirQueue(
+            engine=engine,
+            source_id=source_id,
+            path=str(root),
+            send_part=send_part,
+            settings=settings,
+            batch_size=batch_size,
+        )
         if files is None:
             batch.offer_all(walk_seed_files(root), trigger=trigger, settle=True)
             # Too fresh to read now: watched like files that just arrived.
@@ -188,8 +200,11 @@ def watch_seed_dir(
                     queue(settled, "watch")
                 except (SQLAlchemyError, OSError) as error:
                     # Database away: keep the files pending and try again shortly.
-                    log.warning("could not queue files, retrying", files=len(settled),
-                                error=str(error).splitlines()[0])
+                    log.warning(
+                        "could not queue files, retrying",
+                        files=len(settled),
+                        error=str(error).splitlines()[0],
+                    )
                     for state in settled:
                         watcher.add(state.path)
                     stop.wait(5.0)

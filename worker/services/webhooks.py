@@ -79,14 +79,16 @@ def check_webhook_url(url: str) -> str:
     return str(parsed)
 
 
-def add_subscriber(*, engine: Engine, url: str, secret: str | None,
-                   from_start: bool = False) -> int | None:
+def add_subscriber(
+    *, engine: Engine, url: str, secret: str | None, from_start: bool = False
+) -> int | None:
     """Register a webhook receiving events from now on (or every retained event)."""
     url = check_webhook_url(url)
     with engine.begin() as connection:
         start = 0 if from_start else outbox.last_event_id(connection=connection)
-        return subscriber_rows.add_subscriber(connection=connection, url=url, secret=secret or None,
-                                              last_event_id=start)
+        return subscriber_rows.add_subscriber(
+            connection=connection, url=url, secret=secret or None, last_event_id=start
+        )
 
 
 def deliver_webhooks(
@@ -114,23 +116,42 @@ def deliver_webhooks(
     try:
         for subscriber in due:
             report.subscribers += 1
-            _deliver_to(engine, client, subscriber, settings=settings, now=now, batch=batch,
-                        rng=rng, report=report)
+            _deliver_to(
+                engine,
+                client,
+                subscriber,
+                settings=settings,
+                now=now,
+                batch=batch,
+                rng=rng,
+                report=report,
+            )
     finally:
         if own_client:
             client.close()
     return report
 
 
-def _deliver_to(engine: Engine, client: httpx.Client, subscriber: subscriber_rows.DueSubscriber,
-                *, settings: Settings, now: datetime, batch: int,
-                rng: Callable[[], float], report: DeliveryReport) -> None:
+def _deliver_to(
+    engine: Engine,
+    client: httpx.Client,
+    subscriber: subscriber_rows.DueSubscriber,
+    *,
+    settings: Settings,
+    now: datetime,
+    batch: int,
+    rng: Callable[[], float],
+    report: DeliveryReport,
+) -> None:
     started = time.monotonic()
     with engine.connect() as connection:
-        events = outbox.events_after(connection=connection, after_id=subscriber.last_event_id,
-                                     limit=batch)
-    outcome: dict[str, object] = {"last_event_id": subscriber.last_event_id,
-                                  "next_attempt_at": None}
+        events = outbox.events_after(
+            connection=connection, after_id=subscriber.last_event_id, limit=batch
+        )
+    outcome: dict[str, object] = {
+        "last_event_id": subscriber.last_event_id,
+        "next_attempt_at": None,
+    }
     failing_since = subscriber.failing_since
     error_count = subscriber.error_count
     for event in events:
@@ -140,8 +161,9 @@ def _deliver_to(engine: Engine, client: httpx.Client, subscriber: subscriber_row
         if error is None:
             report.delivered += 1
             failing_since, error_count = None, 0
-            outcome.update(last_event_id=event.id, status="active", failing_since=None,
-                           error_count=0)
+            outcome.update(
+                last_event_id=event.id, status="active", failing_since=None, error_count=0
+            )
             continue
         report.failed += 1
         report.errors[subscriber.id] = error
@@ -155,25 +177,46 @@ def _deliver_to(engine: Engine, client: httpx.Client, subscriber: subscriber_row
         stuck_for = now - max(failing_since, event.created_at)
         if stuck_for.total_seconds() >= settings.webhook_give_up_s:
             report.skipped += 1
-            log.error("webhook event given up", subscriber_id=subscriber.id, event_id=event.id,
-                      idempotency_key=event.idempotency_key, error=error)
-            outcome.update(last_event_id=event.id, last_error=(
-                f"{stamp} gave up on event {event.id} ({event.idempotency_key}) after "
-                f"{stuck_for.total_seconds() / 3600:.1f} h of failures: {error}"))
+            log.error(
+                "webhook event given up",
+                subscriber_id=subscriber.id,
+                event_id=event.id,
+                idempotency_key=event.idempotency_key,
+                error=error,
+            )
+            outcome.update(
+                last_event_id=event.id,
+                last_error=(
+                    f"{stamp} gave up on event {event.id} ({event.idempotency_key}) after "
+                    f"{stuck_for.total_seconds() / 3600:.1f} h of failures: {error}"
+                ),
+            )
             continue
         delay = _backoff(error_count, settings.webhook_backoff_max_s, rng)
-        log.warning("webhook delivery failed", subscriber_id=subscriber.id, event_id=event.id,
-                    error=error, retry_in_s=round(delay, 1))
-        outcome.update(last_error=f"{stamp} event {event.id}: {error}",
-                       next_attempt_at=now + timedelta(seconds=delay))
+        log.warning(
+            "webhook delivery failed",
+            subscriber_id=subscriber.id,
+            event_id=event.id,
+            error=error,
+            retry_in_s=round(delay, 1),
+        )
+        outcome.update(
+            last_error=f"{stamp} event {event.id}: {error}",
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
         break
     with engine.begin() as connection:
-        subscriber_rows.record_delivery(connection=connection, subscriber_id=subscriber.id,
-                                        values=outcome)
+        subscriber_rows.record_delivery(
+            connection=connection, subscriber_id=subscriber.id, values=outcome
+        )
 
 
-def _post(client: httpx.Client, subscriber: subscriber_rows.DueSubscriber,
-          event: outbox.OutboxRow, settings: Settings) -> str | None:
+def _post(
+    client: httpx.Client,
+    subscriber: subscriber_rows.DueSubscriber,
+    event: outbox.OutboxRow,
+    settings: Settings,
+) -> str | None:
     """POST one event; None on a 2xx, else what went wrong (one line)."""
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
@@ -188,8 +231,13 @@ def _post(client: httpx.Client, subscriber: subscriber_rows.DueSubscriber,
     try:
         # Streamed and closed unread: a subscriber's response body is of no interest, and
         # an endless one must not be read.
-        with client.stream("POST", subscriber.url, content=body, headers=headers,
-                           timeout=httpx.Timeout(settings.webhook_timeout_s)) as response:
+        with client.stream(
+            "POST",
+            subscriber.url,
+            content=body,
+            headers=headers,
+            timeout=httpx.Timeout(settings.webhook_timeout_s),
+        ) as response:
             status = response.status_code
     except FetchError as error:
         return f"{error.kind}: {error}"

@@ -111,7 +111,7 @@ def parse_feed(
         )
     # A third-party parser on hostile input, and our promise is "never raises": any
     # failure becomes the feed's warning.
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _empty([*warnings, f"feed could not be parsed: {type(exc).__name__}: {exc}"])
 
     if parsed.get("bozo"):
@@ -486,5 +486,3 @@ def parse_cache_headers(headers: Mapping[str, str]) -> int | None:
         return 0  # RFC 9111: an invalid Expires (e.g. "0", "-1") means already expired
     date = http_date(lowered.get("date") or "") or datetime.now(UTC)
     return max(0, int((expires_at - date).total_seconds()))
-
-

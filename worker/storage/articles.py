@@ -76,7 +76,9 @@ def allocate_article_ids(*, connection: Connection, count: int) -> list[int]:
         return []
     if is_postgres(connection):
         rows = connection.execute(
-            text("SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :n)"),
+            text(
+                "SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :n)"
+            ),
             {"n": count},
         )
         return [row[0] for row in rows]
@@ -110,7 +112,8 @@ def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> 
     copy_rows(connection, outbox, created)
     if others:
         statement = insert_on_conflict(connection, outbox).on_conflict_do_nothing(
-            index_elements=["idempotency_key"])
+            index_elements=["idempotency_key"]
+        )
         connection.execute(statement, others)
 
 
@@ -139,7 +142,8 @@ def replace_text(
 def merge_story(*, connection: Connection, story_id: int, into: int) -> None:
     """Move every article of one story into another: all now point at its first article."""
     connection.execute(
-        update(articles).where(articles.c.story_id == story_id)
+        update(articles)
+        .where(articles.c.story_id == story_id)
         .values(story_id=into, duplicate_of=into)
     )
 
@@ -151,8 +155,9 @@ def load_sketches(
     ids = sorted(set(article_ids))
     result: dict[int, tuple[int, bytes, int]] = {}
     for condition in in_chunks(connection, articles.c.id, ids):
-        query = select(articles.c.id, articles.c.story_id, articles.c.signature,
-                       articles.c.shingle_count).where(condition)
+        query = select(
+            articles.c.id, articles.c.story_id, articles.c.signature, articles.c.shingle_count
+        ).where(condition)
         for row in connection.execute(query).all():
             result[row.id] = (row.story_id, row.signature or b"", row.shingle_count)
     return result
@@ -165,12 +170,25 @@ def load_story_sketches(
     ids = sorted(set(story_ids))
     result: dict[int, tuple[int, bytes, int]] = {}
     for condition in in_chunks(connection, articles.c.story_id, ids):
-        rank = func.row_number().over(partition_by=articles.c.story_id,
-                                      order_by=articles.c.id.desc()).label("rank")
-        ranked = select(articles.c.id, articles.c.story_id, articles.c.signature,
-                        articles.c.shingle_count, rank).where(condition).subquery()
-        query = select(ranked.c.id, ranked.c.story_id, ranked.c.signature,
-                       ranked.c.shingle_count).where(ranked.c.rank <= per_story)
+        rank = (
+            func.row_number()
+            .over(partition_by=articles.c.story_id, order_by=articles.c.id.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(
+                articles.c.id,
+                articles.c.story_id,
+                articles.c.signature,
+                articles.c.shingle_count,
+                rank,
+            )
+            .where(condition)
+            .subquery()
+        )
+        query = select(
+            ranked.c.id, ranked.c.story_id, ranked.c.signature, ranked.c.shingle_count
+        ).where(ranked.c.rank <= per_story)
         for row in connection.execute(query):
             result[row.id] = (row.story_id, row.signature or b"", row.shingle_count)
     return result
@@ -228,4 +246,3 @@ def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict
         for row in connection.execute(query):
             result[row.article_id].append(row)
     return result
-

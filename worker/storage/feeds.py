@@ -180,8 +180,12 @@ def add_feed(
     again if it was removed or gone."""
     now = now or utcnow()
     name = feed_url(url)
-    statement = (insert(connection, sources).values(_new_row(name, title, interval_s, now))
-                 .on_conflict_do_nothing(index_elements=["name"]).returning(sources.c.id))
+    statement = (
+        insert(connection, sources)
+        .values(_new_row(name, title, interval_s, now))
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(sources.c.id)
+    )
     # RETURNING, not rowcount: the driver may not report a count for this statement.
     created = connection.execute(statement).first() is not None
     if not created:
@@ -192,8 +196,14 @@ def add_feed(
             changes["title"] = title
         current = get_feed_by_url(connection=connection, url=name)
         if current is not None and not current.enabled:
-            changes.update(enabled=True, status="active", error_count=0, last_error=None,
-                           next_fetch_at=now, retry_after_until=None)
+            changes.update(
+                enabled=True,
+                status="active",
+                error_count=0,
+                last_error=None,
+                next_fetch_at=now,
+                retry_after_until=None,
+            )
         elif current is not None and current.next_fetch_at is None:
             changes["next_fetch_at"] = now  # known only from entries so far: subscribe it
         if changes:
@@ -232,8 +242,9 @@ def add_feeds(
         connection.execute(
             update(sources)
             .where(condition, sources.c.kind == KIND, sources.c.status == "removed")
-            .values(enabled=True, status="active", next_fetch_at=now, error_count=0,
-                    last_error=None)
+            .values(
+                enabled=True, status="active", next_fetch_at=now, error_count=0, last_error=None
+            )
         )
     return len(rows), len(existing), invalid
 
@@ -252,7 +263,9 @@ def list_feeds(*, connection: Connection, include_removed: bool = False) -> list
     return [_feed(row) for row in connection.execute(query).mappings()]
 
 
-def get_feed(*, connection: Connection, feed_id: int, for_update: bool = False) -> FeedSource | None:
+def get_feed(
+    *, connection: Connection, feed_id: int, for_update: bool = False
+) -> FeedSource | None:
     query = select(sources).where(sources.c.id == feed_id, sources.c.kind == KIND)
     if for_update:
         query = query.with_for_update()
@@ -272,8 +285,10 @@ def move_feed(*, connection: Connection, feed_id: int, url: str) -> bool:
     name = feed_url(url)
     taken = select(sources.c.id).where(sources.c.name == name).exists()
     moved = connection.execute(
-        update(sources).where(sources.c.id == feed_id, sources.c.kind == KIND, ~taken)
-        .values(name=name).returning(sources.c.id)
+        update(sources)
+        .where(sources.c.id == feed_id, sources.c.kind == KIND, ~taken)
+        .values(name=name)
+        .returning(sources.c.id)
     ).first()
     return moved is not None
 
@@ -296,9 +311,9 @@ def remove_feed(*, connection: Connection, feed_id: int) -> str | None:
     ).scalar_one()
     if referenced:
         connection.execute(
-            update(sources).where(sources.c.id == feed_id).values(
-                enabled=False, status="removed", next_fetch_at=None, claimed_until=None
-            )
+            update(sources)
+            .where(sources.c.id == feed_id)
+            .values(enabled=False, status="removed", next_fetch_at=None, claimed_until=None)
         )
         return "disabled"
     connection.execute(delete(sources).where(sources.c.id == feed_id))
@@ -388,8 +403,12 @@ def claim_feed(
             until=feed.retry_after_until,
         )  # fmt: skip
     if feed.claimed_until is not None and feed.claimed_until >= now:
-        return ClaimRefused(feed_id, "claimed", "being fetched by another worker right now",
-                            until=feed.claimed_until)
+        return ClaimRefused(
+            feed_id,
+            "claimed",
+            "being fetched by another worker right now",
+            until=feed.claimed_until,
+        )
     until = now + lease
     connection.execute(update(sources).where(sources.c.id == feed_id).values(claimed_until=until))
     return FeedClaim(feed.id, feed.url, until)
@@ -468,10 +487,17 @@ def record_not_modified(
 ) -> None:
     """A 304: nothing stored, the feed healthy, validators refreshed if the server sent new."""
     connection.execute(
-        update(sources).where(sources.c.id == claim.feed_id).values(
-            claimed_until=_release(claim.token), status="active", error_count=0,
-            last_error=None, last_fetched_at=fetched_at, next_fetch_at=next_fetch_at,
-            fetch_interval_s=interval_s, retry_after_until=None,
+        update(sources)
+        .where(sources.c.id == claim.feed_id)
+        .values(
+            claimed_until=_release(claim.token),
+            status="active",
+            error_count=0,
+            last_error=None,
+            last_fetched_at=fetched_at,
+            next_fetch_at=next_fetch_at,
+            fetch_interval_s=interval_s,
+            retry_after_until=None,
             etag=func.coalesce(etag, sources.c.etag),
             last_modified=func.coalesce(last_modified, sources.c.last_modified),
         )
@@ -501,9 +527,15 @@ def record_failure(
 def record_gone(*, connection: Connection, claim: FeedClaim, message: str) -> None:
     """410 Gone: the publisher removed the feed on purpose; stop fetching it."""
     connection.execute(
-        update(sources).where(sources.c.id == claim.feed_id).values(
-            claimed_until=None, enabled=False, status="gone", last_error=message[:2000],
-            error_count=sources.c.error_count + 1, next_fetch_at=None,
+        update(sources)
+        .where(sources.c.id == claim.feed_id)
+        .values(
+            claimed_until=None,
+            enabled=False,
+            status="gone",
+            last_error=message[:2000],
+            error_count=sources.c.error_count + 1,
+            next_fetch_at=None,
         )
     )
 
@@ -542,9 +574,11 @@ def known_entries(
         return {}, {}
     sighted: set[int] = set()
     for condition in in_chunks(connection, sightings.c.article_id, sorted(found)):
-        query = select(sightings.c.article_id).where(
-            condition, sightings.c.source_id == feed_id
-        ).distinct()
+        query = (
+            select(sightings.c.article_id)
+            .where(condition, sightings.c.source_id == feed_id)
+            .distinct()
+        )
         sighted.update(connection.execute(query).scalars())
     hashes: dict[int, set[str]] = {article_id: {found[article_id][2]} for article_id in sighted}
     for condition in in_chunks(connection, revisions.c.article_id, sorted(sighted)):
@@ -569,8 +603,11 @@ def parts_finished(*, connection: Connection, job_id: str, part_nos: Sequence[in
     if not part_nos:
         return True
     finished = connection.execute(
-        select(func.count()).select_from(parts).where(
-            parts.c.job_id == job_id, parts.c.part_no.in_(list(part_nos)),
+        select(func.count())
+        .select_from(parts)
+        .where(
+            parts.c.job_id == job_id,
+            parts.c.part_no.in_(list(part_nos)),
             parts.c.status.in_(("done", "failed")),
         )
     ).scalar_one()

@@ -65,8 +65,11 @@ class ParagraphStories:
 
     @property
     def article_ids(self) -> tuple[int, ...]:
-        return (self.article_id,) if self.other_article_id is None else (
-            self.article_id, self.other_article_id)
+        return (
+            (self.article_id,)
+            if self.other_article_id is None
+            else (self.article_id, self.other_article_id)
+        )
 
     def add(self, article_id: int, story_id: int) -> bool:
         """Count one more article's story; True if that changed anything."""
@@ -85,45 +88,71 @@ class ParagraphStories:
             self.other_story_id = into
 
 
-def paragraph_stories(*, connection: Connection, paragraph_hashes: Sequence[int]) -> dict[int, ParagraphStories]:
+def paragraph_stories(
+    *, connection: Connection, paragraph_hashes: Sequence[int]
+) -> dict[int, ParagraphStories]:
     """paragraph hash -> the stories it was seen in, for the known hashes. Stories are read
     through the articles, so merged stories count as one. Most hashes of a new text are
     unknown: the articles are read only for the rows found."""
     rows = []
-    for condition in in_chunks(connection, common_paragraphs.c.paragraph_hash,
-                               sorted(set(paragraph_hashes))):
-        rows += connection.execute(select(
-            common_paragraphs.c.paragraph_hash, common_paragraphs.c.article_id,
-            common_paragraphs.c.other_article_id, common_paragraphs.c.shared,
-        ).where(condition)).all()
-    ids = sorted({row.article_id for row in rows}
-                 | {row.other_article_id for row in rows if row.other_article_id is not None})
+    for condition in in_chunks(
+        connection, common_paragraphs.c.paragraph_hash, sorted(set(paragraph_hashes))
+    ):
+        rows += connection.execute(
+            select(
+                common_paragraphs.c.paragraph_hash,
+                common_paragraphs.c.article_id,
+                common_paragraphs.c.other_article_id,
+                common_paragraphs.c.shared,
+            ).where(condition)
+        ).all()
+    ids = sorted(
+        {row.article_id for row in rows}
+        | {row.other_article_id for row in rows if row.other_article_id is not None}
+    )
     story_of: dict[int, int] = {}
     for condition in in_chunks(connection, articles.c.id, ids):
-        story_of.update(connection.execute(
-            select(articles.c.id, articles.c.story_id).where(condition)).all())
+        story_of.update(
+            connection.execute(select(articles.c.id, articles.c.story_id).where(condition)).all()
+        )
     return {
         row.paragraph_hash: ParagraphStories(
-            row.article_id, story_of.get(row.article_id, row.article_id), row.other_article_id,
-            None if row.other_article_id is None else story_of.get(row.other_article_id, row.other_article_id),
-            row.shared)
+            row.article_id,
+            story_of.get(row.article_id, row.article_id),
+            row.other_article_id,
+            None
+            if row.other_article_id is None
+            else story_of.get(row.other_article_id, row.other_article_id),
+            row.shared,
+        )
         for row in rows
     }
 
 
-def record_paragraphs(*, connection: Connection, added: dict[int, ParagraphStories],
-                      changed: dict[int, ParagraphStories]) -> None:
+def record_paragraphs(
+    *,
+    connection: Connection,
+    added: dict[int, ParagraphStories],
+    changed: dict[int, ParagraphStories],
+) -> None:
     """Write the batch's paragraph counts: new hashes in bulk, changed ones by key. Both
     were computed from rows read under the dedup lock, so nothing can conflict."""
-    copy_tuples(connection, common_paragraphs,
-                ("paragraph_hash", "article_id", "other_article_id", "shared"),
-                [(key, state.article_id, state.other_article_id, state.shared)
-                 for key, state in sorted(added.items())])
+    copy_tuples(
+        connection,
+        common_paragraphs,
+        ("paragraph_hash", "article_id", "other_article_id", "shared"),
+        [
+            (key, state.article_id, state.other_article_id, state.shared)
+            for key, state in sorted(added.items())
+        ],
+    )
     if changed:
         connection.execute(
             update(common_paragraphs)
             .where(common_paragraphs.c.paragraph_hash == bindparam("key"))
             .values(other_article_id=bindparam("other"), shared=bindparam("is_shared")),
-            [{"key": key, "other": state.other_article_id, "is_shared": state.shared}
-             for key, state in sorted(changed.items())],
+            [
+                {"key": key, "other": state.other_article_id, "is_shared": state.shared}
+                for key, state in sorted(changed.items())
+            ],
         )

@@ -42,9 +42,15 @@ def create_job(
     connection.execute(
         statement,
         {
-            "id": job_id, "status": JobStatus.queued.value, "request": request,
-            "created_at": now, "updated_at": now, "sealed": False,
-            "parts_total": 0, "parts_done": 0, **dict.fromkeys(SUMMARY_FIELDS, 0),
+            "id": job_id,
+            "status": JobStatus.queued.value,
+            "request": request,
+            "created_at": now,
+            "updated_at": now,
+            "sealed": False,
+            "parts_total": 0,
+            "parts_done": 0,
+            **dict.fromkeys(SUMMARY_FIELDS, 0),
         },
     )
     return job_id
@@ -65,14 +71,22 @@ def add_parts(
     connection.execute(
         parts.insert(),
         [
-            {"job_id": job_id, "part_no": number, "kind": kind, "payload": payload,
-             "status": "queued", "attempts": 0, "enqueued_at": now,
-             **dict.fromkeys(SUMMARY_FIELDS, 0)}
+            {
+                "job_id": job_id,
+                "part_no": number,
+                "kind": kind,
+                "payload": payload,
+                "status": "queued",
+                "attempts": 0,
+                "enqueued_at": now,
+                **dict.fromkeys(SUMMARY_FIELDS, 0),
+            }
             for number, payload in zip(numbers, payloads, strict=True)
         ],
     )
     connection.execute(
-        update(jobs).where(jobs.c.id == job_id)
+        update(jobs)
+        .where(jobs.c.id == job_id)
         .values(parts_total=jobs.c.parts_total + len(payloads), updated_at=now)
     )
     return numbers
@@ -82,11 +96,14 @@ def seal_job(*, connection: Connection, job_id: str) -> None:
     """No more parts will come: a job whose parts are all done is done now."""
     now = utcnow()
     connection.execute(
-        update(jobs).where(jobs.c.id == job_id).values(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
             sealed=True,
             updated_at=now,
-            status=case((jobs.c.parts_done >= jobs.c.parts_total, JobStatus.done.value),
-                        else_=jobs.c.status),
+            status=case(
+                (jobs.c.parts_done >= jobs.c.parts_total, JobStatus.done.value), else_=jobs.c.status
+            ),
             finished_at=case((jobs.c.parts_done >= jobs.c.parts_total, now), else_=None),
         )
     )
@@ -109,15 +126,18 @@ def claim_part(
     if row.status in ("done", "failed"):
         return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts, row.status)
     connection.execute(
-        update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        update(parts)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
         .values(attempts=parts.c.attempts + int(count_delivery), status="running", started_at=now)
     )
     connection.execute(
-        update(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.queued.value)
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.queued.value)
         .values(status=JobStatus.running.value, updated_at=now)
     )
-    return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts + int(count_delivery),
-                     "running")
+    return PartClaim(
+        job_id, part_no, row.kind, row.payload, row.attempts + int(count_delivery), "running"
+    )
 
 
 def lock_part_if_open(*, connection: Connection, job_id: str, part_no: int) -> bool:
@@ -144,12 +164,15 @@ def finish_part(
     now = utcnow()
     counts = summary.model_dump()
     connection.execute(
-        update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        update(parts)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
         .values(status=status, finished_at=now, error=error, **counts)
     )
     all_done = and_(jobs.c.sealed, jobs.c.parts_done + 1 >= jobs.c.parts_total)
     connection.execute(
-        update(jobs).where(jobs.c.id == job_id).values(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
             parts_done=jobs.c.parts_done + 1,
             updated_at=now,
             status=case((all_done, JobStatus.done.value), else_=JobStatus.running.value),
@@ -159,8 +182,9 @@ def finish_part(
     )
 
 
-def stalled_parts(*, connection: Connection, older_than: timedelta, job_id: str | None = None,
-                  limit: int = 1000) -> list[tuple[str, int, str]]:
+def stalled_parts(
+    *, connection: Connection, older_than: timedelta, job_id: str | None = None, limit: int = 1000
+) -> list[tuple[str, int, str]]:
     """Parts not finished and not touched for a while, of jobs that made no progress for
     that long either: their messages were probably lost. (A job whose parts keep finishing
     is only waiting in a long queue; re-sending its parts would just bloat the queue.)"""
@@ -169,8 +193,9 @@ def stalled_parts(*, connection: Connection, older_than: timedelta, job_id: str 
     query = (
         select(parts.c.job_id, parts.c.part_no, parts.c.kind)
         .join(jobs, jobs.c.id == parts.c.job_id)
-        .where(parts.c.status.in_(("queued", "running")), touched < cutoff,
-               jobs.c.updated_at < cutoff)
+        .where(
+            parts.c.status.in_(("queued", "running")), touched < cutoff, jobs.c.updated_at < cutoff
+        )
         .order_by(parts.c.enqueued_at)
         .limit(limit)
     )
@@ -184,7 +209,8 @@ def touch_parts(*, connection: Connection, keys: Sequence[tuple[str, int]]) -> N
     now = utcnow()
     for job_id, part_no in keys:
         connection.execute(
-            update(parts).where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+            update(parts)
+            .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
             .values(enqueued_at=now, started_at=None, status="queued")
         )
 

@@ -32,8 +32,13 @@ class OutboxRow:
     created_at: datetime
 
 
-_COLUMNS = (outbox.c.id, outbox.c.event_type, outbox.c.idempotency_key, outbox.c.payload,
-            outbox.c.created_at)
+_COLUMNS = (
+    outbox.c.id,
+    outbox.c.event_type,
+    outbox.c.idempotency_key,
+    outbox.c.payload,
+    outbox.c.created_at,
+)
 
 
 def lock_relay(*, connection: Connection) -> bool:
@@ -46,8 +51,11 @@ def lock_relay(*, connection: Connection) -> bool:
     """
     if not is_postgres(connection):
         return True
-    return bool(connection.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}).scalar_one())
+    return bool(
+        connection.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
+        ).scalar_one()
+    )
 
 
 def lock_unsent(*, connection: Connection, limit: int) -> list[OutboxRow]:
@@ -56,30 +64,36 @@ def lock_unsent(*, connection: Connection, limit: int) -> list[OutboxRow]:
     SKIP LOCKED on Postgres: a relay that does not hold the relay lock (an older version
     during a rolling deploy) still never publishes rows another relay is publishing.
     """
-    query = (select(*_COLUMNS).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id)
-             .limit(limit))
+    query = select(*_COLUMNS).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
     if is_postgres(connection):
         query = query.with_for_update(skip_locked=True)
     return [OutboxRow(*row) for row in connection.execute(query)]
 
 
-def mark_sent(*, connection: Connection, stream_ids: Sequence[tuple[int, str]],
-              sent_at: datetime) -> None:
+def mark_sent(
+    *, connection: Connection, stream_ids: Sequence[tuple[int, str]], sent_at: datetime
+) -> None:
     """Record the stream entry id each event was published as."""
     if not stream_ids:
         return
     if is_postgres(connection):
         # One statement for the whole batch: the UPDATE is the relay's main cost.
         connection.execute(
-            text("UPDATE outbox_events AS o SET sent_at = :sent_at, stream_id = v.stream_id "
-                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:stream_ids AS text[])) "
-                 "AS v(id, stream_id) WHERE o.id = v.id"),
-            {"sent_at": sent_at, "ids": [i for i, _ in stream_ids],
-             "stream_ids": [s for _, s in stream_ids]},
+            text(
+                "UPDATE outbox_events AS o SET sent_at = :sent_at, stream_id = v.stream_id "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:stream_ids AS text[])) "
+                "AS v(id, stream_id) WHERE o.id = v.id"
+            ),
+            {
+                "sent_at": sent_at,
+                "ids": [i for i, _ in stream_ids],
+                "stream_ids": [s for _, s in stream_ids],
+            },
         )
         return
     connection.execute(
-        update(outbox).where(outbox.c.id == bindparam("event_id"))
+        update(outbox)
+        .where(outbox.c.id == bindparam("event_id"))
         .values(sent_at=sent_at, stream_id=bindparam("entry_id")),
         [{"event_id": i, "entry_id": s} for i, s in stream_ids],
     )
@@ -87,7 +101,8 @@ def mark_sent(*, connection: Connection, stream_ids: Sequence[tuple[int, str]],
 
 def unsent_count(*, connection: Connection) -> int:
     return connection.execute(
-        select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+        select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+    ).scalar_one()
 
 
 def events_after(*, connection: Connection, after_id: int, limit: int) -> list[OutboxRow]:
@@ -108,12 +123,21 @@ def prune_sent(*, connection: Connection, sent_before: datetime, limit: int) -> 
     """Delete up to `limit` of the oldest events published to the stream before
     `sent_before` that every enabled webhook subscriber has had too (ids at or below the
     lowest cursor). Returns how many went."""
-    lowest_cursor = (select(func.min(subscribers.c.last_event_id))
-                     .where(subscribers.c.enabled.is_(True)).scalar_subquery())
-    doomed = (select(outbox.c.id)
-              .where(outbox.c.sent_at < sent_before,
-                     outbox.c.id <= func.coalesce(lowest_cursor, outbox.c.id))
-              .order_by(outbox.c.id).limit(limit))
-    return len(connection.execute(
-        delete(outbox).where(outbox.c.id.in_(doomed)).returning(outbox.c.id)).all())
-
+    lowest_cursor = (
+        select(func.min(subscribers.c.last_event_id))
+        .where(subscribers.c.enabled.is_(True))
+        .scalar_subquery()
+    )
+    doomed = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.sent_at < sent_before, outbox.c.id <= func.coalesce(lowest_cursor, outbox.c.id)
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return len(
+        connection.execute(
+            delete(outbox).where(outbox.c.id.in_(doomed)).returning(outbox.c.id)
+        ).all()
+    )

@@ -41,50 +41,87 @@ def register_seed_dir(*, connection: Connection, path: str, interval_s: int) -> 
     """
     now = utcnow()
     statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
-    inserted = connection.execute(statement, {
-        "kind": SEED_DIR_KIND, "name": path, "created_at": now, "status": "active",
-        "enabled": True, "interval_s": interval_s, "fetch_interval_s": interval_s,
-        "next_fetch_at": now, "error_count": 0,
-    }).rowcount
-    row = connection.execute(select(sources.c.id, sources.c.kind).where(sources.c.name == path)
-                             ).one()
+    inserted = connection.execute(
+        statement,
+        {
+            "kind": SEED_DIR_KIND,
+            "name": path,
+            "created_at": now,
+            "status": "active",
+            "enabled": True,
+            "interval_s": interval_s,
+            "fetch_interval_s": interval_s,
+            "next_fetch_at": now,
+            "error_count": 0,
+        },
+    ).rowcount
+    row = connection.execute(
+        select(sources.c.id, sources.c.kind).where(sources.c.name == path)
+    ).one()
     if row.kind != SEED_DIR_KIND:
         raise ValueError(f"{path} is registered as a {row.kind}, not a seed directory")
     if not inserted:
-        connection.execute(update(sources).where(sources.c.id == row.id).values(
-            enabled=True, status="active", interval_s=interval_s, fetch_interval_s=interval_s,
-            next_fetch_at=now, error_count=0, last_error=None))
+        connection.execute(
+            update(sources)
+            .where(sources.c.id == row.id)
+            .values(
+                enabled=True,
+                status="active",
+                interval_s=interval_s,
+                fetch_interval_s=interval_s,
+                next_fetch_at=now,
+                error_count=0,
+                last_error=None,
+            )
+        )
     return row.id, bool(inserted)
 
 
 def ensure_seed_dir(*, connection: Connection, path: str) -> int:
     """The source id of a directory, registering it unscheduled if it is new (`watch`)."""
     statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
-    connection.execute(statement, {
-        "kind": SEED_DIR_KIND, "name": path, "created_at": utcnow(), "status": "active",
-        "enabled": True, "error_count": 0,
-    })
+    connection.execute(
+        statement,
+        {
+            "kind": SEED_DIR_KIND,
+            "name": path,
+            "created_at": utcnow(),
+            "status": "active",
+            "enabled": True,
+            "error_count": 0,
+        },
+    )
     return connection.execute(select(sources.c.id).where(sources.c.name == path)).scalar_one()
 
 
 def get_seed_dir(*, connection: Connection, source_id: int) -> dict[str, Any] | None:
-    row = connection.execute(select(sources).where(
-        sources.c.id == source_id, sources.c.kind == SEED_DIR_KIND)).mappings().one_or_none()
+    row = (
+        connection.execute(
+            select(sources).where(sources.c.id == source_id, sources.c.kind == SEED_DIR_KIND)
+        )
+        .mappings()
+        .one_or_none()
+    )
     return dict(row) if row else None
 
 
 def unschedule_seed_dir(*, connection: Connection, source_id: int) -> bool:
     """Stop rescanning a directory (its articles and file records stay). False if unknown."""
-    result = connection.execute(update(sources).where(
-        sources.c.id == source_id, sources.c.kind == SEED_DIR_KIND).values(
-        enabled=False, status="disabled", next_fetch_at=None, claimed_until=None))
+    result = connection.execute(
+        update(sources)
+        .where(sources.c.id == source_id, sources.c.kind == SEED_DIR_KIND)
+        .values(enabled=False, status="disabled", next_fetch_at=None, claimed_until=None)
+    )
     return bool(result.rowcount)
 
 
 def list_sources(*, connection: Connection) -> list[dict[str, Any]]:
     """Every source, with the number of files recorded for seed directories."""
-    counts = dict(connection.execute(
-        select(source_files.c.source_id, func.count()).group_by(source_files.c.source_id)).all())
+    counts = dict(
+        connection.execute(
+            select(source_files.c.source_id, func.count()).group_by(source_files.c.source_id)
+        ).all()
+    )
     rows = []
     for row in connection.execute(select(sources).order_by(sources.c.id)).mappings():
         item = dict(row)
@@ -93,16 +130,20 @@ def list_sources(*, connection: Connection) -> list[dict[str, Any]]:
     return rows
 
 
-def claim_due_dirs(*, connection: Connection, now: datetime, lease: timedelta,
-                   limit: int = 100) -> list[ClaimedDir]:
+def claim_due_dirs(
+    *, connection: Connection, now: datetime, lease: timedelta, limit: int = 100
+) -> list[ClaimedDir]:
     """Directories due for a rescan, moved to their next slot (now + interval) and leased
     for `lease`, so two schedulers never scan one directory at once (SKIP LOCKED on
     Postgres; SQLite has a single writer)."""
     query = (
         select(sources.c.id, sources.c.name, sources.c.interval_s)
-        .where(sources.c.kind == SEED_DIR_KIND, sources.c.enabled,
-               sources.c.next_fetch_at <= now,
-               or_(sources.c.claimed_until.is_(None), sources.c.claimed_until < now))
+        .where(
+            sources.c.kind == SEED_DIR_KIND,
+            sources.c.enabled,
+            sources.c.next_fetch_at <= now,
+            or_(sources.c.claimed_until.is_(None), sources.c.claimed_until < now),
+        )
         .order_by(sources.c.next_fetch_at)
         .limit(limit)
     )
@@ -110,9 +151,14 @@ def claim_due_dirs(*, connection: Connection, now: datetime, lease: timedelta,
         query = query.with_for_update(skip_locked=True)
     claimed = []
     for row in connection.execute(query).all():
-        connection.execute(update(sources).where(sources.c.id == row.id).values(
-            next_fetch_at=now + timedelta(seconds=row.interval_s or 300),
-            claimed_until=now + lease))
+        connection.execute(
+            update(sources)
+            .where(sources.c.id == row.id)
+            .values(
+                next_fetch_at=now + timedelta(seconds=row.interval_s or 300),
+                claimed_until=now + lease,
+            )
+        )
         claimed.append(ClaimedDir(row.id, row.name))
     return claimed
 
@@ -127,21 +173,26 @@ def finish_scan(*, connection: Connection, source_id: int, error: str | None = N
     connection.execute(update(sources).where(sources.c.id == source_id).values(**values))
 
 
-def known_files(*, connection: Connection, source_id: int,
-                paths: Sequence[str]) -> dict[str, KnownFile]:
+def known_files(
+    *, connection: Connection, source_id: int, paths: Sequence[str]
+) -> dict[str, KnownFile]:
     """What the last scan recorded for these paths (primary-key lookups, in bulk)."""
     found: dict[str, KnownFile] = {}
     for condition in in_chunks(connection, source_files.c.path, list(paths)):
-        query = select(source_files.c.path, source_files.c.size, source_files.c.mtime_ns,
-                       source_files.c.content_hash).where(
-            source_files.c.source_id == source_id, condition)
+        query = select(
+            source_files.c.path,
+            source_files.c.size,
+            source_files.c.mtime_ns,
+            source_files.c.content_hash,
+        ).where(source_files.c.source_id == source_id, condition)
         for row in connection.execute(query):
             found[row.path] = KnownFile(row.size, row.mtime_ns, row.content_hash)
     return found
 
 
-def record_files(*, connection: Connection, source_id: int,
-                 files: Sequence[tuple[str, int, int, str | None]]) -> None:
+def record_files(
+    *, connection: Connection, source_id: int, files: Sequence[tuple[str, int, int, str | None]]
+) -> None:
     """Upsert (path, size, mtime_ns, content_hash) rows for a directory."""
     if not files:
         return
@@ -149,11 +200,24 @@ def record_files(*, connection: Connection, source_id: int,
     statement = insert(connection, source_files)
     statement = statement.on_conflict_do_update(
         index_elements=["source_id", "path"],
-        set_={"size": statement.excluded.size, "mtime_ns": statement.excluded.mtime_ns,
-              "content_hash": statement.excluded.content_hash,
-              "seen_at": statement.excluded.seen_at})
-    connection.execute(statement, [
-        {"source_id": source_id, "path": path, "size": size, "mtime_ns": mtime_ns,
-         "content_hash": content_hash, "seen_at": now}
-        for path, size, mtime_ns, content_hash in files
-    ])
+        set_={
+            "size": statement.excluded.size,
+            "mtime_ns": statement.excluded.mtime_ns,
+            "content_hash": statement.excluded.content_hash,
+            "seen_at": statement.excluded.seen_at,
+        },
+    )
+    connection.execute(
+        statement,
+        [
+            {
+                "source_id": source_id,
+                "path": path,
+                "size": size,
+                "mtime_ns": mtime_ns,
+                "content_hash": content_hash,
+                "seen_at": now,
+            }
+            for path, size, mtime_ns, content_hash in files
+        ],
+    )

@@ -51,9 +51,17 @@ def _create_engine(url: str) -> Engine:
     # connect_timeout and TCP keepalives: a database that drops packets (rather than
     # refusing) fails fast and is retried, instead of hanging a batch until its time limit.
     return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-        connect_args={"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
-                      "keepalives_interval": 10, "keepalives_count": 3},
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     )
 
 

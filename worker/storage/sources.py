@@ -18,9 +18,18 @@ def ensure_sources(*, connection: Connection, names: Iterable[tuple[str, str]]) 
     if not wanted:
         return {}
     ids = _ids(connection, list(wanted))
-    missing = [{"kind": wanted[name], "name": name, "created_at": utcnow(), "status": "active",
-                "enabled": True, "error_count": 0}
-               for name in sorted(wanted) if name not in ids]
+    missing = [
+        {
+            "kind": wanted[name],
+            "name": name,
+            "created_at": utcnow(),
+            "status": "active",
+            "enabled": True,
+            "error_count": 0,
+        }
+        for name in sorted(wanted)
+        if name not in ids
+    ]
     if missing:
         statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
         connection.execute(statement, missing)
@@ -36,6 +45,10 @@ def lookup_sources(*, connection: Connection, names: Iterable[str]) -> dict[str,
 def _ids(connection: Connection, names: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for condition in in_chunks(connection, sources.c.name, names):
-        found.update({row.name: row.id for row in connection.execute(
-            select(sources.c.name, sources.c.id).where(condition))})
+        found.update(
+            {
+                row.name: row.id
+                for row in connection.execute(select(sources.c.name, sources.c.id).where(condition))
+            }
+        )
     return found

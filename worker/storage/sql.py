@@ -102,19 +102,25 @@ def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any
     copy_tuples(connection, table, columns, map(values, rows))
 
 
-def copy_tuples(connection: Connection, table: Table, columns: Sequence[str],
-                rows: Iterable[Sequence[Any]]) -> None:
+def copy_tuples(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
     """`copy_rows` of rows given as tuples in the order of `columns`: for the narrow index
     rows written by the thousand, where building a dict per row costs more than the COPY."""
     if not is_postgres(connection):
         rows = list(rows)
         if rows:
-            connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+            connection.execute(
+                table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
+            )
         return
     from psycopg.types.json import Json
 
-    json_positions = [position for position, name in enumerate(columns)
-                      if isinstance(_base_type(table.c[name].type), JSON)]
+    json_positions = [
+        position
+        for position, name in enumerate(columns)
+        if isinstance(_base_type(table.c[name].type), JSON)
+    ]
     names = ", ".join(f'"{name}"' for name in columns)
     types = [_copy_type(table.c[name].type) for name in columns]
     binary = None not in types
@@ -149,6 +155,12 @@ def _copy_type(column_type: Any) -> str | None:
 
 # Most specific first: BigInteger and SmallInteger are Integers, Text is a String.
 _COPY_TYPES: tuple[tuple[type, str], ...] = (
-    (BigInteger, "int8"), (SmallInteger, "int2"), (Integer, "int4"), (Boolean, "bool"),
-    (Float, "float8"), (LargeBinary, "bytea"), (JSON, "json"), (String, "text"),
+    (BigInteger, "int8"),
+    (SmallInteger, "int2"),
+    (Integer, "int4"),
+    (Boolean, "bool"),
+    (Float, "float8"),
+    (LargeBinary, "bytea"),
+    (JSON, "json"),
+    (String, "text"),
 )

@@ -27,14 +27,23 @@ class DueSubscriber:
     error_count: int
 
 
-def add_subscriber(*, connection: Connection, url: str, secret: str | None,
-                   last_event_id: int) -> int | None:
+def add_subscriber(
+    *, connection: Connection, url: str, secret: str | None, last_event_id: int
+) -> int | None:
     """Register a webhook; None if the URL is registered already."""
     statement = insert(connection, subscribers).on_conflict_do_nothing(index_elements=["url"])
-    result = connection.execute(statement.returning(subscribers.c.id), {
-        "url": url, "secret": secret, "enabled": True, "status": "active",
-        "last_event_id": last_event_id, "error_count": 0, "created_at": utcnow(),
-    })
+    result = connection.execute(
+        statement.returning(subscribers.c.id),
+        {
+            "url": url,
+            "secret": secret,
+            "enabled": True,
+            "status": "active",
+            "last_event_id": last_event_id,
+            "error_count": 0,
+            "created_at": utcnow(),
+        },
+    )
     return result.scalar_one_or_none()
 
 
@@ -48,7 +57,8 @@ def list_subscribers(*, connection: Connection) -> list[dict[str, Any]]:
     newest = connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
     columns = [c for c in subscribers.c if c.name != "secret"]
     query = select(*columns, subscribers.c.secret.is_not(None).label("signed")).order_by(
-        subscribers.c.id)
+        subscribers.c.id
+    )
     rows = []
     for row in connection.execute(query).mappings():
         item = dict(row)
@@ -57,19 +67,27 @@ def list_subscribers(*, connection: Connection) -> list[dict[str, Any]]:
     return rows
 
 
-def claim_due(*, connection: Connection, now: datetime, lease_until: datetime,
-              limit: int = 100) -> list[DueSubscriber]:
+def claim_due(
+    *, connection: Connection, now: datetime, lease_until: datetime, limit: int = 100
+) -> list[DueSubscriber]:
     """Enabled subscribers with undelivered events whose next attempt is due, leased to
     the caller until `lease_until` (their next_attempt_at) so no other deliverer posts to
     them meanwhile; a deliverer that dies leaves the lease to expire."""
     newest = select(func.coalesce(func.max(outbox.c.id), 0)).scalar_subquery()
     query = (
-        select(subscribers.c.id, subscribers.c.url, subscribers.c.secret,
-               subscribers.c.last_event_id, subscribers.c.failing_since,
-               subscribers.c.error_count)
-        .where(subscribers.c.enabled,
-               or_(subscribers.c.next_attempt_at.is_(None), subscribers.c.next_attempt_at <= now),
-               subscribers.c.last_event_id < newest)
+        select(
+            subscribers.c.id,
+            subscribers.c.url,
+            subscribers.c.secret,
+            subscribers.c.last_event_id,
+            subscribers.c.failing_since,
+            subscribers.c.error_count,
+        )
+        .where(
+            subscribers.c.enabled,
+            or_(subscribers.c.next_attempt_at.is_(None), subscribers.c.next_attempt_at <= now),
+            subscribers.c.last_event_id < newest,
+        )
         .order_by(subscribers.c.id)
         .limit(limit)
     )
@@ -77,12 +95,16 @@ def claim_due(*, connection: Connection, now: datetime, lease_until: datetime,
         query = query.with_for_update(skip_locked=True, of=subscribers)
     due = [DueSubscriber(*row) for row in connection.execute(query)]
     if due:
-        connection.execute(update(subscribers).where(subscribers.c.id.in_([s.id for s in due]))
-                           .values(next_attempt_at=lease_until))
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_([s.id for s in due]))
+            .values(next_attempt_at=lease_until)
+        )
     return due
 
 
 def record_delivery(*, connection: Connection, subscriber_id: int, values: dict[str, Any]) -> None:
     """Store a delivery run's outcome: cursor, failure state, next attempt."""
-    connection.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
-                       .values(**values))
+    connection.execute(
+        update(subscribers).where(subscribers.c.id == subscriber_id).values(**values)
+    )

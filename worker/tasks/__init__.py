@@ -23,9 +23,15 @@ from worker.storage.session import dispose_after_fork
 # Faults that go away by themselves (database or broker restarting): retried with
 # exponential backoff and jitter. Bad input is never raised as one of these. IntegrityError:
 # a unique constraint caught a race the dedup lock should have prevented; a retry re-reads.
-TRANSIENT_FAULTS = (OperationalError, InterfaceError, IntegrityError, RedisConnectionError,
-                    KombuOperationalError,
-                    ConnectionError, TimeoutError)
+TRANSIENT_FAULTS = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    RedisConnectionError,
+    KombuOperationalError,
+    ConnectionError,
+    TimeoutError,
+)
 
 TASK_OPTIONS = {
     "acks_late": True,
@@ -64,12 +70,15 @@ def _configure_worker_logging(loglevel: str | int | None = None, **_: object) ->
 
 
 @task_prerun.connect
-def _bind_task_context(task_id: str, task: Task, args: tuple | None = None,
-                       kwargs: dict | None = None, **_: object) -> None:
+def _bind_task_context(
+    task_id: str, task: Task, args: tuple | None = None, kwargs: dict | None = None, **_: object
+) -> None:
     kwargs = kwargs or {}
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
-        task_id=task_id, task_name=task.name, job_id=kwargs.get("job_id"),
+        task_id=task_id,
+        task_name=task.name,
+        job_id=kwargs.get("job_id"),
         source=_message_source(args or (), kwargs),
     )
 
@@ -82,8 +91,13 @@ def _message_source(args: tuple, kwargs: dict) -> str | None:  # type: ignore[ty
             return str(kwargs[key])
     articles = kwargs.get("articles", args[0] if args else None)
     if isinstance(articles, list):
-        names = sorted({a.get("source") for a in articles[:1000]
-                        if isinstance(a, dict) and isinstance(a.get("source"), str)})
+        names = sorted(
+            {
+                a.get("source")
+                for a in articles[:1000]
+                if isinstance(a, dict) and isinstance(a.get("source"), str)
+            }
+        )
         return ",".join(names[:3]) + (",..." if len(names) > 3 else "") if names else None
     return None
 

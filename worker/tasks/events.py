@@ -20,8 +20,12 @@ _OPTIONS = {**TASK_OPTIONS, "max_retries": 3}
 def relay_events() -> int:
     """Publish unsent outbox events (at most 100 batches per run: the next tick goes on)."""
     settings = get_settings()
-    return event_service.relay_outbox(get_engine(), event_service.redis_client(settings),
-                                      batch=settings.relay_batch, max_batches=100)
+    return event_service.relay_outbox(
+        get_engine(),
+        event_service.redis_client(settings),
+        batch=settings.relay_batch,
+        max_batches=100,
+    )
 
 
 @app.task(name="events.deliver", **_OPTIONS)

@@ -27,8 +27,9 @@ def _min_lease_left() -> timedelta:
 
 
 def _send_fetch(claim: FeedClaim) -> None:
-    app.send_task("feeds.fetch", kwargs={"feed_id": claim.feed_id,
-                                         "claim": claim.token.isoformat()})
+    app.send_task(
+        "feeds.fetch", kwargs={"feed_id": claim.feed_id, "claim": claim.token.isoformat()}
+    )
 
 
 @app.task(name="feeds.schedule_due", **TASK_OPTIONS)

@@ -36,8 +36,12 @@ def send_part(job_id: str, part_no: int, kind: str) -> None:
         app.send_task(task, kwargs={"job_id": job_id, "part_no": part_no})
     except (KombuOperationalError, RedisError, OSError) as error:
         _broker_down_until = time.monotonic() + BROKER_DOWN_SKIP_S
-        log.warning("broker unavailable: jobs.resume will queue the job's parts",
-                    job_id=job_id, part_no=part_no, error=f"{type(error).__name__}: {error}")
+        log.warning(
+            "broker unavailable: jobs.resume will queue the job's parts",
+            job_id=job_id,
+            part_no=part_no,
+            error=f"{type(error).__name__}: {error}",
+        )
 
 
 @app.task(name="jobs.resume", **TASK_OPTIONS)

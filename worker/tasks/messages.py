@@ -25,8 +25,9 @@ def checked_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Any:
     """Celery's default strategy behind a check of the message's shape (`Task.Strategy`)."""
     handle = default_strategy(task, app, consumer, **options)
 
-    def on_message(message: Any, body: Any, ack: Any, reject: Any, callbacks: Any,
-                   **kwargs: Any) -> Any:
+    def on_message(
+        message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kwargs: Any
+    ) -> Any:
         try:
             _check_shape(message, body)
         except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -69,8 +70,11 @@ def _check_shape(message: Any, body: Any) -> None:
         raise TypeError("retries is not an integer")
     limits = fields.get("timelimit")
     if limits and not (
-        isinstance(limits, list | tuple) and len(limits) == 2
-        and all(limit is None or (isinstance(limit, int | float) and not isinstance(limit, bool))
-                for limit in limits)
+        isinstance(limits, list | tuple)
+        and len(limits) == 2
+        and all(
+            limit is None or (isinstance(limit, int | float) and not isinstance(limit, bool))
+            for limit in limits
+        )
     ):
         raise ValueError("timelimit is not [hard, soft] seconds")

@@ -24,8 +24,9 @@ log = structlog.get_logger(__name__)
 @app.task(name="ingest.seeds", bind=True, **TASK_OPTIONS)
 def ingest_seeds(self: Any, job_id: str, part_no: int) -> None:
     """Read and store one part of seed files (the paths live in the part's row)."""
-    job_service.run_part(engine=get_engine(), job_id=job_id, part_no=part_no,
-                         count_delivery=not self.request.retries)
+    job_service.run_part(
+        engine=get_engine(), job_id=job_id, part_no=part_no, count_delivery=not self.request.retries
+    )
 
 
 @app.task(name="ingest.articles", bind=True, **TASK_OPTIONS)
@@ -45,5 +46,6 @@ def ingest_articles(
             engine=engine, job_id=job_id, articles=articles, settings=get_settings()
         )
         part_no = 0
-    job_service.run_part(engine=engine, job_id=job_id, part_no=part_no,
-                         count_delivery=not self.request.retries)
+    job_service.run_part(
+        engine=engine, job_id=job_id, part_no=part_no, count_delivery=not self.request.retries
+    )

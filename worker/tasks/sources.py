@@ -23,8 +23,9 @@ def scan_due() -> int:
 def scan_dir(source_id: int) -> int:
     """Rescan one directory; a redelivered scan finds the files recorded and queues none."""
     try:
-        result = seed_dirs.scan_seed_dir(engine=get_engine(), source_id=source_id,
-                                         send_part=send_part)
+        result = seed_dirs.scan_seed_dir(
+            engine=get_engine(), source_id=source_id, send_part=send_part
+        )
     except LookupError:
         return 0  # removed since it was claimed
     return result.queued

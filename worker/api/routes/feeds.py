@@ -25,15 +25,23 @@ FeedId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 def list_feeds() -> list[FeedPublic]:
     """Every feed not removed, with its fetch state."""
     with get_engine().connect() as connection:
-        return [FeedPublic.model_validate(feed.public())
-                for feed in feed_rows.list_feeds(connection=connection)]
+        return [
+            FeedPublic.model_validate(feed.public())
+            for feed in feed_rows.list_feeds(connection=connection)
+        ]
 
 
-@router.post("/feeds", status_code=201, response_model=FeedPublic,
-             dependencies=[Depends(require_api_key)],
-             responses={200: {"model": FeedPublic, "description": "Already registered"},
-                        **problem_responses(400, 401, 409, 413, 422)},
-             summary="Register a feed")
+@router.post(
+    "/feeds",
+    status_code=201,
+    response_model=FeedPublic,
+    dependencies=[Depends(require_api_key)],
+    responses={
+        200: {"model": FeedPublic, "description": "Already registered"},
+        **problem_responses(400, 401, 409, 413, 422),
+    },
+    summary="Register a feed",
+)
 def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
     """201 for a new feed, due at once; 200 for a known one (a removed feed is subscribed
     again; a given interval or title replaces the old)."""
@@ -50,16 +58,22 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
         # Looked up first rather than trusting add_feed's flag: INSERT .. ON CONFLICT DO
         # NOTHING reports rowcount -1 through psycopg, so "created" reads False there.
         known = feed_rows.get_feed_by_url(connection=connection, url=name)
-        stored, _ = feed_rows.add_feed(connection=connection, url=name, title=feed.title,
-                                       interval_s=feed.interval_s)
+        stored, _ = feed_rows.add_feed(
+            connection=connection, url=name, title=feed.title, interval_s=feed.interval_s
+        )
     if known is not None:
         response.status_code = 200
     return FeedPublic.model_validate(stored.public())
 
 
-@router.delete("/feeds/{feed_id}", status_code=204, response_class=Response,
-               dependencies=[Depends(require_api_key)],
-               responses=problem_responses(401, 404, 422), summary="Remove a feed")
+@router.delete(
+    "/feeds/{feed_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[Depends(require_api_key)],
+    responses=problem_responses(401, 404, 422),
+    summary="Remove a feed",
+)
 def remove_feed(feed_id: FeedId) -> Response:
     """Stop fetching a feed: deleted if nothing refers to it, else kept (disabled, status
     "removed") as the provenance of its articles."""

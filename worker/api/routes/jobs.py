@@ -28,12 +28,21 @@ from worker.storage.session import get_engine
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["jobs"])
 
-JobId = Annotated[str, PathParam(min_length=1, max_length=36, pattern=r"^[0-9A-Fa-f-]+$",
-                                 description="The id `POST /jobs` returned.")]
+JobId = Annotated[
+    str,
+    PathParam(
+        min_length=1,
+        max_length=36,
+        pattern=r"^[0-9A-Fa-f-]+$",
+        description="The id `POST /jobs` returned.",
+    ),
+]
 
 
 @router.post(
-    "/jobs", status_code=202, response_model=JobAccepted,
+    "/jobs",
+    status_code=202,
+    response_model=JobAccepted,
     dependencies=[Depends(require_api_key)],
     responses=problem_responses(400, 401, 413, 422, 501, 503),
     summary="Queue an ingestion job",
@@ -48,29 +57,48 @@ def create_job(request: JobRequest) -> JobAccepted:
     feeds = [_feed_url(url) for url in request.feeds]
     queue_feed_url = _feed_queuer() if feeds else None
     engine = get_engine()
-    job_id = job_service.create_job(engine=engine, request={
-        "via": "api", "paths": [str(path) for path in paths], "feeds": feeds,
-        "articles": len(request.articles),
-    })
+    job_id = job_service.create_job(
+        engine=engine,
+        request={
+            "via": "api",
+            "paths": [str(path) for path in paths],
+            "feeds": feeds,
+            "articles": len(request.articles),
+        },
+    )
     send = _Sender()
-    job_service.add_seed_parts(engine=engine, job_id=job_id, paths=paths,
-                               batch_size=settings.batch_size, send_part=send)
+    job_service.add_seed_parts(
+        engine=engine, job_id=job_id, paths=paths, batch_size=settings.batch_size, send_part=send
+    )
     if request.articles:
         job_service.add_article_parts(
-            engine=engine, job_id=job_id, batch_size=settings.batch_size, send_part=send,
+            engine=engine,
+            job_id=job_id,
+            batch_size=settings.batch_size,
+            send_part=send,
             documents=[a.model_dump(mode="json", exclude_defaults=True) for a in request.articles],
         )
     for url in feeds:
         assert queue_feed_url is not None
         queue_feed_url(engine=engine, job_id=job_id, url=url, send_part=send)
     job_service.seal_job(engine=engine, job_id=job_id)
-    log.info("job queued", job_id=job_id, paths=len(paths), feeds=len(feeds),
-             articles=len(request.articles), deferred_parts=send.deferred)
+    log.info(
+        "job queued",
+        job_id=job_id,
+        paths=len(paths),
+        feeds=len(feeds),
+        articles=len(request.articles),
+        deferred_parts=send.deferred,
+    )
     return JobAccepted(job_id=job_id)
 
 
-@router.get("/jobs/{job_id}", response_model=IngestJobPublic,
-            responses=problem_responses(404, 422), summary="A job's status and counts")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=IngestJobPublic,
+    responses=problem_responses(404, 422),
+    summary="A job's status and counts",
+)
 def get_job(job_id: JobId) -> IngestJobPublic:
     with get_engine().connect() as connection:
         row = job_rows.get_job(connection=connection, job_id=job_id)
@@ -96,8 +124,11 @@ class _Sender:
                 return
             except (KombuOperationalError, RedisError, OSError) as error:
                 self.broker_down = True
-                log.warning("broker unavailable: jobs.resume will queue the job's parts",
-                            job_id=job_id, error=f"{type(error).__name__}: {error}")
+                log.warning(
+                    "broker unavailable: jobs.resume will queue the job's parts",
+                    job_id=job_id,
+                    error=f"{type(error).__name__}: {error}",
+                )
         self.deferred += 1
 
 
@@ -126,9 +157,12 @@ def _seed_paths(paths: list[str], settings: Settings) -> list[Path]:
         else:
             resolved.append(path)
     if problems:
-        raise ProblemError(400, f"{len(problems)} path(s) cannot be read: "
-                                f"{problems[0]['path']!r}: {problems[0]['reason']}",
-                           paths=problems[:100])
+        raise ProblemError(
+            400,
+            f"{len(problems)} path(s) cannot be read: "
+            f"{problems[0]['path']!r}: {problems[0]['reason']}",
+            paths=problems[:100],
+        )
     return resolved
 
 
@@ -145,6 +179,7 @@ def _feed_queuer() -> Any:
     except ImportError as error:
         if error.name not in (None, "worker.services.feeds"):
             raise
-        raise ProblemError(501, "this build cannot fetch feeds (worker.services.feeds is missing)") \
-            from None
+        raise ProblemError(
+            501, "this build cannot fetch feeds (worker.services.feeds is missing)"
+        ) from None
     return queue_feed_url

@@ -10,8 +10,8 @@ from worker.storage.models import Base
 config = context.config
 engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line: use the configured DATABASE_URL
-    from worker.storage.session import _create_engine
     from worker.settings import get_settings
+    from worker.storage.session import _create_engine
 
     engine = _create_engine(get_settings().database_url)
 

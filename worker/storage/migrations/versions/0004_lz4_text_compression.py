@@ -10,8 +10,8 @@ Revises: 0003
 Create Date: 2026-11-23 23:10:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -25,9 +25,13 @@ def _lz4_supported() -> bool:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return False
-    return bool(bind.execute(sa.text(
-        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-    )).scalar())
+    return bool(
+        bind.execute(
+            sa.text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            )
+        ).scalar()
+    )
 
 
 def _set(method: str) -> None:
