@@ -13,7 +13,7 @@ HEARTBEAT_FILE = Path(
 )
 
 
-class HeartbeatScheduler(PersistentScheduler):
+class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]  # celery is untyped
     """The default scheduler, touching HEARTBEAT_FILE on every tick."""
 
     def tick(self, *args, **kwargs):  # type: ignore[no-untyped-def]

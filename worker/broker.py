@@ -25,7 +25,10 @@ def guard_redis_envelopes() -> None:
     stand-in that Celery drops with the reason, instead of stopping the worker. Only the
     two methods that read queue items are guarded: the same `loads` also reads unacked
     messages back for redelivery, whose stored form is a list. Idempotent."""
-    from kombu.transport import redis as transport
+    from kombu.transport import redis as transport_module
+
+    # kombu's transport internals are not part of its typed API: handled as Any here.
+    transport: Any = transport_module
 
     if getattr(transport.loads, "guards_envelopes", False):
         return
@@ -48,7 +51,7 @@ def guard_redis_envelopes() -> None:
             return _stand_in(text, "queue item is not a kombu message envelope")
         return envelope
 
-    load_envelope.guards_envelopes = True  # type: ignore[attr-defined]
+    load_envelope.guards_envelopes = True  # type: ignore[attr-defined]  # a marker for idempotence
     transport.loads = load_envelope
     transport.Channel._brpop_read = _reading_queue_items(transport.Channel._brpop_read)
     transport.Channel._get = _reading_queue_items(transport.Channel._get)

@@ -30,8 +30,10 @@ def configure_logging(*, stream=None, level: str | int | None = None) -> None:  
     )
     # JSON needs tracebacks as a string field; the console renderer prints them itself (and
     # warns when they were formatted before it).
-    exceptions = [structlog.processors.format_exc_info] if use_json else []
-    shared = [
+    exceptions: list[structlog.typing.Processor] = (
+        [structlog.processors.format_exc_info] if use_json else []
+    )
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

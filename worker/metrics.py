@@ -103,7 +103,7 @@ def _serve_metrics(**_: Any) -> None:
         from prometheus_client import multiprocess
 
         registry = prometheus_client.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         log.warning(
             f"{MULTIPROC_ENV} is not set: worker metrics cover the main process only "
@@ -153,4 +153,4 @@ def _forget_dead_process(pid: int | None = None, **_: Any) -> None:
     if prometheus_client is not None and os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid or os.getpid())
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]

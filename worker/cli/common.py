@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 import json
 import sys
 from typing import Any, NoReturn
@@ -35,7 +40,7 @@ def interactive() -> bool:
     return sys.stdout.isatty()
 
 
-def database_engine():  # type: ignore[no-untyped-def]
+def database_engine() -> Engine:
     """The configured engine, or a one-line error if the database cannot be used."""
     from sqlalchemy.exc import SQLAlchemyError
 

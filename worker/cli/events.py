@@ -6,6 +6,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis import Redis
+
 import sys
 import threading
 from typing import Annotated
@@ -19,7 +24,7 @@ app = typer.Typer(
 )
 
 
-def _redis():  # type: ignore[no-untyped-def]
+def _redis() -> Redis:
     """The shared Redis, or a one-line error if it cannot be reached."""
     from redis.exceptions import RedisError
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import ModuleType
 
 import numpy as np
 import rensa
 
+_kernel: ModuleType | None
 try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
     from worker.pipeline import _fingerprint as _kernel
 except ImportError:  # pragma: no cover - built wherever a C compiler is

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from html import unescape as _unescape_html
+from types import ModuleType
 from urllib.parse import quote, unquote_plus, urlsplit
 
 import ftfy
@@ -24,6 +25,7 @@ from schemas.articles import RawArticle
 from worker.errors import RejectedInput
 from worker.settings import DEFAULT_BOILERPLATE
 
+_kernel: ModuleType | None
 try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
     from worker.pipeline import _fingerprint as _kernel
 except ImportError:  # pragma: no cover - built wherever a C compiler is

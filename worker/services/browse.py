@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from schemas import ArticlePublic, SightingPublic
 from worker.storage.articles import sightings_for
-from worker.storage.models import Article, Sighting, Source
+from worker.storage.models import Article, Sighting, Source, table_of
 
 EXPORT_FIELDS = (
     "id",
@@ -25,7 +25,7 @@ EXPORT_FIELDS = (
     "duplicate_of",
     "sightings",
 )
-_articles = Article.__table__
+_articles = table_of(Article)
 
 
 def iter_articles(
@@ -84,8 +84,8 @@ def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> l
         .order_by(members.desc(), _articles.c.story_id)
         .limit(limit)
     )
-    sightings = Sighting.__table__
-    sources = Source.__table__
+    sightings = table_of(Sighting)
+    sources = table_of(Source)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
         ids = [row.story_id for row in rows]

@@ -182,7 +182,7 @@ class RedisHostGate(_GateBase):
         until_raw, (seconds, micros) = pipe.execute()
         if until_raw is None:
             return 0.0
-        return max(0.0, (int(until_raw) - (seconds * 1000 + micros // 1000)) / 1000)
+        return max(0.0, (int(until_raw) - (int(seconds) * 1000 + int(micros) // 1000)) / 1000)
 
 
 class LocalHostGate(_GateBase):

@@ -32,12 +32,12 @@ from worker.services.ingest import sketch_body
 from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
-from worker.storage.models import Article, Source, utcnow
+from worker.storage.models import Article, Source, table_of, utcnow
 
 log = structlog.get_logger(__name__)
 
-_articles = Article.__table__
-_sources = Source.__table__
+_articles = table_of(Article)
+_sources = table_of(Source)
 _TEXT_FIELDS = ("title", "body", "url", "published_at")
 
 

@@ -16,11 +16,11 @@ from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from schemas import ArticlePublic, SightingPublic
 from worker.storage.articles import sightings_for
-from worker.storage.models import Article, Sighting, Source
+from worker.storage.models import Article, Sighting, Source, table_of
 
-_articles = Article.__table__
-_sightings = Sighting.__table__
-_sources = Source.__table__
+_articles = table_of(Article)
+_sightings = table_of(Sighting)
+_sources = table_of(Source)
 _PUBLIC_COLUMNS = [_articles.c[name] for name in ArticlePublic.model_fields if name != "sightings"]
 
 

@@ -13,16 +13,24 @@ from typing import Any
 import zstandard
 from sqlalchemy import Connection, func, insert, literal, select, text, update
 
-from worker.storage.models import Article, ArticleRevision, OutboxEvent, Reject, Sighting, Source
+from worker.storage.models import (
+    Article,
+    ArticleRevision,
+    OutboxEvent,
+    Reject,
+    Sighting,
+    Source,
+    table_of,
+)
 from worker.storage.sql import copy_rows, in_chunks, is_postgres
 from worker.storage.sql import insert as insert_on_conflict
 
-articles = Article.__table__
-sightings = Sighting.__table__
-revisions = ArticleRevision.__table__
-rejects = Reject.__table__
-sources = Source.__table__
-outbox = OutboxEvent.__table__
+articles = table_of(Article)
+sightings = table_of(Sighting)
+revisions = table_of(ArticleRevision)
+rejects = table_of(Reject)
+sources = table_of(Source)
+outbox = table_of(OutboxEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +233,8 @@ def unpack_raw(blob: bytes) -> dict[str, Any]:
         blob = zstandard.ZstdDecompressor().decompress(blob)
     elif blob[:1] != b"{":
         blob = zlib.decompress(blob)
-    return json.loads(blob.decode("utf-8", "surrogatepass"))
+    document: dict[str, Any] = json.loads(blob.decode("utf-8", "surrogatepass"))
+    return document
 
 
 def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Table, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
 
 from worker.storage.models import (
     Article,
@@ -26,6 +26,7 @@ from worker.storage.models import (
     Reject,
     Sighting,
     Source,
+    table_of,
     utcnow,
 )
 from worker.storage.sql import chunks, in_chunks, insert
@@ -54,12 +55,12 @@ __all__ = [
     "remove_feed",
 ]
 
-sources = cast(Table, Source.__table__)
-articles = cast(Table, Article.__table__)
-sightings = cast(Table, Sighting.__table__)
-revisions = cast(Table, ArticleRevision.__table__)
-rejects = cast(Table, Reject.__table__)
-parts = cast(Table, IngestJobPart.__table__)
+sources = table_of(Source)
+articles = table_of(Article)
+sightings = table_of(Sighting)
+revisions = table_of(ArticleRevision)
+rejects = table_of(Reject)
+parts = table_of(IngestJobPart)
 
 KIND = "feed"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

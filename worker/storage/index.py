@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
-from worker.storage.models import Article, CommonParagraph, StoryBand
+from worker.storage.models import Article, CommonParagraph, StoryBand, table_of
 from worker.storage.sql import copy_tuples, in_chunks, is_postgres
 
-story_bands = StoryBand.__table__
-common_paragraphs = CommonParagraph.__table__
-articles = Article.__table__
+story_bands = table_of(StoryBand)
+common_paragraphs = table_of(CommonParagraph)
+articles = table_of(Article)
 
 # Transaction-level advisory lock serialising the dedup decision (lookups through inserts)
 # between workers on Postgres. The section is a handful of bulk statements per batch, while

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from schemas import IngestSummary, JobStatus
-from worker.storage.models import IngestJob, IngestJobPart, utcnow
+from worker.storage.models import IngestJob, IngestJobPart, table_of, utcnow
 from worker.storage.sql import insert
 
-jobs = IngestJob.__table__
-parts = IngestJobPart.__table__
+jobs = table_of(IngestJob)
+parts = table_of(IngestJobPart)
 
 SUMMARY_FIELDS = tuple(IngestSummary.model_fields)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -282,3 +283,8 @@ class SourceFile(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str | None] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as the Table it is (SQLAlchemy says FromClause)."""
+    return cast(Table, model.__table__)

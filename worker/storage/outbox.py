@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
-from worker.storage.models import OutboxEvent, Subscriber
+from worker.storage.models import OutboxEvent, Subscriber, table_of
 from worker.storage.sql import is_postgres
 
-outbox = OutboxEvent.__table__
-subscribers = Subscriber.__table__
+outbox = table_of(OutboxEvent)
+subscribers = table_of(Subscriber)
 
 # Transaction-level advisory lock held by the relay that is publishing (see `lock_relay`).
 RELAY_LOCK_KEY = 7366003
@@ -116,7 +116,8 @@ def events_after(*, connection: Connection, after_id: int, limit: int) -> list[O
 
 
 def last_event_id(*, connection: Connection) -> int:
-    return connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
+    last: int = connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
+    return last
 
 
 def prune_sent(*, connection: Connection, sent_before: datetime, limit: int) -> int:

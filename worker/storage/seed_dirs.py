@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from worker.storage.models import Source, SourceFile, utcnow
+from worker.storage.models import Source, SourceFile, table_of, utcnow
 from worker.storage.sql import in_chunks, insert, is_postgres
 
-sources = Source.__table__
-source_files = SourceFile.__table__
+sources = table_of(Source)
+source_files = table_of(SourceFile)
 SEED_DIR_KIND = "seed_dir"
 
 
@@ -91,7 +91,10 @@ def ensure_seed_dir(*, connection: Connection, path: str) -> int:
             "error_count": 0,
         },
     )
-    return connection.execute(select(sources.c.id).where(sources.c.name == path)).scalar_one()
+    source_id: int = connection.execute(
+        select(sources.c.id).where(sources.c.name == path)
+    ).scalar_one()
+    return source_id
 
 
 def get_seed_dir(*, connection: Connection, source_id: int) -> dict[str, Any] | None:
@@ -117,7 +120,7 @@ def unschedule_seed_dir(*, connection: Connection, source_id: int) -> bool:
 
 def list_sources(*, connection: Connection) -> list[dict[str, Any]]:
     """Every source, with the number of files recorded for seed directories."""
-    counts = dict(
+    counts: dict[int, int] = dict(
         connection.execute(
             select(source_files.c.source_id, func.count()).group_by(source_files.c.source_id)
         ).all()

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, select
 
-from worker.storage.models import Source, utcnow
+from worker.storage.models import Source, table_of, utcnow
 from worker.storage.sql import in_chunks, insert
 
-sources = Source.__table__
+sources = table_of(Source)
 
 
 def ensure_sources(*, connection: Connection, names: Iterable[tuple[str, str]]) -> dict[str, int]:
@@ -33,7 +33,7 @@ def ensure_sources(*, connection: Connection, names: Iterable[tuple[str, str]]) 
     if missing:
         statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
         connection.execute(statement, missing)
-        ids.update(_ids(connection, [row["name"] for row in missing]))
+        ids.update(_ids(connection, [str(row["name"]) for row in missing]))
     return ids
 
 

@@ -125,6 +125,7 @@ def copy_tuples(
     types = [_copy_type(table.c[name].type) for name in columns]
     binary = None not in types
     driver = connection.connection.driver_connection
+    assert driver is not None, "COPY needs a live DBAPI connection"
     statement = f'COPY "{table.name}" ({names}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         if binary:

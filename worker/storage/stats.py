@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from schemas import IngestSummary
-from worker.storage.models import IngestJob, IngestJobPart, Source, utcnow
+from worker.storage.models import IngestJob, IngestJobPart, Source, table_of, utcnow
 
-jobs = IngestJob.__table__
-parts = IngestJobPart.__table__
-sources = Source.__table__
+jobs = table_of(IngestJob)
+parts = table_of(IngestJobPart)
+sources = table_of(Source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from worker.storage.models import OutboxEvent, Subscriber, utcnow
+from worker.storage.models import OutboxEvent, Subscriber, table_of, utcnow
 from worker.storage.sql import insert, is_postgres
 
-subscribers = Subscriber.__table__
-outbox = OutboxEvent.__table__
+subscribers = table_of(Subscriber)
+outbox = table_of(OutboxEvent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,11 @@ def _configure_worker_logging(loglevel: str | int | None = None, **_: object) ->
 
 @task_prerun.connect
 def _bind_task_context(
-    task_id: str, task: Task, args: tuple | None = None, kwargs: dict | None = None, **_: object
+    task_id: str,
+    task: Task,
+    args: tuple[object, ...] | None = None,
+    kwargs: dict[str, object] | None = None,
+    **_: object,
 ) -> None:
     kwargs = kwargs or {}
     structlog.contextvars.clear_contextvars()
@@ -83,7 +87,7 @@ def _bind_task_context(
     )
 
 
-def _message_source(args: tuple, kwargs: dict) -> str | None:  # type: ignore[type-arg]
+def _message_source(args: tuple[object, ...], kwargs: dict[str, object]) -> str | None:
     """The source named in the message itself: a feed, or the producer of a bare
     `ingest.articles` batch. Parts of a job name theirs in their row (bound by the service)."""
     for key in ("source", "url", "feed_url", "feed_id"):
@@ -93,7 +97,7 @@ def _message_source(args: tuple, kwargs: dict) -> str | None:  # type: ignore[ty
     if isinstance(articles, list):
         names = sorted(
             {
-                a.get("source")
+                str(a["source"])
                 for a in articles[:1000]
                 if isinstance(a, dict) and isinstance(a.get("source"), str)
             }
