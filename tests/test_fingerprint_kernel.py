@@ -41,7 +41,7 @@ def test_fold_is_fingerprint_text(text: str) -> None:
 
 @given(FINGERPRINT, st.integers(min_value=1, max_value=6))
 @settings(max_examples=400, deadline=None)
-def test_shingles_are_rensa_word_hashes_combined(text: str, size: int) -> None:
+def test_shingles_are_word_hashes_combined(text: str, size: int) -> None:
     expected = dedup.word_shingles(text.split(), size=size)
     got = np.frombuffer(kernel.word_shingles(text.encode("utf-8"), size), dtype="<u8")
     assert got.tolist() == expected.tolist()

@@ -10,9 +10,9 @@
  *       space, apostrophes dropped, single spaces), with its word count.
  *   word_shingles(text: bytes, size: int) -> bytearray
  *       `dedup.word_shingles(text.split(), size)` of a fingerprint text in UTF-8 (its
- *       words are separated by ASCII spaces only): rensa's word hashes (rustc-hash 2's
- *       FxHasher: write(bytes), finish()) combined into `size`-word shingles and mixed, as
- *       little-endian uint64.
+ *       words are separated by ASCII spaces only): `word_hash.word_hash` of each word
+ *       (its reference definition: worker/pipeline/word_hash.py) combined into
+ *       `size`-word shingles and mixed, as little-endian uint64.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -29,6 +29,8 @@ from types import ModuleType
 import numpy as np
 import rensa
 
+from worker.pipeline.word_hash import word_hash
+
 _kernel: ModuleType | None
 try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
     from worker.pipeline import _fingerprint as _kernel
@@ -184,8 +186,8 @@ EMPTY_SHINGLES = np.empty(0, dtype=np.uint64)
 
 def shingles(fingerprint: str, *, size: int) -> np.ndarray:
     """Word `size`-grams of a fingerprint text (see `normalize.fingerprint_text`), as the
-    sorted unique 64-bit hashes of the shingles (`shingles_in_order`: the C kernel, or rensa's
-    word hashes combined in numpy, with the same result). Set operations on sorted integer
+    sorted unique 64-bit hashes of the shingles (`shingles_in_order`: the C kernel, or
+    `word_hash.word_hash` combined in numpy, with the same result). Set operations on sorted integer
     arrays are cheap."""
     return sorted_unique(shingles_in_order(fingerprint, size=size))
 
@@ -216,7 +218,11 @@ def word_shingles(words: list[str], *, size: int) -> np.ndarray:
     """`shingles_in_order` of a fingerprint text's words."""
     if not words:
         return EMPTY_SHINGLES
-    hashes = np.array(rensa.RMinHash.hash_token_sets([words])[0], dtype=np.uint64)
+    hashes = np.fromiter(
+        (word_hash(word.encode("utf-8", "surrogatepass")) for word in words),
+        dtype=np.uint64,
+        count=len(words),
+    )
     width = min(size, len(hashes))
     count = len(hashes) - width + 1
     mix = _WORD_MIX if size <= len(_WORD_MIX) else _word_mix(size)
