@@ -103,7 +103,10 @@ class TestSeedJobs:
             (1, 0, 1, "done"),
         ]
         assert count(engine, Article) == 1
-        assert count(engine, Sighting) == 2
+        # one place (the file), seen twice: one sighting with its count
+        with engine.connect() as connection:
+            seen = connection.execute(select(Sighting.seen_count)).scalars().all()
+        assert seen == [2]
 
     def test_bad_files_are_rejected_and_the_rest_goes_on(self, engine, tmp_path: Path) -> None:
         """Empty, binary and date-less files: rejects keep the reason, the good file is stored."""

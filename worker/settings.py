@@ -148,6 +148,18 @@ class Settings(BaseSettings):
     seed_dir_interval_s: int = Field(default=300, ge=1)
     seed_settle_s: float = Field(default=1.0, ge=0.0, le=600.0)
 
+    # Retention (worker/services/retention.py, beat's `retention.prune` hourly; 0 keeps all):
+    # finished job parts drop their payload (seed paths, article documents) after
+    # `part_payload_retention_s`; finished jobs and their parts are deleted after
+    # `job_retention_s`; rejects after `reject_retention_s`, their raw bytes capped at
+    # `reject_raw_max_bytes` when stored; each article keeps its `revisions_kept` latest
+    # earlier texts.
+    part_payload_retention_s: int = Field(default=86400, ge=0)
+    job_retention_s: int = Field(default=30 * 86400, ge=0)
+    reject_retention_s: int = Field(default=30 * 86400, ge=0)
+    reject_raw_max_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
+    revisions_kept: int = Field(default=10, ge=0)
+
     # HTTP API (`news-ingest serve`): writes (POST, DELETE) need this key when it is set,
     # as `Authorization: Bearer KEY` or `X-API-Key: KEY`.
     api_key: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from worker.cli.common import console, fail
@@ -28,3 +30,20 @@ def upgrade() -> None:
             f"{str(error).splitlines()[0]}"
         )
     console.print("database is at the newest schema")
+
+
+@app.command()
+def prune(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Apply the retention settings now (beat's `retention.prune` does it hourly)."""
+    from worker.cli.common import database_engine, print_json
+    from worker.services.retention import prune as run_prune
+
+    pruned = run_prune(database_engine()).as_dict()
+    if json_output:
+        print_json(pruned)
+    else:
+        console.print(
+            ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in pruned.items())
+        )

@@ -6,18 +6,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from redis import Redis
-
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from worker.cli.common import database_engine, fail, print_json
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 app = typer.Typer(
     help="The outbound event stream (Redis Stream news-ingest:events).", no_args_is_help=True

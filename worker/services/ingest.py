@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import chain
+from typing import cast
 
 import numpy as np
 import structlog
@@ -324,7 +325,11 @@ def _store(
 
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
-    article_rows.insert_sightings(connection=connection, rows=decision.sightings)
+    article_rows.insert_sightings(
+        connection=connection,
+        rows=decision.sightings,
+        new_article_ids={cast(int, row["id"]) for row in decision.new_rows},
+    )
     index.record_paragraphs(
         connection=connection,
         added=candidates.added_paragraphs,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, func, insert, literal, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, update
 
+from worker.settings import get_settings
 from worker.storage.models import (
     Article,
     ArticleRevision,
@@ -101,13 +102,86 @@ def insert_articles(*, connection: Connection, rows: Sequence[dict[str, Any]]) -
     copy_rows(connection, articles, rows)
 
 
-def insert_sightings(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    copy_rows(connection, sightings, rows)
+def insert_sightings(
+    *,
+    connection: Connection,
+    rows: Sequence[dict[str, Any]],
+    new_article_ids: Collection[int] = frozenset(),
+) -> None:
+    """Record arrivals: one sighting per (article, source, location). A place seen before
+    gets its `last_seen_at`, count, job and guid updated, not a second row. Rows of articles
+    created in this transaction (`new_article_ids`) cannot have been seen: they are copied
+    without a lookup."""
+    places: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for row in rows:
+        key = _place(row)
+        earlier = places.get(key)
+        if earlier is None:
+            places[key] = {**row, "last_seen_at": row["seen_at"], "seen_count": 1}
+        else:
+            earlier.update(
+                last_seen_at=row["seen_at"],
+                seen_count=earlier["seen_count"] + 1,
+                job_id=row["job_id"],
+                guid=row["guid"] or earlier["guid"],
+            )
+    fresh = [row for key, row in places.items() if key[0] in new_article_ids]
+    maybe_seen = {key: row for key, row in places.items() if key[0] not in new_article_ids}
+    seen: list[dict[str, Any]] = []
+    if maybe_seen:
+        ids = sorted({key[0] for key in maybe_seen})
+        for condition in in_chunks(connection, sightings.c.article_id, ids):
+            query = select(
+                sightings.c.id, sightings.c.article_id, sightings.c.source_id, sightings.c.location
+            ).where(condition)
+            for found in connection.execute(query):
+                key = _place(dict(found._mapping))
+                if key in maybe_seen:
+                    seen.append({"sighting_id": found.id, **maybe_seen.pop(key)})
+        fresh.extend(maybe_seen.values())
+    copy_rows(connection, sightings, fresh)
+    if seen:
+        connection.execute(
+            update(sightings)
+            .where(sightings.c.id == bindparam("sighting_id"))
+            .values(
+                last_seen_at=bindparam("last_seen_at"),
+                seen_count=sightings.c.seen_count + bindparam("seen_count"),
+                job_id=bindparam("job_id"),
+                guid=func.coalesce(bindparam("guid"), sightings.c.guid),
+            ),
+            [
+                {
+                    key: row[key]
+                    for key in ("sighting_id", "last_seen_at", "seen_count", "job_id", "guid")
+                }
+                for row in seen
+            ],
+        )
 
 
-def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(insert(rejects), list(rows))
+def _place(row: Mapping[str, Any]) -> tuple[int, int, str]:
+    """The unique key of a sighting, as the `uq_sightings_place` index compares it."""
+    return (int(row["article_id"]), row["source_id"] or 0, row["location"] or "")
+
+
+def insert_rejects(
+    *, connection: Connection, rows: Sequence[dict[str, Any]], raw_max_bytes: int | None = None
+) -> None:
+    """Store rejects, their raw bytes cut at `raw_max_bytes` (NEWS_INGEST_REJECT_RAW_MAX_BYTES
+    by default): enough to see what arrived, never a copy of a huge hostile input."""
+    if not rows:
+        return
+    limit = get_settings().reject_raw_max_bytes if raw_max_bytes is None else raw_max_bytes
+    connection.execute(
+        insert(rejects),
+        [
+            {**row, "raw": row["raw"][:limit]}
+            if row.get("raw") is not None and len(row["raw"]) > limit
+            else row
+            for row in rows
+        ],
+    )
 
 
 def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -134,9 +136,20 @@ class ArticleRevision(Base):
 
 
 class Sighting(Base):
-    """One arrival of an article: which source, which file or URL, which guid, when."""
+    """Where an article was seen: one row per (article, source, location), with when it was
+    first seen (`seen_at`), last seen and how often; the job and guid of the last arrival."""
 
     __tablename__ = "sightings"
+    __table_args__ = (
+        # NULLs never conflict in a unique index: the place is compared with them folded.
+        Index(
+            "uq_sightings_place",
+            "article_id",
+            func.coalesce(text("source_id"), 0),
+            func.coalesce(text("location"), ""),
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
@@ -145,6 +158,8 @@ class Sighting(Base):
     guid: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(36), index=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    seen_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class StoryBand(Base):
