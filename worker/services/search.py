@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, or_, select
+from sqlalchemy import Connection, Engine, exists, func, select
 
 from schemas import ArticlePublic, SightingPublic
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source, table_of
+from worker.storage.text_search import matches_text
 
 _articles = table_of(Article)
 _sightings = table_of(Sighting)
@@ -73,12 +74,7 @@ def find_articles(
                 )
             )
         if where.text:
-            query = query.where(
-                or_(
-                    _articles.c.title.icontains(where.text, autoescape=True),
-                    _articles.c.body.icontains(where.text, autoescape=True),
-                )
-            )
+            query = query.where(matches_text(connection, where.text))
         # One row more than asked says whether there is a next page.
         rows = connection.execute(query.order_by(_articles.c.id).limit(limit + 1)).mappings().all()
         more = len(rows) > limit
