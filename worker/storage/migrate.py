@@ -20,6 +20,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # connection itself failed (refused, unreachable, closed). Bad credentials, a missing
 # database or a failing migration are not waited out.
 _RETRY_SQLSTATES = frozenset({"57P01", "57P03", "55P03"})
+_TRANSIENT_FATALS = ("starting up", "shutting down", "not yet accepting", "too many clients")
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -44,7 +45,13 @@ def is_worth_waiting_for(error: DBAPIError) -> bool:
     if not isinstance(error, OperationalError):
         return False
     sqlstate = getattr(error.orig, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _RETRY_SQLSTATES
+    if sqlstate is None:
+        # A failed connection attempt carries no SQLSTATE. Refused or unreachable is worth
+        # waiting for; a FATAL reply (a wrong password, a missing role or database) is not,
+        # unless it says the server is still starting or is busy.
+        message = str(error.orig)
+        return "FATAL:" not in message or any(hint in message for hint in _TRANSIENT_FATALS)
+    return sqlstate.startswith("08") or sqlstate in _RETRY_SQLSTATES
 
 
 def upgrade_when_ready(
