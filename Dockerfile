@@ -24,8 +24,15 @@ COPY worker ./worker
 # A regular (non-editable) install: the fingerprint kernel is compiled into site-packages.
 # It is optional to setup.py (the Python fallback gives the same results, slower), so check
 # here that it was built: the image must not lose it silently.
+# Then what only building needs leaves the venv: pip and setuptools, C headers, the test
+# suites of numpy and pyarrow (~50 MB).
 RUN pip install --no-cache-dir --no-deps . \
-    && cd / && python -c "import worker.pipeline._fingerprint as k; print('kernel:', k.__file__)"
+    && cd / && python -c "import worker.pipeline._fingerprint as k; print('kernel:', k.__file__)" \
+    && pip uninstall -y -q pip setuptools \
+    && cd /opt/venv/lib/python3*/site-packages \
+    && rm -rf pyarrow/include pyarrow/tests \
+    && find numpy pyarrow -depth -type d -name tests -exec rm -rf {} + \
+    && cd / && python -c "import numpy, pyarrow.parquet, worker.services.ingest, worker.api.app"
 
 
 FROM python:3.11-slim-bookworm
