@@ -171,6 +171,24 @@ class Settings(BaseSettings):
     # (see worker/metrics.py); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
+    # Postgres timeouts (0 turns one off): one frozen or partitioned lock holder must not
+    # stop every worker. A statement waits at most `db_lock_timeout_s` for a lock (the dedup
+    # lock included; the batch is then retried like any database fault), a session idle
+    # inside a transaction is ended after `db_idle_in_transaction_timeout_s` (its locks go
+    # with it), an API statement runs at most `api_statement_timeout_s`, and a migration
+    # waits at most `migration_lock_timeout_s` for a table lock (`db upgrade` retries).
+    db_lock_timeout_s: float = Field(default=60.0, ge=0.0)
+    db_idle_in_transaction_timeout_s: float = Field(default=300.0, ge=0.0)
+    api_statement_timeout_s: float = Field(default=30.0, ge=0.0)
+    migration_lock_timeout_s: float = Field(default=10.0, ge=0.0)
+    # The event stream's Redis (NEWS_INGEST_EVENTS_REDIS_URL), so a flood of events cannot
+    # fill the broker's memory; default: NEWS_INGEST_REDIS_URL, else the broker's.
+    events_redis_url: str | None = None
+    # What the worker, beat and relay do at start when a Redis they write to would evict
+    # keys it needs (`maxmemory-policy allkeys-*`: queued messages vanish silently):
+    # refuse to start, warn, or skip the check.
+    redis_eviction_check: str = Field(default="refuse", pattern="^(refuse|warn|off)$")
+
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
 
@@ -196,6 +214,11 @@ class Settings(BaseSettings):
     @property
     def shared_redis_url(self) -> str:
         return self.redis_url or self.broker_url
+
+    @property
+    def stream_redis_url(self) -> str:
+        """The Redis of the event stream `news-ingest:events`."""
+        return self.events_redis_url or self.shared_redis_url
 
 
 @lru_cache

@@ -18,13 +18,14 @@ from worker.api.metrics import build_registry
 from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs
 from worker.settings import get_settings
-from worker.storage.session import get_engine
+from worker.storage.session import get_engine, use_statement_timeout
 
 API_VERSION = "1"
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    use_statement_timeout(settings.api_statement_timeout_s)  # no read holds a connection for ever
     broker = redis.Redis.from_url(
         settings.broker_url, socket_timeout=2.0, socket_connect_timeout=2.0
     )

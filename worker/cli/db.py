@@ -6,29 +6,42 @@ from typing import Annotated
 
 import typer
 
-from worker.cli.common import console, fail
+from worker.cli.common import console, fail, warn
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 @app.command()
-def upgrade() -> None:
+def upgrade(
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to keep retrying while the database is starting or its locks are "
+            "taken (0: try once).",
+        ),
+    ] = 60.0,
+) -> None:
     """Migrate the database to the newest schema."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from worker.settings import get_settings
-    from worker.storage.migrate import upgrade as run_upgrade
+    from worker.storage.migrate import upgrade_when_ready
     from worker.storage.session import _create_engine
 
     url = get_settings().database_url
     engine = _create_engine(url)
+    where = engine.url.render_as_string(hide_password=True)
+
+    def retrying(error: OperationalError, delay: float) -> None:
+        warn(f"database {where} not ready ({str(error.orig).strip()}); retrying in {delay:.1f} s")
+
     try:
-        run_upgrade(engine)
+        upgrade_when_ready(engine, wait_s=wait, on_retry=retrying)
     except SQLAlchemyError as error:
-        fail(
-            f"cannot migrate {engine.url.render_as_string(hide_password=True)}: "
-            f"{str(error).splitlines()[0]}"
-        )
+        fail(f"cannot migrate {where}: {str(error).splitlines()[0]}")
+    finally:
+        engine.dispose()
     console.print("database is at the newest schema")
 
 

@@ -47,12 +47,17 @@ def relay(
     once: Annotated[bool, typer.Option("--once", help="Drain the outbox once and exit.")] = False,
 ) -> None:
     """Publish the outbox to the stream until SIGTERM (the running batch finishes first)."""
+    from worker.redis_policy import EvictingRedisError, check_eviction_policies
     from worker.services import events
     from worker.settings import get_settings
 
     settings = get_settings()
     engine = database_engine()
     client = _redis()
+    try:
+        check_eviction_policies(broker=False)  # events must not vanish from a full Redis
+    except EvictingRedisError as error:
+        fail(str(error))
     batch = batch or settings.relay_batch
     if once:
         print_json({"published": events.relay_outbox(engine, client, batch=batch)})

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker import heartbeat
 from worker.settings import Settings, get_settings
 from worker.storage import outbox
 from worker.storage.models import utcnow
@@ -53,11 +54,12 @@ _clients_lock = threading.Lock()
 
 
 def redis_client(settings: Settings | None = None) -> redis.Redis:
-    """The shared Redis (NEWS_INGEST_REDIS_URL, else the broker's), one client per process.
+    """The event stream's Redis (NEWS_INGEST_EVENTS_REDIS_URL, else NEWS_INGEST_REDIS_URL, else
+    the broker's), one client per process.
 
     redis-py's pool notices a fork and reconnects, so a prefork child may use it too.
     """
-    url = (settings or get_settings()).shared_redis_url
+    url = (settings or get_settings()).stream_redis_url
     with _clients_lock:
         client = _clients.get(url)
         if client is None:
@@ -183,6 +185,7 @@ def relay_forever(
             stop.wait(delay)
             continue
         failures = 0
+        heartbeat.touch(heartbeat.RELAY_HEARTBEAT)  # the compose healthcheck reads it
         total += count
         if count:
             log.debug("relayed events", count=count)

@@ -3,9 +3,10 @@
 A file is queued when its path is new, or when its size or mtime changed and its content
 hash differs from the recorded one (a touched file is only re-recorded). Files whose mtime
 is younger than NEWS_INGEST_SEED_SETTLE_S are left for the next scan: they may still be
-being written. Files are recorded in `source_files` only after the parts naming them are
-committed, so a crash in between queues them again (a duplicate, recognised as one) rather
-than never.
+being written. Files are recorded in `source_files` in the transaction that adds the part
+naming them, and only if the record does not hold that content yet: a file offered by two
+scanners at once (`watch` and a scheduled rescan) is queued by one of them, and a crash
+leaves both the record and the part or neither.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from worker.services import jobs as job_service
 from worker.services.jobs import SendPart
 from worker.settings import Settings, get_settings
 from worker.sources.seed_tree import FileState, content_digest, walk_seed_files
+from worker.storage import jobs as job_rows
 from worker.storage import seed_dirs as seed_dir_rows
 from worker.storage.models import utcnow
 
@@ -166,7 +168,7 @@ class SeedDirQueue:
         self.settings = settings or get_settings()
         self.batch_size = batch_size or self.settings.batch_size
         self.result = ScanResult(source_id=source_id, path=path)
-        self._pending: list[tuple[FileState, str]] = []
+        self._pending: list[tuple[FileState, str, bool]] = []  # (file, digest, is new)
         self._trigger = "scan"
 
     def offer_all(
@@ -216,7 +218,7 @@ class SeedDirQueue:
                 self.result.new += 1
             else:
                 self.result.changed += 1
-            self._pending.append((state, digest))
+            self._pending.append((state, digest, record is None))
             if len(self._pending) >= self.batch_size:
                 self._flush()
         if touched:
@@ -229,29 +231,44 @@ class SeedDirQueue:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        if self.result.job_id is None:
-            self.result.job_id = job_service.create_job(
-                engine=self.engine,
-                request={
-                    "paths": [self.path],
-                    "seed_dir": self.source_id,
-                    "trigger": self._trigger,
-                },
-            )
         job_id = self.result.job_id
-        # The part names the registered directory as the source of every file in it, as
-        # `run DIR` does. With the broker down, send_part leaves the part to jobs.resume.
-        job_service.add_seed_part(
-            engine=self.engine,
-            job_id=job_id,
-            source=self.path,
-            paths=[state.path for state, _ in batch],
-            send_part=self.send_part,
-        )
         with self.engine.begin() as connection:
-            seed_dir_rows.record_files(
-                connection=connection,
-                source_id=self.source_id,
-                files=[(state.path, state.size, state.mtime_ns, digest) for state, digest in batch],
+            claimed = set(
+                seed_dir_rows.claim_files(
+                    connection=connection,
+                    source_id=self.source_id,
+                    files=[(s.path, s.size, s.mtime_ns, digest) for s, digest, _ in batch],
+                )
             )
-        self.result.queued += len(batch)
+            for state, _, is_new in batch:
+                if state.path not in claimed:  # another scanner queued this content first
+                    if is_new:
+                        self.result.new -= 1
+                    else:
+                        self.result.changed -= 1
+                    self.result.unchanged += 1
+            paths = [state.path for state, _, _ in batch if state.path in claimed]
+            if not paths:
+                return
+            if job_id is None:
+                job_id = job_rows.create_job(
+                    connection=connection,
+                    request={
+                        "paths": [self.path],
+                        "seed_dir": self.source_id,
+                        "trigger": self._trigger,
+                    },
+                )
+            # The part names the registered directory as the source of every file in it,
+            # as `run DIR` does.
+            (part_no,) = job_rows.add_parts(
+                connection=connection,
+                job_id=job_id,
+                kind="seeds",
+                payloads=[{"source": self.path, "paths": paths}],
+            )
+        self.result.job_id = job_id
+        # Queued only after the commit; with the broker down, send_part leaves the part to
+        # jobs.resume.
+        self.send_part(job_id, part_no, "seeds")
+        self.result.queued += len(paths)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from worker import heartbeat
 from worker.services.jobs import SendPart
 from worker.services.seed_dirs import ScanResult, SeedDirQueue
 from worker.settings import Settings, get_settings
@@ -191,6 +192,7 @@ def watch_seed_dir(
     try:
         next_rescan = time.monotonic()
         while not stop.is_set():
+            heartbeat.touch(heartbeat.WATCH_HEARTBEAT)  # the compose healthcheck reads it
             if time.monotonic() >= next_rescan:
                 queue(None, "scan")
                 next_rescan = time.monotonic() + rescan_s

@@ -224,3 +224,45 @@ def record_files(
             for path, size, mtime_ns, content_hash in files
         ],
     )
+
+
+def claim_files(
+    *, connection: Connection, source_id: int, files: Sequence[tuple[str, int, int, str]]
+) -> list[str]:
+    """Record (path, size, mtime_ns, content_hash) rows unless the record already holds
+    that content; returns the paths recorded, which the caller queues in this same
+    transaction. Of two scanners offering one file at once (`watch` and a scheduled rescan,
+    say), the second waits for the first's row (Postgres) or write lock (SQLite) and gets
+    nothing back, so the file is queued once."""
+    if not files:
+        return []
+    now = utcnow()
+    statement = insert(connection, source_files)
+    statement = statement.on_conflict_do_update(
+        index_elements=["source_id", "path"],
+        set_={
+            "size": statement.excluded.size,
+            "mtime_ns": statement.excluded.mtime_ns,
+            "content_hash": statement.excluded.content_hash,
+            "seen_at": statement.excluded.seen_at,
+        },
+        where=or_(
+            source_files.c.content_hash.is_(None),
+            source_files.c.content_hash != statement.excluded.content_hash,
+        ),
+    ).returning(source_files.c.path)
+    result = connection.execute(
+        statement,
+        [
+            {
+                "source_id": source_id,
+                "path": path,
+                "size": size,
+                "mtime_ns": mtime_ns,
+                "content_hash": content_hash,
+                "seen_at": now,
+            }
+            for path, size, mtime_ns, content_hash in files
+        ],
+    )
+    return [row.path for row in result]

@@ -10,13 +10,20 @@ import os
 import threading
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
 
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _upgraded: set[str] = set()
+# Set by the HTTP API (`use_statement_timeout`): its reads must not hold a connection for ever.
+_statement_timeout_s = 0.0
+
+# The server ended the session: idle in a transaction too long (25P03), idle too long
+# (57P05). Its transaction is gone with its locks; a retry on a new connection is safe.
+SESSION_ENDED_SQLSTATES = frozenset({"25P03", "57P05"})
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -50,18 +57,63 @@ def _create_engine(url: str) -> Engine:
         return engine
     # connect_timeout and TCP keepalives: a database that drops packets (rather than
     # refusing) fails fast and is retried, instead of hanging a batch until its time limit.
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
-        connect_args={
-            "connect_timeout": 10,
-            "keepalives": 1,
-            "keepalives_idle": 30,
-            "keepalives_interval": 10,
-            "keepalives_count": 3,
-        },
+    connect_args: dict[str, object] = {
+        "connect_timeout": 10,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    options = " ".join(
+        part
+        for part in (parsed.query.get("options"), postgres_options(get_settings()))
+        if isinstance(part, str) and part
+    )
+    if options:
+        connect_args["options"] = options
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
+    event.listen(engine, "handle_error", _session_ended_is_transient)
+    return engine
+
+
+def postgres_options(settings: Settings) -> str:
+    """Startup options of every Postgres session: lock and idle-in-transaction timeouts,
+    so one frozen lock holder (a paused VM, a SIGSTOPped worker, a network split) is cut
+    off and the others go on, and a statement timeout in the API."""
+    timeouts = {
+        "lock_timeout": settings.db_lock_timeout_s,
+        "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_timeout_s,
+        "statement_timeout": _statement_timeout_s,
+    }
+    return " ".join(
+        f"-c {name}={round(seconds * 1000)}" for name, seconds in timeouts.items() if seconds > 0
+    )
+
+
+def use_statement_timeout(seconds: float) -> None:
+    """Give every Postgres statement of this process (the HTTP API) a time limit; engines
+    made before are closed, so new connections start with it."""
+    global _statement_timeout_s
+    if seconds != _statement_timeout_s:
+        _statement_timeout_s = seconds
+        reset_engines()
+
+
+def _session_ended_is_transient(context: ExceptionContext) -> OperationalError | None:
+    """A session the server ended for idling in a transaction raises psycopg's
+    InternalError; make it the OperationalError (a transient fault, retried) it is for us,
+    and drop the dead connection from the pool."""
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    if sqlstate not in SESSION_ENDED_SQLSTATES:
+        return None
+    context.is_disconnect = True
+    return OperationalError(
+        context.statement,
+        context.parameters,
+        context.original_exception,
+        connection_invalidated=True,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from celery import Task
 from celery.signals import (
+    beat_init,
     setup_logging,
     task_postrun,
     task_prerun,
@@ -17,12 +18,16 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from worker import metrics as _metrics  # noqa: F401 -- connects the task-duration signals first
 from worker.app import RETRY_BACKOFF_MAX_S
+from worker.redis_policy import EvictingRedisError, check_eviction_policies
 from worker.runtime import prepare_for_batches
 from worker.storage.session import dispose_after_fork
 
 # Faults that go away by themselves (database or broker restarting): retried with
 # exponential backoff and jitter. Bad input is never raised as one of these. IntegrityError:
 # a unique constraint caught a race the dedup lock should have prevented; a retry re-reads.
+# OperationalError includes a lock wait cut off by NEWS_INGEST_DB_LOCK_TIMEOUT_S (SQLSTATE
+# 55P03: another holder of the dedup lock is stuck) and a session the server ended for
+# idling in a transaction (25P03, turned into one by worker.storage.session).
 TRANSIENT_FAULTS = (
     OperationalError,
     InterfaceError,
@@ -53,6 +58,17 @@ def _prepare_for_batches(**_: object) -> None:
     # Sent in the parent once the tasks (and the pipeline) are imported, before the pool
     # forks: the children inherit the frozen objects and the collector's thresholds.
     prepare_for_batches()
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_evicting_redis(**_: object) -> None:
+    # Both write to the broker and the event stream (the relay task runs on workers).
+    try:
+        check_eviction_policies()
+    except EvictingRedisError as error:
+        # SystemExit, not an exception: Celery logs and ignores what a signal handler raises.
+        raise SystemExit(f"news-ingest: error: {error}") from error
 
 
 @worker_process_init.connect
