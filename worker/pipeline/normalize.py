@@ -96,7 +96,7 @@ def normalize_article(
     return NormalizedArticle(
         title=title,
         body=body,
-        url=canonical_url(raw.url),
+        url=canonical_url(raw.url, keep_fragment=bool(raw.extra.get("fragment_identifies"))),
         guid=guid,
         published_at=published_at,
         warnings=tuple(warnings),
@@ -664,18 +664,24 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$'()*+,;=-._~"
 
 
-def canonical_url(url: str | None) -> str | None:
+def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None:
     """The canonical form of an http(s) URL, or None for anything else or for garbage.
 
     Lower-case scheme and host (IDNA hosts as punycode), no userinfo, no default port, no
     fragment, no tracking parameters (utm_*, fbclid, gclid, ...; the others keep their
     order), "/" for an empty path, percent-escapes upper-cased and unreserved ones decoded.
-    Idempotent; never raises.
+    Idempotent; never raises. `keep_fragment`: for a feed's entries whose links differ
+    only by their fragment (see sources.entry_links), the fragment is their identity.
     """
     if url is None:
         return None
     try:
-        return _canonical_url(url)
+        canonical = _canonical_url(url)
+        if keep_fragment and canonical is not None and "#" in url:
+            fragment = url.split("#", 1)[1].strip()
+            if fragment:
+                return f"{canonical}#{quote(fragment, safe=_PATH_SAFE + '?')}"
+        return canonical
     except ValueError:  # includes UnicodeError: bad IDNA labels, ports, IPv6 literals
         return None
 

@@ -572,7 +572,11 @@ def _not_yet_stored(
     article, one more sighting)."""
     if not articles:
         return []
-    urls = {raw.url: canonical_url(raw.url) for raw in articles if raw.url}
+    urls = {
+        raw.url: canonical_url(raw.url, keep_fragment=bool(raw.extra.get("fragment_identifies")))
+        for raw in articles
+        if raw.url
+    }
     with engine.connect() as connection:
         by_guid, by_url = feed_rows.known_entries(
             connection=connection, feed_id=feed_id,
