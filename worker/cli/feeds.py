@@ -125,11 +125,14 @@ def list_feeds(
     if not feeds:
         console.print("no feeds registered (add one with `news-ingest feeds add URL`)")
         return
-    table = Table("id", "status", "url", "last fetched", "next fetch", "errors", "last error")
+    table = Table(
+        "id", "status", "url", "last fetched", "next fetch", "errors", "last error", "gap at"
+    )  # fmt: skip
     for feed in feeds:
         table.add_row(
             str(feed.id), feed.status, feed.url, _when(feed.last_fetched_at),
             _when(feed.next_fetch_at), str(feed.error_count or ""), (feed.last_error or "")[:80],
+            _when(feed.gap_detected_at),
         )  # fmt: skip
     console.print(table)
 

@@ -81,7 +81,9 @@ def normalize_article(
     if not body:
         raise RejectedInput("empty body after normalization")
 
-    title = _clean_title(raw.title, title_max_chars) if raw.title else ""
+    # A feed that declared its title plain text: "<" and "&" in it are characters, not markup.
+    plain = raw.extra.get("title_type") == "text/plain"
+    title = _clean_title(raw.title, title_max_chars, plain=plain) if raw.title else ""
     if not title:
         title = derive_title(body, max_chars=title_max_chars)
 
@@ -460,9 +462,9 @@ _NO_BOILERPLATE = _BoilerplateKeys(phrases=frozenset(), max_line_chars=0)
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
 
 
-def _clean_title(title: str, max_chars: int) -> str:
+def _clean_title(title: str, max_chars: int, *, plain: bool = False) -> str:
     # A title with tags or entities is treated as HTML; feeds send both kinds.
-    if "<" in title or ("&" in title and _ENTITY.search(title)):
+    if not plain and ("<" in title or ("&" in title and _ENTITY.search(title))):
         text = " ".join(_html_paragraphs(title, _HTML_ROUNDS))
         cleaned = _clean(text, _NO_BOILERPLATE, strip_markup=True)
     else:

@@ -24,6 +24,7 @@ import feedparser
 from pydantic import ValidationError
 
 from schemas.articles import RawArticle
+from worker.sources.entry_dates import corrected_entry_time
 from worker.sources.entry_links import ambiguous_without_fragment, entry_link, site_base
 from worker.sources.fetch import http_date
 from worker.sources.json_feed import JsonFeed, looks_like_json_feed, parse_json_feed
@@ -266,6 +267,8 @@ def _raw_article(
             extra["fetched_at"] = fetched_at.astimezone(UTC).isoformat()
     if draft["title_is_html"]:
         extra["title_type"] = "text/html"
+    elif draft["title"] and "<" in draft["title"]:
+        extra["title_type"] = "text/plain"  # "x <y> z" as written, not a tag to strip
     if draft["dropped_link"]:
         extra["link_dropped"] = "not an http(s) URL"
     if draft.get("fragment_identifies"):
@@ -334,6 +337,9 @@ def _entry_guid(
 
 
 def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    corrected = corrected_entry_time(entry)  # zones and forms feedparser misreads
+    if corrected is not None:
+        return corrected
     # feedparser has already applied the offset or named zone: these are UTC struct_times.
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed
