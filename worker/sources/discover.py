@@ -116,7 +116,7 @@ def discover_feeds(url: str, *, fetch: FetchDocument, all_found: bool = False) -
     """The feeds `url` leads to, best first. `url` itself is fetched first (a FetchError
     there propagates: the address cannot be read); if it is a feed, that is the answer.
     Else the page's alternate links are checked; then, if none was a feed, the common
-    paths until one is (all of them with `all_found`)."""
+    paths until one is (all of them with `all_found`, keeping every distinct feed)."""
     checked: list[str] = [url]
     problems: list[str] = []
     page = fetch(url)
@@ -135,7 +135,9 @@ def discover_feeds(url: str, *, fetch: FetchDocument, all_found: bool = False) -
         found = _check(candidate, "link", fetch, checked, problems)
         if found is not None:
             feeds.append(found)
-    if not feeds or all_found:
+    # The usual paths only when the page listed no working feed: a site that says where
+    # its feeds are is not probed further (politeness), even for `all_found`.
+    if not feeds:
         for candidate in _path_candidates(page.url):
             if _key(candidate) in seen:
                 continue
