@@ -337,3 +337,21 @@ class TestSubscribing:
             assert created.json()["url"] == feed_server.url_for("/atom.xml")
             empty = api.post("/feeds", json={"url": second_server.url_for("/empty/")})
             assert empty.status_code == 422
+
+
+class TestRedirects:
+    def test_permanent_redirect_is_followed_temporary_one_kept(
+        self, feed_server: HTTPServer
+    ) -> None:
+        """A feed behind a 301 is registered at its new URL; behind a 302, at the one given."""
+        feed_server.expect_request("/old.xml").respond_with_data(
+            "", status=301, headers={"Location": "/new.xml"}
+        )
+        feed_server.expect_request("/today.xml").respond_with_data(
+            "", status=302, headers={"Location": "/new.xml"}
+        )
+        feed_server.expect_request("/new.xml").respond_with_data(rss("Moved"), content_type=RSS)
+        moved = discovery.discover(feed_server.url_for("/old.xml"), settings=local_settings())
+        assert [f.url for f in moved.feeds] == [feed_server.url_for("/new.xml")]
+        temporary = discovery.discover(feed_server.url_for("/today.xml"), settings=local_settings())
+        assert [f.url for f in temporary.feeds] == [feed_server.url_for("/today.xml")]

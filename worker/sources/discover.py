@@ -122,7 +122,7 @@ def discover_feeds(url: str, *, fetch: FetchDocument, all_found: bool = False) -
     page = fetch(url)
     parsed = _as_feed(page)
     if parsed is not None:
-        return Discovery(url, [_found(page.url, parsed, "direct")], checked, problems)
+        return Discovery(url, [_found(_address(url, page), parsed, "direct")], checked, problems)
 
     feeds: list[DiscoveredFeed] = []
     seen = {_key(url), _key(page.url)}
@@ -236,7 +236,13 @@ def _check(
         served = document.headers.get("content-type") or "no content type"
         problems.append(f"{url}: not a feed (served as {served})")
         return None
-    return _found(document.url, parsed, found_by)
+    return _found(_address(url, document), parsed, found_by)
+
+
+def _address(asked: str, document: FetchResult) -> str:
+    """Where to subscribe: the new URL after permanent redirects only; a temporary one
+    (302/307) may point somewhere else tomorrow, so the address asked is kept."""
+    return document.moved_to or asked
 
 
 def _as_feed(document: FetchResult) -> ParsedFeed | None:
