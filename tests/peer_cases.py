@@ -598,6 +598,35 @@ PEER_CASES: list[PeerCase] = [
         [E(title="Numbered", body="Only a summary.")],
         content_type="application/json",
     ),
+    PeerCase(
+        "miniflux",
+        "atom_relative_links_against_the_feed_url",
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        b'<title>Example Feed</title><link href="/blog/atom.xml" rel="self" type="application/atom+xml"/>'
+        b'<link href="/blog"/><entry><title>Test</title><link href="/blog/article.html"/>'
+        b'<link href="/blog/article.html" rel="alternate" type="text/html"/><id>/blog/article.html</id>'
+        b"<updated>2003-12-13T18:30:02Z</updated><summary>Some text.</summary></entry></feed>",
+        [E(link="https://example.org/blog/article.html", date="2003-12-13T18:30:02+00:00")],
+        feed_url="https://example.org/",
+    ),
+    PeerCase(
+        "miniflux",
+        "atom_relative_link_against_the_site_not_the_feed",
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        b'<title>Example Feed</title><link href="http://example.org/"/><entry><title>Test</title>'
+        b'<link href="something.html"/><id>urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a</id>'
+        b"<updated>2003-12-13T18:30:02Z</updated><summary>Some text.</summary></entry></feed>",
+        [E(title="Test", link="http://example.org/something.html", body="Some text.")],
+        feed_url="https://example.net/",
+    ),
+    PeerCase(
+        "miniflux",
+        "rss_link_only_item_titled_by_its_url",
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        b"<link>https://example.org/</link><item><link>item.html</link></item></channel></rss>",
+        [E(title="https://example.org/item.html")],
+        feed_url="https://example.org/",
+    ),
     # ------------------------------------------------------------------ lemon24/reader
     PeerCase(
         "reader",
