@@ -386,6 +386,27 @@ PEER_CASES: list[PeerCase] = [
         ],
         content_type="application/feed+json",
     ),
+    PeerCase(
+        "gofeed",
+        "issue_358_xml_base_file",
+        b'<rss version="2.0" xml:base="https://example.com/feeds/feed.xml"><channel>'
+        b"<item><title>a</title><link>post</link></item>"
+        b'<item xml:base="archive/"><title>b</title><link>post</link></item>'
+        b"<item><title>c</title><link>#part</link></item></channel></rss>",
+        [
+            E(link="https://example.com/feeds/post"),
+            E(link="https://example.com/feeds/archive/post"),
+            E(link="https://example.com/feeds/feed.xml#part"),
+        ],
+        feed_url="https://elsewhere.example/f.xml",
+    ),
+    PeerCase(
+        "gofeed",
+        "issue_305_bare_ampersand",
+        b'<rss version="2.0"><channel><title>t</title><item>'
+        b"<title>Fish & Chips &amp; more &lt;3</title><description>x</description></item></channel></rss>",
+        [E(title="Fish & Chips & more <3")],
+    ),
     # ------------------------------------------------------------------ Miniflux tests
     PeerCase(
         "miniflux",
