@@ -102,10 +102,10 @@ class TestFormats:
         assert feed.newest_entry_at == datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
     def test_rss_20(self) -> None:
-        """RSS 2.0: relative link resolved, richest body chosen as HTML, offset date in UTC, ttl."""
+        """RSS 2.0: relative link resolved against the channel link, richest body chosen as HTML, offset date in UTC, ttl."""
         feed = _parse(RSS_20)
         (article,) = feed.entries
-        assert article.url == "https://news.example.com/stories/1"  # against the feed's URL
+        assert article.url == "https://two.example.com/stories/1"  # against the channel's link
         assert article.guid == "tw-1"
         assert article.body.startswith("<p>The full story")
         assert article.content_type == "text/html"
@@ -113,7 +113,7 @@ class TestFormats:
         assert article.source == FEED_URL
         assert article.extra == {
             "feed_url": FEED_URL,
-            "entry_link": "https://news.example.com/stories/1",
+            "entry_link": "https://two.example.com/stories/1",
         }
         assert feed.ttl_s == 3600
         assert feed.site_url == "https://two.example.com/"
@@ -478,7 +478,7 @@ class TestNotFeeds:
                 b"<!doctype html><html><head><title>Home</title></head><body><p>Hi</p></body></html>",
                 "text/html",
             ),
-            (b'{"version": "https://jsonfeed.org/version/1", "items": []}', "application/json"),
+            (b'{"name": "not a feed", "items": 3}', "application/json"),
             (b"\x00\x01\x02\xff\xfe garbage \x89PNG", "application/octet-stream"),
             (b"   \n  ", "text/xml"),
         ],
@@ -486,7 +486,7 @@ class TestNotFeeds:
     def test_non_feeds_give_no_entries_and_a_warning(
         self, content: bytes, content_type: str
     ) -> None:
-        """HTML pages, JSON, binary and blank documents: zero entries, a warning, no exception."""
+        """HTML pages, JSON that is not JSON Feed, binary and blank documents: zero entries, a warning, no exception."""
         feed = _parse(content, headers={"Content-Type": content_type})
         assert feed.entries == []
         assert feed.warnings

@@ -63,6 +63,15 @@ if prometheus_client is not None:
         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
     )
 
+    FEED_GAPS = prometheus_client.Counter(
+        "news_ingest_feed_gaps",
+        "Feed fetches that saw none of the entries already seen: the feed's window moved "
+        "past the last fetch and entries may have been missed (its interval is halved).",
+        # A label even with one value: an unlabelled metric opens its multiprocess file at
+        # import, before the worker has (re)created PROMETHEUS_MULTIPROC_DIR.
+        ["reason"],
+    )
+
 _started: dict[str, float] = {}
 _started_lock = threading.Lock()
 
@@ -73,6 +82,12 @@ def observe_feed_fetch(*, result: str, seconds: float) -> None:
     if prometheus_client is not None:
         FEED_FETCHES.labels(result=result).inc()
         FEED_FETCH_DURATION.labels(result=result).observe(seconds)
+
+
+def observe_feed_gap() -> None:
+    """Record one fetch that found a gap (see services.feeds._is_gap)."""
+    if prometheus_client is not None:
+        FEED_GAPS.labels(reason="window_moved").inc()
 
 
 @celeryd_init.connect

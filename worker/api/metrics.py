@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from worker.settings import get_settings
+from worker.storage import feeds as feed_rows
 from worker.storage import jobs as job_rows
 from worker.storage import stats
 from worker.storage.models import utcnow
@@ -179,7 +180,18 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
         kinds[kind] = kinds.get(kind, 0) + 1
     for kind, count in sorted(kinds.items()):
         failing_by_kind.add_metric([kind], count)
-    return [ingested, received, jobs, oldest_age, stalled, feeds, overdue, failing, failing_by_kind]
+    gaps = GaugeMetricFamily(
+        "news_ingest_feeds_with_gap",
+        "Feeds whose fetches in the last 24 hours found a gap: none of the entries already "
+        "seen, so entries may have been missed (their interval was halved).",
+    )
+    gaps.add_metric(
+        [], feed_rows.count_gaps_since(connection=connection, since=utcnow() - timedelta(days=1))
+    )
+    return [
+        ingested, received, jobs, oldest_age, stalled, feeds, overdue, failing, failing_by_kind,
+        gaps,
+    ]  # fmt: skip
 
 
 _HTTP_STATUS = re.compile(r"\bHTTP[ :/]*([1-5]\d\d)\b", re.IGNORECASE)

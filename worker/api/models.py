@@ -96,6 +96,12 @@ class FeedPublic(BaseModel):
     fetch_interval_s: int | None = None
     warnings: list[str] | None = None
     created_at: datetime | None = None
+    interval_reason: str | None = Field(
+        default=None, description="Why fetch_interval_s is what it is (see the README)."
+    )
+    gap_detected_at: datetime | None = Field(
+        default=None, description="The last fetch that saw none of the entries seen before."
+    )
 
 
 class Health(BaseModel):

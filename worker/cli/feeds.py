@@ -35,7 +35,12 @@ def _interval(value: str | None) -> int | None:
 
 @app.command()
 def add(
-    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.", show_default=False)],
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="A feed's URL, or a site's address to find its feed.", show_default=False
+        ),
+    ],
     interval: Annotated[
         str | None,
         typer.Option(
@@ -47,26 +52,61 @@ def add(
     title: Annotated[
         str | None, typer.Option(help="A title, until the feed gives its own.")
     ] = None,
+    all_found: Annotated[
+        bool, typer.Option("--all-found", help="Register every feed the address leads to.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Register a feed; it is fetched at the next scheduling tick."""
-    from worker.storage import feeds as feed_rows
+    """Register a feed; it is fetched at the next scheduling tick. A site's address is
+    looked up for its feeds (its <link rel="alternate">, then the usual paths)."""
+    from worker.errors import FetchError
+    from worker.services.discovery import subscribe
 
     seconds = _interval(interval)
     engine = database_engine()
     try:
-        with engine.begin() as connection:
-            feed, created = feed_rows.add_feed(
-                connection=connection, url=url, title=title, interval_s=seconds
-            )
-    except ValueError as error:
+        done = subscribe(
+            engine=engine, url=url, title=title, interval_s=seconds, all_found=all_found
+        )
+    except (ValueError, FetchError) as error:
         fail(str(error))
+    for note in done.notes:
+        warn(note)
     if json_output:
-        print_json(feed.public() | {"created": created})
-    elif created:
-        console.print(f"added feed {feed.id}: {feed.url}")
-    else:
-        console.print(f"feed {feed.id} already registered: {feed.url}")
+        records = [feed.public() | {"created": created} for feed, created in done.feeds]
+        print_json(records[0] if len(records) == 1 and not all_found else records)
+        return
+    for feed, created in done.feeds:
+        found = f" (found from {url})" if feed.url != url.strip() and done.discovery else ""
+        if created:
+            console.print(f"added feed {feed.id}: {feed.url}{found}", markup=False)
+        else:
+            console.print(f"feed {feed.id} already registered: {feed.url}{found}", markup=False)
+
+
+@app.command()
+def discover(
+    url: Annotated[str, typer.Argument(help="A site's (or a feed's) address.", show_default=False)],
+    json_output: JsonOpt = False,
+) -> None:
+    """The feeds a site's address leads to, best first, without registering any."""
+    from worker.errors import FetchError
+    from worker.services.discovery import discover as discover_feeds
+
+    try:
+        found = discover_feeds(url, all_found=True)
+    except (ValueError, FetchError) as error:
+        fail(f"cannot read {url}: {error}")
+    if json_output:
+        print_json(found.public())
+    elif not found.feeds:
+        console.print(f"no feed found at {url} (checked {len(found.checked)} addresses)")
+    for feed in found.feeds if not json_output else []:
+        kind = f"{feed.format or '?'}, {feed.entries} entries, {feed.found_by}"
+        label = f" {feed.title!r}" if feed.title else ""
+        console.print(f"{feed.url}{label} ({kind})", markup=False)
+    if not found.feeds:
+        raise typer.Exit(1)
 
 
 @app.command("list")
@@ -85,11 +125,14 @@ def list_feeds(
     if not feeds:
         console.print("no feeds registered (add one with `news-ingest feeds add URL`)")
         return
-    table = Table("id", "status", "url", "last fetched", "next fetch", "errors", "last error")
+    table = Table(
+        "id", "status", "url", "last fetched", "next fetch", "errors", "last error", "gap at"
+    )  # fmt: skip
     for feed in feeds:
         table.add_row(
             str(feed.id), feed.status, feed.url, _when(feed.last_fetched_at),
             _when(feed.next_fetch_at), str(feed.error_count or ""), (feed.last_error or "")[:80],
+            _when(feed.gap_detected_at),
         )  # fmt: skip
     console.print(table)
 
@@ -128,10 +171,17 @@ def import_opml(
         fail(f"cannot read {file}: {error.strerror or error}")
     except OpmlError as error:
         fail(f"{file}: {error}")
-    with database_engine().begin() as connection:
+    engine = database_engine()
+    with engine.begin() as connection:
         added, existing, invalid = feed_rows.add_feeds(
-            connection=connection, feeds=[(feed.url, feed.title) for feed in listed]
+            connection=connection,
+            feeds=[(feed.url, feed.title) for feed in listed if not feed.site],
         )
+    # Outlines naming only a site: its feed is discovered, one site at a time (politely).
+    sites = [feed for feed in listed if feed.site]
+    if sites:
+        found, known, not_found = _subscribe_sites(engine, sites)
+        added, existing, invalid = added + found, existing + known, invalid + not_found
     if json_output:
         print_json({"feeds": len(listed), "added": added, "existing": existing, "invalid": invalid})
         return
@@ -142,6 +192,23 @@ def import_opml(
     )
     if not listed:
         warn(f"{file} lists no feeds")
+
+
+def _subscribe_sites(engine: Any, sites: list[Any]) -> tuple[int, int, list[str]]:
+    from worker.errors import FetchError
+    from worker.services.discovery import subscribe
+
+    added = existing = 0
+    not_found: list[str] = []
+    for site in sites:
+        try:
+            done = subscribe(engine=engine, url=site.url, title=site.title)
+        except (ValueError, FetchError):
+            not_found.append(site.url)
+            continue
+        for _feed, created in done.feeds:
+            added, existing = added + created, existing + (not created)
+    return added, existing, not_found
 
 
 @app.command()

@@ -83,7 +83,9 @@ def normalize_article(
     if not body:
         raise RejectedInput("empty body after normalization")
 
-    title = _clean_title(raw.title, title_max_chars) if raw.title else ""
+    # A feed that declared its title plain text: "<" and "&" in it are characters, not markup.
+    plain = raw.extra.get("title_type") == "text/plain"
+    title = _clean_title(raw.title, title_max_chars, plain=plain) if raw.title else ""
     if not title:
         title = derive_title(body, max_chars=title_max_chars)
 
@@ -98,7 +100,7 @@ def normalize_article(
     return NormalizedArticle(
         title=title,
         body=body,
-        url=canonical_url(raw.url),
+        url=canonical_url(raw.url, keep_fragment=bool(raw.extra.get("fragment_identifies"))),
         guid=guid,
         published_at=published_at,
         warnings=tuple(warnings),
@@ -462,9 +464,9 @@ _NO_BOILERPLATE = _BoilerplateKeys(phrases=frozenset(), max_line_chars=0)
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
 
 
-def _clean_title(title: str, max_chars: int) -> str:
+def _clean_title(title: str, max_chars: int, *, plain: bool = False) -> str:
     # A title with tags or entities is treated as HTML; feeds send both kinds.
-    if "<" in title or ("&" in title and _ENTITY.search(title)):
+    if not plain and ("<" in title or ("&" in title and _ENTITY.search(title))):
         text = " ".join(_html_paragraphs(title, _HTML_ROUNDS))
         cleaned = _clean(text, _NO_BOILERPLATE, strip_markup=True)
     else:
@@ -666,18 +668,24 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$'()*+,;=-._~"
 
 
-def canonical_url(url: str | None) -> str | None:
+def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None:
     """The canonical form of an http(s) URL, or None for anything else or for garbage.
 
     Lower-case scheme and host (IDNA hosts as punycode), no userinfo, no default port, no
     fragment, no tracking parameters (utm_*, fbclid, gclid, ...; the others keep their
     order), "/" for an empty path, percent-escapes upper-cased and unreserved ones decoded.
-    Idempotent; never raises.
+    Idempotent; never raises. `keep_fragment`: for a feed's entries whose links differ
+    only by their fragment (see sources.entry_links), the fragment is their identity.
     """
     if url is None:
         return None
     try:
-        return _canonical_url(url)
+        canonical = _canonical_url(url)
+        if keep_fragment and canonical is not None and "#" in url:
+            fragment = url.split("#", 1)[1].strip()
+            if fragment:
+                return f"{canonical}#{quote(fragment, safe=_PATH_SAFE + '?')}"
+        return canonical
     except ValueError:  # includes UnicodeError: bad IDNA labels, ports, IPv6 literals
         return None
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput
-from worker.metrics import observe_feed_fetch
+from worker.metrics import observe_feed_fetch, observe_feed_gap
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_article
 from worker.services import jobs as job_service
@@ -40,9 +40,11 @@ from worker.sources.feed_parser import ParsedFeed, parse_cache_headers, parse_fe
 from worker.sources.fetch import FeedClient, FetchResult, fetch_feed, new_client
 from worker.sources.schedule import (
     RETRY_AFTER_MAX_S,
-    adaptive_interval,
+    IntervalChoice,
+    after_gap,
     backoff_delay,
-    effective_interval,
+    choose_interval,
+    explain_adaptive,
     spread,
 )
 from worker.storage import feeds as feed_rows
@@ -86,6 +88,8 @@ class FeedFetch:
     job_id: str | None = None
     next_fetch_at: datetime | None = None
     warnings: tuple[str, ...] = field(default=())
+    # None of the entries had been seen before: some may have been missed (see _is_gap).
+    gap: bool = False
 
     def public(self) -> dict[str, Any]:
         """The per-feed record of `feeds fetch --json`."""
@@ -95,7 +99,7 @@ class FeedFetch:
             "unchanged": self.unchanged, "job_id": self.job_id,
             **(self.summary or IngestSummary()).model_dump(),
             "next_fetch_at": self.next_fetch_at.isoformat() if self.next_fetch_at else None,
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "gap": self.gap,
         }  # fmt: skip
 
 
@@ -479,7 +483,8 @@ def _store_entries(
     send_part: SendPart | None,
 ) -> FeedFetch:
     articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
-    fresh = _not_yet_stored(engine, feed.id, articles, settings)
+    fresh, seen = _not_yet_stored(engine, feed.id, articles, settings)
+    gap = not seen and _is_gap(engine, feed, parsed)
     documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in fresh]
     summary: IngestSummary | None = None
     committed = True
@@ -511,7 +516,16 @@ def _store_entries(
                 )
         if own_job:
             job_service.seal_job(engine=engine, job_id=job_id)
-    interval = _interval(feed, settings, fetched_at, result.headers, parsed)
+    choice = _interval(feed, settings, fetched_at, result.headers, parsed, gap=gap)
+    interval = choice.seconds
+    if gap:
+        observe_feed_gap()
+        log.warning(
+            "feed gap: none of the entries had been seen; entries may have been missed",
+            feed_id=feed.id, url=feed.url, entries=len(articles),
+            last_fetched_at=feed.last_fetched_at.isoformat() if feed.last_fetched_at else None,
+            interval_s=interval,
+        )  # fmt: skip
     next_fetch_at = fetched_at + timedelta(seconds=spread(interval))
     with engine.begin() as connection:
         feed_rows.record_success(
@@ -521,13 +535,14 @@ def _store_entries(
             etag=result.etag if committed else None,
             last_modified=result.last_modified if committed else None,
             next_fetch_at=next_fetch_at, interval_s=interval, warnings=parsed.warnings,
-            title=parsed.title,
+            title=parsed.title, interval_reason=choice.reason,
+            gap_detected_at=fetched_at if gap else None,
         )  # fmt: skip
     outcome = FeedFetch(
         feed_id=feed.id, url=feed.url, outcome="fetched", http_status=result.status,
         entries=len(articles), unchanged=len(articles) - len(fresh), summary=summary,
         job_id=job_id if documents else None, next_fetch_at=next_fetch_at,
-        warnings=tuple(parsed.warnings),
+        warnings=tuple(parsed.warnings), gap=gap,
     )  # fmt: skip
     log.info(
         "feed fetched",
@@ -565,14 +580,19 @@ def _as_feed_entry(
 
 def _not_yet_stored(
     engine: Engine, feed_id: int, articles: Sequence[RawArticle], settings: Settings
-) -> list[RawArticle]:
+) -> tuple[list[RawArticle], int]:
     """The entries that are new, or whose text changed, since this feed last delivered
-    them. Re-sending an unchanged entry would only add a sighting per fetch, forever, to a
+    them, and how many entries this feed had delivered before (changed or not).
+    Re-sending an unchanged entry would only add a sighting per fetch, forever, to a
     feed that ignores conditional GET; an entry seen from another feed is still sent (one
     article, one more sighting)."""
     if not articles:
-        return []
-    urls = {raw.url: canonical_url(raw.url) for raw in articles if raw.url}
+        return [], 0
+    urls = {
+        raw.url: canonical_url(raw.url, keep_fragment=bool(raw.extra.get("fragment_identifies")))
+        for raw in articles
+        if raw.url
+    }
     with engine.connect() as connection:
         by_guid, by_url = feed_rows.known_entries(
             connection=connection, feed_id=feed_id,
@@ -580,14 +600,16 @@ def _not_yet_stored(
             urls=[url for url in urls.values() if url],
         )  # fmt: skip
     if not by_guid and not by_url:
-        return list(articles)
+        return list(articles), 0
     boilerplate = frozenset(word.lower() for word in settings.boilerplate)
     fresh = []
+    seen = 0
     for raw in articles:
         known = (by_guid.get(raw.guid) if raw.guid else None) or (
             by_url.get(urls.get(raw.url) or "") if raw.url else None
         )
         if known is not None:
+            seen += 1
             try:
                 text = normalize_article(
                     raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
@@ -598,7 +620,21 @@ def _not_yet_stored(
                 if content_hash(text.body) in known.hashes:
                     continue
         fresh.append(raw)
-    return fresh
+    return fresh, seen
+
+
+def _is_gap(engine: Engine, feed: FeedSource, parsed: ParsedFeed) -> bool:
+    """A fetch that shows none of the entries seen before: the feed's window moved past
+    the last fetch, and what was published in between and already dropped off it was
+    missed. Only for a feed that delivered entries before, and not when the document still
+    holds an entry dated before the last fetch (then the publisher changed its entries'
+    identities rather than moving on)."""
+    if feed.last_fetched_at is None or not parsed.entries:
+        return False
+    if parsed.entry_times and parsed.entry_times[0] < feed.last_fetched_at:
+        return False
+    with engine.connect() as connection:
+        return feed_rows.has_sightings(connection=connection, feed_id=feed.id)
 
 
 def _interval(
@@ -607,20 +643,29 @@ def _interval(
     now: datetime,
     headers: Any,
     parsed: ParsedFeed | None,
-) -> int:
+    *,
+    gap: bool = False,
+) -> IntervalChoice:
     if parsed is not None:
-        estimate = adaptive_interval(
+        estimate = explain_adaptive(
             parsed.entry_times, now=now, min_s=settings.feed_min_interval_s,
             max_s=settings.feed_max_interval_s, default_s=settings.feed_default_interval_s,
         )  # fmt: skip
+        if gap:
+            estimate = after_gap(
+                estimate, previous_s=feed.fetch_interval_s, min_s=settings.feed_min_interval_s
+            )
         ttl = parsed.ttl_s
     else:
-        # A 304 tells nothing new about the entries: keep the estimate in force.
-        estimate = feed.fetch_interval_s or settings.feed_default_interval_s
+        # A 304 tells nothing new about the entries: keep the estimate in force, and why.
+        estimate = IntervalChoice(
+            feed.fetch_interval_s or settings.feed_default_interval_s,
+            feed.interval_reason or "not_modified",
+        )
         ttl = None
     fresh_for = max(ttl or 0, parse_cache_headers(headers) or 0) or None
-    return effective_interval(
-        estimate_s=estimate,
+    return choose_interval(
+        estimate,
         user_interval_s=feed.interval_s,
         server_fresh_s=fresh_for,
         max_s=settings.feed_max_interval_s,
@@ -648,12 +693,13 @@ def _record_not_modified(
     engine: Engine, claim: FeedClaim, feed: FeedSource, result: FetchResult,
     fetched_at: datetime, settings: Settings,
 ) -> FeedFetch:  # fmt: skip
-    interval = _interval(feed, settings, fetched_at, result.headers, None)
-    next_fetch_at = fetched_at + timedelta(seconds=spread(interval))
+    choice = _interval(feed, settings, fetched_at, result.headers, None)
+    next_fetch_at = fetched_at + timedelta(seconds=spread(choice.seconds))
     with engine.begin() as connection:
         feed_rows.record_not_modified(
             connection=connection, claim=claim, fetched_at=fetched_at, etag=result.etag,
-            last_modified=result.last_modified, next_fetch_at=next_fetch_at, interval_s=interval,
+            last_modified=result.last_modified, next_fetch_at=next_fetch_at,
+            interval_s=choice.seconds, interval_reason=choice.reason,
         )  # fmt: skip
     return FeedFetch(
         feed_id=feed.id,

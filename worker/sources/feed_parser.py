@@ -24,7 +24,10 @@ import feedparser
 from pydantic import ValidationError
 
 from schemas.articles import RawArticle
+from worker.sources.entry_dates import corrected_entry_time
+from worker.sources.entry_links import ambiguous_without_fragment, entry_link, site_base
 from worker.sources.fetch import http_date
+from worker.sources.json_feed import JsonFeed, looks_like_json_feed, parse_json_feed
 
 __all__ = ["ParsedFeed", "parse_cache_headers", "parse_feed"]
 
@@ -86,6 +89,10 @@ def parse_feed(
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     if not content.strip():
         return _empty(["empty document: not a feed"])
+    if looks_like_json_feed(content, lowered.get("content-type")):
+        json_feed = parse_json_feed(content)
+        if json_feed is not None:
+            return _parsed_json_feed(json_feed, feed_url=feed_url, fetched_at=fetched_at)
 
     charset, charset_note = _choose_charset(content, lowered.get("content-type"))
     if charset_note:
@@ -93,9 +100,10 @@ def parse_feed(
     # We pick the charset (header, XML declaration, sniffing) and hand feedparser a
     # content type that makes it use exactly that; its RFC 3023 rules would read text/xml
     # without a charset as US-ASCII and ignore the XML declaration.
+    # No content-location: feedparser would resolve relative links against the feed URL
+    # before the channel's link could be tried (entry_links does it in the right order).
     response_headers = {
         "content-type": f"application/xml; charset={charset}" if charset else "application/xml",
-        "content-location": feed_url,
     }
     if "content-language" in lowered:
         response_headers["content-language"] = lowered["content-language"]
@@ -122,7 +130,10 @@ def parse_feed(
         warnings.append(f"not an RSS or Atom feed (served as {served_as}): no entries found")
 
     now = fetched_at or datetime.now(UTC)
-    entries, entry_times = _entries(parsed.get("entries", []), feed_url, fetched_at, warnings)
+    entries, entry_times = _entries(
+        parsed.get("entries", []), feed_url, fetched_at, warnings,
+        base=site_base(feed_meta.get("link"), feed_url=feed_url),
+    )  # fmt: skip
     current_times = [t for t in entry_times if t <= now + _FUTURE_SLACK]
     if len(current_times) < len(entry_times):
         future = len(entry_times) - len(current_times)
@@ -145,6 +156,29 @@ def _empty(warnings: list[str]) -> ParsedFeed:
     return ParsedFeed(None, None, [], warnings, None, None, [])
 
 
+def _parsed_json_feed(
+    document: JsonFeed, *, feed_url: str, fetched_at: datetime | None
+) -> ParsedFeed:
+    """A JSON Feed through the same entry rules as RSS and Atom."""
+    warnings = list(document.warnings)
+    entries, entry_times = _entries(
+        document.entries, feed_url, fetched_at, warnings,
+        base=site_base(document.feed.get("link"), feed_url=feed_url),
+    )  # fmt: skip
+    now = fetched_at or datetime.now(UTC)
+    current_times = sorted(t for t in entry_times if t <= now + _FUTURE_SLACK)
+    return ParsedFeed(
+        title=_clean_text(document.feed.get("title")),
+        site_url=_safe_http_url(document.feed.get("link"), base=feed_url),
+        entries=entries,
+        warnings=warnings,
+        ttl_s=None,
+        newest_entry_at=current_times[-1] if current_times else None,
+        entry_times=current_times,
+        version=document.version,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Entries
 
@@ -154,6 +188,8 @@ def _entries(
     feed_url: str,
     fetched_at: datetime | None,
     warnings: list[str],
+    *,
+    base: str,
 ) -> tuple[list[RawArticle], list[datetime]]:
     drafts: list[dict[str, Any]] = []
     for position, entry in enumerate(raw_entries, start=1):
@@ -167,7 +203,8 @@ def _entries(
         if not body.strip() and not title:
             warnings.append(f"entry {position} skipped: no title and no content")
             continue
-        link = _safe_http_url(entry.get("link"), base=feed_url)
+        given = entry_link(entry, base=base)
+        link = _safe_http_url(given, base=feed_url)
         published = _entry_time(entry)
         drafts.append(
             {
@@ -176,12 +213,14 @@ def _entries(
                 "body": body,
                 "content_type": content_type,
                 "link": link,
-                "guid": _entry_guid(entry, link, title, body),
+                "guid": _entry_guid(entry, link, title, body, permalink=given),
                 "published": published,
                 "title_is_html": title_is_html,
-                "dropped_link": entry.get("link") if entry.get("link") and not link else None,
+                "dropped_link": given if given and not link else None,
             }
         )
+    for position in ambiguous_without_fragment([draft["link"] for draft in drafts]):
+        drafts[position]["fragment_identifies"] = True
 
     # A guid repeated inside one document: give every holder a content-derived suffix, so
     # the result does not depend on entry order and the next fetch yields the same guids.
@@ -228,8 +267,13 @@ def _raw_article(
             extra["fetched_at"] = fetched_at.astimezone(UTC).isoformat()
     if draft["title_is_html"]:
         extra["title_type"] = "text/html"
+    elif draft["title"] and "<" in draft["title"]:
+        extra["title_type"] = "text/plain"  # "x <y> z" as written, not a tag to strip
     if draft["dropped_link"]:
         extra["link_dropped"] = "not an http(s) URL"
+    if draft.get("fragment_identifies"):
+        # Links equal but for their #fragment: the fragment is what tells these apart.
+        extra["fragment_identifies"] = True
     try:
         return RawArticle(
             url=draft["link"],
@@ -270,7 +314,14 @@ def _detail_type(detail: Mapping[str, Any] | None) -> str:
     return str((detail or {}).get("type") or "text/plain").lower()
 
 
-def _entry_guid(entry: Mapping[str, Any], link: str | None, title: str | None, body: str) -> str:
+def _entry_guid(
+    entry: Mapping[str, Any],
+    link: str | None,
+    title: str | None,
+    body: str,
+    *,
+    permalink: str | None = None,
+) -> str:
     guid = (entry.get("id") or "").strip()
     if guid:
         # An id is opaque, but UIs render RSS guids as links: nothing executable is kept.
@@ -279,10 +330,16 @@ def _entry_guid(entry: Mapping[str, Any], link: str | None, title: str | None, b
         return guid
     if link:
         return link if len(link) <= _GUID_MAX else "sha1:" + _sha1(link)
+    # A permalink that is not http (at://, urn:, tag:) still names the entry: its guid.
+    if permalink and not _dangerous_scheme(permalink) and len(permalink) <= _GUID_MAX:
+        return permalink
     return "sha1:" + _sha1((title or "") + "\n" + body)
 
 
 def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    corrected = corrected_entry_time(entry)  # zones and forms feedparser misreads
+    if corrected is not None:
+        return corrected
     # feedparser has already applied the offset or named zone: these are UTC struct_times.
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed

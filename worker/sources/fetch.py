@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 FEED_ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
 # Only what we can decode with a bounded output per step (see _Decoder); a server that

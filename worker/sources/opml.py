@@ -34,6 +34,8 @@ class OpmlError(ValueError):
 class OpmlFeed:
     url: str
     title: str | None
+    # Listed by its site's address only (htmlUrl, no xmlUrl): the feed is to be discovered.
+    site: bool = False
 
 
 class _EntityRefused(OpmlError):
@@ -42,7 +44,8 @@ class _EntityRefused(OpmlError):
 
 def parse_opml(data: bytes) -> list[OpmlFeed]:
     """Every feed (`xmlUrl`) in the document, nested folders flattened, first title wins
-    for a URL listed twice. Only http(s) URLs (and feed:// forms of them) are returned."""
+    for a URL listed twice. Only http(s) URLs (and feed:// forms of them) are returned.
+    An outline with only a site's address (`htmlUrl`) is returned with `site=True`."""
     try:
         outlines = _strict_outlines(data)
     except _EntityRefused:
@@ -57,14 +60,17 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     for attributes in outlines:
         lowered = {k.lower(): v for k, v in attributes.items()}
         url = _feed_url(lowered.get("xmlurl", ""))
+        site = False
+        if url is None and not lowered.get("xmlurl", "").strip():
+            url, site = _feed_url(lowered.get("htmlurl", "")), True
         if url is None:
             continue
         title = (lowered.get("title") or lowered.get("text") or "").strip() or None
         key = _dedupe_key(url)
         if key not in feeds:
-            feeds[key] = OpmlFeed(url=url, title=title)
+            feeds[key] = OpmlFeed(url=url, title=title, site=site)
         elif feeds[key].title is None and title:
-            feeds[key] = OpmlFeed(url=feeds[key].url, title=title)
+            feeds[key] = OpmlFeed(url=feeds[key].url, title=title, site=feeds[key].site)
     return list(feeds.values())
 
 

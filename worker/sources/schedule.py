@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 from statistics import median
 
 __all__ = [
     "RETRY_AFTER_MAX_S",
+    "IntervalChoice",
     "adaptive_interval",
+    "after_gap",
     "backoff_delay",
+    "choose_interval",
     "effective_interval",
+    "explain_adaptive",
     "spread",
 ]
 
@@ -41,13 +46,74 @@ def adaptive_interval(
     went quiet is asked less and less often. Fewer than two dated entries: `default_s`.
     Clamped to [min_s, max_s].
     """
+    return explain_adaptive(
+        entry_times, now=now, min_s=min_s, max_s=max_s, default_s=default_s
+    ).seconds
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalChoice:
+    """An interval and why it is that (`feeds list --json`: fetch_interval_s and
+    interval_reason). Reasons: rhythm (half the typical gap between entries), quiet (a
+    quarter of the time since the newest entry), default (fewer than two dated entries),
+    minimum / maximum (clamped), not_modified (a 304 kept the interval in force), gap
+    (halved: a fetch saw none of the entries already seen), user (fixed with --interval),
+    server (the server's <ttl> or Cache-Control/Expires freshness is longer)."""
+
+    seconds: int
+    reason: str
+
+
+def explain_adaptive(
+    entry_times: Sequence[datetime],
+    *,
+    now: datetime,
+    min_s: int,
+    max_s: int,
+    default_s: int,
+) -> IntervalChoice:
+    """`adaptive_interval` with its reason."""
     times = sorted(entry_times)[-_RECENT_ENTRIES:]
     if len(times) < 2:
-        return _clamp(default_s, min_s, max_s)
+        return IntervalChoice(_clamp(default_s, min_s, max_s), "default")
     gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(times)]
     typical = median(gaps) / 2
-    quiet_for = max(0.0, (now - times[-1]).total_seconds())
-    return _clamp(int(max(typical, quiet_for / 4)), min_s, max_s)
+    quiet = max(0.0, (now - times[-1]).total_seconds()) / 4
+    wanted = max(typical, quiet)
+    seconds = _clamp(int(wanted), min_s, max_s)
+    if wanted < min_s:
+        return IntervalChoice(seconds, "minimum")
+    if wanted > max_s:
+        return IntervalChoice(seconds, "maximum")
+    return IntervalChoice(seconds, "quiet" if quiet > typical else "rhythm")
+
+
+def after_gap(estimate: IntervalChoice, *, previous_s: int | None, min_s: int) -> IntervalChoice:
+    """The estimate after a fetch whose window had moved past everything seen: at most
+    half the interval that was in force (entries came faster than it), never under
+    `min_s`."""
+    halved = max(min_s, (previous_s or estimate.seconds) // 2)
+    return IntervalChoice(min(estimate.seconds, halved), "gap")
+
+
+def choose_interval(
+    estimate: IntervalChoice,
+    *,
+    user_interval_s: int | None,
+    server_fresh_s: int | None,
+    max_s: int,
+) -> IntervalChoice:
+    """`effective_interval` with its reason."""
+    seconds = effective_interval(
+        estimate_s=estimate.seconds,
+        user_interval_s=user_interval_s,
+        server_fresh_s=server_fresh_s,
+        max_s=max_s,
+    )
+    chosen = user_interval_s or estimate.seconds
+    if seconds > chosen:
+        return IntervalChoice(seconds, "server")
+    return IntervalChoice(seconds, "user" if user_interval_s else estimate.reason)
 
 
 def effective_interval(

@@ -40,10 +40,12 @@ __all__ = [
     "add_feeds",
     "claim_due_feeds",
     "claim_feed",
+    "count_gaps_since",
     "defer_feed",
     "feed_url",
     "get_feed",
     "get_feed_by_url",
+    "has_sightings",
     "known_entries",
     "list_feeds",
     "parts_finished",
@@ -89,6 +91,8 @@ class FeedSource:
     last_modified: str | None
     warnings: list[str] | None
     created_at: datetime
+    gap_detected_at: datetime | None = None
+    interval_reason: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The `feeds list --json` record (datetimes as ISO 8601 UTC)."""
@@ -102,7 +106,7 @@ class FeedSource:
 _PUBLIC_FIELDS = (
     "id", "url", "title", "status", "enabled", "etag", "last_modified", "last_fetched_at",
     "next_fetch_at", "error_count", "last_error", "retry_after_until", "interval_s",
-    "fetch_interval_s", "warnings", "created_at",
+    "fetch_interval_s", "warnings", "created_at", "interval_reason", "gap_detected_at",
 )  # fmt: skip
 
 
@@ -330,6 +334,7 @@ def _feed(row: Any) -> FeedSource:
         retry_after_until=row["retry_after_until"], error_count=row["error_count"],
         last_error=row["last_error"], etag=row["etag"], last_modified=row["last_modified"],
         warnings=row["warnings"], created_at=row["created_at"],
+        gap_detected_at=row["gap_detected_at"], interval_reason=row["interval_reason"],
     )  # fmt: skip
 
 
@@ -462,9 +467,12 @@ def record_success(
     interval_s: int,
     warnings: Sequence[str],
     title: str | None,
+    interval_reason: str | None = None,
+    gap_detected_at: datetime | None = None,
 ) -> None:
     """A 200 whose entries are committed: only now are the validators saved, so a crash
-    between storing and this call costs a refetch, never the entries."""
+    between storing and this call costs a refetch, never the entries. `gap_detected_at`
+    flags a fetch that saw none of the entries already seen (kept until the next gap)."""
     values: dict[str, Any] = {
         "claimed_until": _release(claim.token), "status": "active", "error_count": 0,
         "last_error": None, "last_fetched_at": fetched_at, "next_fetch_at": next_fetch_at,
@@ -473,6 +481,10 @@ def record_success(
     }  # fmt: skip
     if title:
         values["title"] = func.coalesce(sources.c.title, title)
+    if interval_reason is not None:
+        values["interval_reason"] = interval_reason
+    if gap_detected_at is not None:
+        values["gap_detected_at"] = gap_detected_at
     connection.execute(update(sources).where(sources.c.id == claim.feed_id).values(**values))
 
 
@@ -485,12 +497,14 @@ def record_not_modified(
     last_modified: str | None,
     next_fetch_at: datetime,
     interval_s: int,
+    interval_reason: str | None = None,
 ) -> None:
     """A 304: nothing stored, the feed healthy, validators refreshed if the server sent new."""
     connection.execute(
         update(sources)
         .where(sources.c.id == claim.feed_id)
         .values(
+            interval_reason=func.coalesce(interval_reason, sources.c.interval_reason),
             claimed_until=_release(claim.token),
             status="active",
             error_count=0,
@@ -596,6 +610,28 @@ def known_entries(
         if url:
             by_url[url] = entry
     return by_guid, by_url
+
+
+def count_gaps_since(*, connection: Connection, since: datetime) -> int:
+    """Enabled feeds with a gap detected at or after `since`."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(sources)
+            .where(
+                sources.c.kind == KIND,
+                sources.c.enabled.is_(True),
+                sources.c.gap_detected_at >= since,
+            )
+        ).scalar_one()
+    )
+
+
+def has_sightings(*, connection: Connection, feed_id: int) -> bool:
+    """Whether this feed ever delivered an entry that was stored or sighted."""
+    return bool(
+        connection.execute(select(exists().where(sightings.c.source_id == feed_id))).scalar_one()
+    )
 
 
 def parts_finished(*, connection: Connection, job_id: str, part_nos: Sequence[int]) -> bool:

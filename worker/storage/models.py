@@ -86,6 +86,10 @@ class Source(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[Any] | None]
+    # Feeds: the last fetch that saw none of the entries already seen (entries may have
+    # been missed), and why fetch_interval_s is what it is (see sources.schedule).
+    gap_detected_at: Mapped[datetime | None]
+    interval_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Article(Base):

@@ -12,6 +12,8 @@ from sqlalchemy import select
 from worker.api.models import FeedCreate, FeedPublic
 from worker.api.problems import ProblemError, problem_responses
 from worker.api.security import require_api_key
+from worker.errors import FetchError
+from worker.services.discovery import discover
 from worker.storage import feeds as feed_rows
 from worker.storage.models import Source
 from worker.storage.session import get_engine
@@ -44,9 +46,11 @@ def list_feeds() -> list[FeedPublic]:
 )
 def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
     """201 for a new feed, due at once; 200 for a known one (a removed feed is subscribed
-    again; a given interval or title replaces the old)."""
+    again; a given interval or title replaces the old). A site's address is looked up for
+    its best feed (its <link rel="alternate">, then the usual paths); an address that
+    cannot be read now is registered as given."""
     try:
-        name = feed_rows.feed_url(feed.url)
+        name = feed_rows.feed_url(_feed_behind(feed.url))
     except ValueError as error:
         raise ProblemError(422, str(error)) from None
     with get_engine().begin() as connection:
@@ -81,3 +85,16 @@ def remove_feed(feed_id: FeedId) -> Response:
         if feed_rows.remove_feed(connection=connection, feed_id=feed_id) is None:
             raise ProblemError(404, f"no feed {feed_id}")
     return Response(status_code=204)
+
+
+def _feed_behind(url: str) -> str:
+    """The feed URL a subscribed address stands for (see services.discovery)."""
+    try:
+        found = discover(url)
+    except FetchError as error:
+        if error.kind == "gone" or error.kind.startswith("http_4"):
+            raise ProblemError(422, f"cannot subscribe to {url}: {error}") from None
+        return url  # down or unreachable now: registered as given, retried on schedule
+    if found.best is None:
+        raise ProblemError(422, f"no feed found at {url} (checked {len(found.checked)} addresses)")
+    return found.best.url
