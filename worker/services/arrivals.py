@@ -30,17 +30,19 @@ def arrivals_of(claim: PartClaim, settings: Settings) -> list[Arrival]:
     """The inputs of a claimed part: its seed files read, or its documents parsed."""
     if claim.kind == "seeds":
         source = claim.payload["source"]
-        return [read_seed(path, source, settings) for path in claim.payload["paths"]]
+        root = claim.payload.get("root")
+        return [read_seed(path, source, settings, root=root) for path in claim.payload["paths"]]
     if claim.kind == "articles":
         return [parse_document(document) for document in claim.payload["articles"]]
     raise ValueError(f"unknown part kind {claim.kind!r}")
 
 
-def read_seed(path: str, source: str, settings: Settings) -> Arrival:
+def read_seed(path: str, source: str, settings: Settings, *, root: str | None = None) -> Arrival:
     """A seed file as a RawArticle, or the reason it cannot be one (unreadable files too:
-    kept with the reason, never an error that stops the batch)."""
+    kept with the reason, never an error that stops the batch). With `root` (carried in the
+    part) the file is read only if opened beneath it, whatever the scan saw."""
     try:
-        raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
+        raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes, root=root)
     except RejectedInput as error:
         return Arrival(
             raw=None, location=path, source=source, source_kind="seed_dir", rejected=error

@@ -20,6 +20,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import Engine
 
+from worker.errors import RejectedInput
 from worker.services import jobs as job_service
 from worker.services.jobs import SendPart
 from worker.settings import Settings, get_settings
@@ -166,7 +167,7 @@ class SeedDirQueue:
         self.settings = settings or get_settings()
         self.batch_size = batch_size or self.settings.batch_size
         self.result = ScanResult(source_id=source_id, path=path)
-        self._pending: list[tuple[FileState, str]] = []
+        self._pending: list[tuple[FileState, str | None]] = []
         self._trigger = "scan"
 
     def offer_all(
@@ -205,7 +206,13 @@ class SeedDirQueue:
                 self.result.unsettled.append(state)
                 continue
             try:
-                digest = content_digest(state.path)
+                digest: str | None = content_digest(
+                    state.path, root=self.path, max_bytes=self.settings.max_article_bytes
+                )
+            except RejectedInput:
+                # A link, a FIFO, an over-size file: read nothing, queue it all the same so
+                # the worker (which checks again) records the reject and its reason.
+                digest = None
             except OSError:
                 continue  # gone since the stat: the next scan sees what is there then
             if record is not None and record.content_hash == digest:
@@ -245,6 +252,7 @@ class SeedDirQueue:
             engine=self.engine,
             job_id=job_id,
             source=self.path,
+            root=self.path,
             paths=[state.path for state, _ in batch],
             send_part=self.send_part,
         )
