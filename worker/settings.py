@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     # (see worker/metrics.py); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
+    # Hostile input (issue 19): CPU seconds one article's normalization may use (checked
+    # between its stages, in the thread's CPU time); over it, the article is rejected with
+    # the reason. Every parser is linear, so this only catches what no one foresaw: a
+    # 5 MiB HTML article takes ~1-2 s.
+    article_cpu_budget_s: float = Field(default=30.0, gt=0)
+
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
 

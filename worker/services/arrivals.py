@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from schemas import RawArticle
 from worker.errors import RejectedInput
+from worker.pipeline.safe_fields import plain_label, safe_link
 from worker.settings import Settings
 from worker.sources.seeds import read_seed_file
 from worker.storage.jobs import PartClaim
@@ -17,13 +18,24 @@ from worker.storage.jobs import PartClaim
 
 @dataclass(slots=True)
 class Arrival:
-    """One input of a batch: a RawArticle, or the reason it could not even be read."""
+    """One input of a batch: a RawArticle, or the reason it could not even be read.
+
+    `location` and `source` are what gets stored (sightings, rejects, sources): never
+    markup, and a location is never a link to anything but http, https or ftp (see
+    worker.pipeline.safe_fields); the RawArticle keeps what arrived."""
 
     raw: RawArticle | None
     location: str | None = None
     source: str | None = None
     source_kind: str = "producer"
     rejected: RejectedInput | None = None
+
+    def __post_init__(self) -> None:
+        self.location = safe_link(self.location)
+        if self.source is not None and self.source_kind != "seed_dir":
+            # A registered directory keeps its exact path: it names the source row the
+            # rescans and `sources` commands look up (the operator chose it).
+            self.source = plain_label(self.source).strip() or None
 
 
 def arrivals_of(claim: PartClaim, settings: Settings) -> list[Arrival]:
