@@ -13,7 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.apiserver import running_api
-from tests.cli_processes import write_seed
+from tests.cli_processes import CliProcess, write_seed
 from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.errors import RejectedInput
@@ -204,6 +204,38 @@ class TestRescanAndWatch:
         queue.close()
         assert "symbolic link" in _rejects(sqlite_engine)["001_link.txt"][0]
         assert _bodies(sqlite_engine) == []
+
+
+class TestWatchProcess:
+    @pytest.mark.timeout(120)
+    def test_watch_rejects_a_dropped_link_and_giant_and_is_not_held_by_a_fifo(
+        self, postgres_db: str, redis_client: object, tmp_path: Path
+    ) -> None:
+        """A real `watch --inline`: a FIFO, a link out and a 2 GiB sparse file dropped in
+        next to a good file; the good file is stored, the link and the giant are rejects
+        without bytes, and the watcher goes on to store a file dropped after them."""
+        engine = get_engine(postgres_db)
+        inbox = (tmp_path / "inbox").resolve()
+        inbox.mkdir()
+        with CliProcess(["watch", str(inbox), "--inline"], tmp_path / "watch.log") as watch:
+            os.mkfifo(inbox / "001_fifo.txt")
+            (inbox / "002_link.txt").symlink_to(_secret_outside(tmp_path))
+            with (inbox / "003_big.txt").open("wb") as handle:
+                handle.truncate(2 << 30)
+            write_seed(inbox / "004_good.txt", 8)
+            wait_for(
+                lambda: len(_rejects(engine)) == 2 and len(_bodies(engine)) == 1,
+                timeout=60,
+                what="the watcher's rejects and article",
+            )
+            write_seed(inbox / "005_after.txt", 9)
+            wait_for(lambda: len(_bodies(engine)) == 2, timeout=60, what="the later file")
+            assert watch.terminate(timeout=30) == 0
+        rejects = _rejects(engine)
+        assert "symbolic link" in rejects["002_link.txt"][0]
+        assert "over the" in rejects["003_big.txt"][0]
+        assert all(raw is None for _, raw in rejects.values())
+        assert not any(SECRET in body for body in _bodies(engine))
 
 
 class TestWorkerRecheck:
