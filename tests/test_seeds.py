@@ -67,17 +67,25 @@ class TestIterSeedFiles:
         assert found == [other, first, second]
 
     def test_links_to_a_seed_are_read_once(self, tmp_path: Path) -> None:
-        """A symbolic or hard link to a seed is the same file: yielded once, at its first
-        name; a link to a directory is not followed."""
+        """A hard link to a seed is the same file: yielded once, at its first name; a
+        symbolic link is yielded as itself (the reader rejects it), and a link to a
+        directory is not walked."""
         original = _write(tmp_path / "a.txt", b"x")
         (tmp_path / "b.txt").symlink_to(original)
         os.link(original, tmp_path / "c.txt")
         _write(tmp_path / "elsewhere/d.txt", b"y")
         (tmp_path / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
         (tmp_path / "dangling.txt").symlink_to(tmp_path / "missing.txt")
-        assert list(iter_seed_files([tmp_path])) == [original, tmp_path / "elsewhere/d.txt"]
+        assert list(iter_seed_files([tmp_path])) == [
+            original,
+            tmp_path / "b.txt",
+            tmp_path / "dangling.txt",
+            tmp_path / "elsewhere/d.txt",
+        ]
         assert list(iter_seed_files([tmp_path / "c.txt", tmp_path])) == [
             tmp_path / "c.txt",
+            tmp_path / "b.txt",
+            tmp_path / "dangling.txt",
             tmp_path / "elsewhere/d.txt",
         ]
 

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     # keys it needs (`maxmemory-policy allkeys-*`: queued messages vanish silently):
     # refuse to start, warn, or skip the check.
     redis_eviction_check: str = Field(default="refuse", pattern="^(refuse|warn|off)$")
+    # Hostile input (issue 19): CPU seconds one article's normalization may use (checked
+    # between its stages, in the thread's CPU time); over it, the article is rejected with
+    # the reason. Every parser is linear, so this only catches what no one foresaw: a
+    # 5 MiB HTML article takes ~0.2 s, the costliest hostile shapes tested ~3 s per MB.
+    article_cpu_budget_s: float = Field(default=30.0, gt=0)
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from schemas.articles import RawArticle
 from worker.errors import RejectedInput
-from worker.settings import DEFAULT_BOILERPLATE
+from worker.pipeline.safe_fields import GUID_SCHEMES, safe_link
+from worker.settings import DEFAULT_BOILERPLATE, get_settings
 
 _kernel: ModuleType | None
 try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
@@ -64,14 +66,20 @@ def normalize_article(
     *,
     boilerplate: Collection[str] = DEFAULT_BOILERPLATE,
     title_max_chars: int = 200,
+    cpu_budget_s: float | None = None,
 ) -> NormalizedArticle:
-    """Normalize one article; raise RejectedInput when no text is left."""
+    """Normalize one article; raise RejectedInput when no text is left, or when it used
+    more than `cpu_budget_s` of CPU (default NEWS_INGEST_ARTICLE_CPU_BUDGET_S), checked
+    between stages: no signal, so it works in any thread."""
+    budget = _CpuBudget(
+        cpu_budget_s if cpu_budget_s is not None else get_settings().article_cpu_budget_s
+    )
     warnings: list[str] = []
     keys = _boilerplate_keys(_as_frozenset(boilerplate))
     if raw.content_type == "text/html":
-        body = _clean(
-            "\n\n".join(_html_paragraphs(raw.body, _HTML_ROUNDS)), keys, strip_markup=True
-        )
+        paragraphs = _html_paragraphs(raw.body, _HTML_ROUNDS)
+        budget.check("parsing its HTML")
+        body = _clean("\n\n".join(paragraphs), keys, strip_markup=True)
     else:
         body = _clean(raw.body, keys, strip_markup=False)
         if "<" in body and _MARKUP.search(body):
@@ -79,7 +87,9 @@ def normalize_article(
             # Judged on the cleaned text (a removed control character can complete a tag),
             # and only paragraphs with markup are parsed, so plain paragraphs keep theirs.
             warnings.append("body looked like HTML: converted to text")
+            budget.check("cleaning its text")
             body = _clean(_parse_marked_paragraphs(body), keys, strip_markup=True)
+    budget.check("cleaning its body")
     if not body:
         raise RejectedInput("empty body after normalization")
 
@@ -88,6 +98,7 @@ def normalize_article(
     title = _clean_title(raw.title, title_max_chars, plain=plain) if raw.title else ""
     if not title:
         title = derive_title(body, max_chars=title_max_chars)
+    budget.check("making its title")
 
     published_at, date_warning = parse_published(raw.published_at)
     if date_warning:
@@ -95,7 +106,10 @@ def normalize_article(
 
     guid = None
     if raw.guid is not None:
-        guid = _ASCII_CONTROLS.sub("", raw.guid).strip() or None
+        # No markup, and no link a client could follow to a script (safe_fields).
+        guid = safe_link(raw.guid, GUID_SCHEMES)
+        if guid is None and raw.guid.strip():
+            warnings.append("guid dropped: a URL scheme other than http, https, ftp, urn, tag")
 
     return NormalizedArticle(
         title=title,
@@ -105,6 +119,24 @@ def normalize_article(
         published_at=published_at,
         warnings=tuple(warnings),
     )
+
+
+class _CpuBudget:
+    """The CPU time (this thread's) one article may use; `check` between stages."""
+
+    __slots__ = ("limit_s", "started")
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.started = time.thread_time()
+
+    def check(self, stage: str) -> None:
+        used = time.thread_time() - self.started
+        if used > self.limit_s:
+            raise RejectedInput(
+                f"normalization used {used:.3f} s of CPU by the end of {stage}, over "
+                f"NEWS_INGEST_ARTICLE_CPU_BUDGET_S={self.limit_s:g}"
+            )
 
 
 # --------------------------------------------------------------------------------------
@@ -296,7 +328,10 @@ _HTML_ROUNDS = 3
 # parse time grows with the square of the nesting depth (100k nested <div> take ~20 s).
 # Deeper documents than this go through a linear tag stripper instead.
 _MAX_HTML_DEPTH = 512
-_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)[^<>]*?(/?)>")
+# The name is possessive (`*+`): with a plain `*` the name and the attributes after it
+# could split a long run of letters every which way, quadratic for `<a` + 40 KB of letters
+# and no `>` (19 s). Every other pattern here can match a character in one way only.
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*+)[^<>]*?(/?)>")
 _NOT_NESTING = frozenset(
     [
         "area",

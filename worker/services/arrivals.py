@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from schemas import RawArticle
 from worker.errors import RejectedInput
+from worker.pipeline.safe_fields import plain_label, safe_link
 from worker.settings import Settings
 from worker.sources.seeds import read_seed_file
 from worker.storage.jobs import PartClaim
@@ -17,7 +18,11 @@ from worker.storage.jobs import PartClaim
 
 @dataclass(slots=True)
 class Arrival:
-    """One input of a batch: a RawArticle, or the reason it could not even be read."""
+    """One input of a batch: a RawArticle, or the reason it could not even be read.
+
+    `location` and `source` are what gets stored (sightings, rejects, sources): never
+    markup, and a location is never a link to anything but http, https or ftp (see
+    worker.pipeline.safe_fields); the RawArticle keeps what arrived."""
 
     raw: RawArticle | None
     location: str | None = None
@@ -25,22 +30,31 @@ class Arrival:
     source_kind: str = "producer"
     rejected: RejectedInput | None = None
 
+    def __post_init__(self) -> None:
+        self.location = safe_link(self.location)
+        if self.source is not None and self.source_kind != "seed_dir":
+            # A registered directory keeps its exact path: it names the source row the
+            # rescans and `sources` commands look up (the operator chose it).
+            self.source = plain_label(self.source).strip() or None
+
 
 def arrivals_of(claim: PartClaim, settings: Settings) -> list[Arrival]:
     """The inputs of a claimed part: its seed files read, or its documents parsed."""
     if claim.kind == "seeds":
         source = claim.payload["source"]
-        return [read_seed(path, source, settings) for path in claim.payload["paths"]]
+        root = claim.payload.get("root")
+        return [read_seed(path, source, settings, root=root) for path in claim.payload["paths"]]
     if claim.kind == "articles":
         return [parse_document(document) for document in claim.payload["articles"]]
     raise ValueError(f"unknown part kind {claim.kind!r}")
 
 
-def read_seed(path: str, source: str, settings: Settings) -> Arrival:
+def read_seed(path: str, source: str, settings: Settings, *, root: str | None = None) -> Arrival:
     """A seed file as a RawArticle, or the reason it cannot be one (unreadable files too:
-    kept with the reason, never an error that stops the batch)."""
+    kept with the reason, never an error that stops the batch). With `root` (carried in the
+    part) the file is read only if opened beneath it, whatever the scan saw."""
     try:
-        raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes)
+        raw = read_seed_file(path, source=source, max_bytes=settings.max_article_bytes, root=root)
     except RejectedInput as error:
         return Arrival(
             raw=None, location=path, source=source, source_kind="seed_dir", rejected=error

@@ -125,11 +125,29 @@ def article_record(article: ArticlePublic) -> dict[str, Any]:
 
 
 def write_jsonl(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
+    """One JSON document per line. U+2028/U+2029 are written escaped: valid raw in JSON
+    but line terminators to JavaScript and to some line readers (the values load back
+    exactly)."""
     count = 0
     for record in records:
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        line = json.dumps(record, ensure_ascii=False)
+        if "\u2028" in line or "\u2029" in line:
+            line = line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        out.write(line + "\n")
         count += 1
     return count
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection):
+# such a cell gets a leading single quote (OWASP), so `=HYPERLINK(...)` stays text. Only
+# the CSV export is changed; JSONL and Parquet keep every value exact.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
@@ -137,9 +155,8 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer.writeheader()
     count = 0
     for record in records:
-        writer.writerow(
-            {**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)}
-        )
+        row = {**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)}
+        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
         count += 1
     return count
 

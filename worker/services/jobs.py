@@ -7,7 +7,7 @@ is committed: a worker never receives a part that could still roll back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,12 +42,25 @@ def add_seed_parts(
     paths: Iterable[str | Path],
     batch_size: int,
     send_part: SendPart | None = None,
+    within: Sequence[Path] = (),
 ) -> int:
     """Scan seed paths and add one part per `batch_size` files, streaming: the first parts
-    are queued (and can be worked on) while the scan goes on. Returns the file count."""
+    are queued (and can be worked on) while the scan goes on. Returns the file count.
+
+    Each part carries the root its files must be opened beneath (the worker checks): the
+    first of `within` (the API's seed roots) holding the path, else a directory given is
+    its own root; a file given outside `within` has none (the operator named it: followed).
+    """
     count = 0
-    for source, batch in _seed_batches(paths, batch_size):
-        add_seed_part(engine=engine, job_id=job_id, source=source, paths=batch, send_part=send_part)
+    for source, root, batch in _seed_batches(paths, batch_size, within):
+        add_seed_part(
+            engine=engine,
+            job_id=job_id,
+            source=source,
+            paths=batch,
+            send_part=send_part,
+            root=root,
+        )
         count += len(batch)
     return count
 
@@ -59,15 +72,17 @@ def add_seed_part(
     source: str,
     paths: list[str],
     send_part: SendPart | None = None,
+    root: str | None = None,
 ) -> int:
     """One part of seed files from one source (a registered directory, say), queued after
-    its row is committed. Returns the part number."""
+    its row is committed. With `root`, the worker reads only files opened beneath it (no
+    symbolic link followed). Returns the part number."""
+    payload: dict[str, Any] = {"source": source, "paths": paths}
+    if root is not None:
+        payload["root"] = root
     with engine.begin() as connection:
         (part_no,) = jobs.add_parts(
-            connection=connection,
-            job_id=job_id,
-            kind="seeds",
-            payloads=[{"source": source, "paths": paths}],
+            connection=connection, job_id=job_id, kind="seeds", payloads=[payload]
         )
     if send_part is not None:
         send_part(job_id, part_no, "seeds")
@@ -200,27 +215,32 @@ def resume_stalled(
     return len(stalled)
 
 
-def _seed_batches(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[str, list[str]]]:
+def _seed_batches(
+    paths: Iterable[str | Path], batch_size: int, within: Sequence[Path] = ()
+) -> Iterator[tuple[str, str | None, list[str]]]:
     """Batches of up to `batch_size` files sharing a source (a directory given, or the
-    parent directory of a file given), streamed as the paths are scanned."""
+    parent directory of a file given) and a root, streamed as the paths are scanned."""
 
-    def located() -> Iterator[tuple[str, str]]:
-        for root in paths:
-            root_path = Path(root).resolve()
-            source = str(root_path if root_path.is_dir() else root_path.parent)
+    def located() -> Iterator[tuple[tuple[str, str | None], str]]:
+        for given in paths:
+            root_path = Path(given).resolve()
+            is_dir = root_path.is_dir()
+            source = str(root_path if is_dir else root_path.parent)
+            allowed = next((str(r) for r in within if root_path.is_relative_to(r)), None)
+            root = allowed or (str(root_path) if is_dir else None)
             for path in iter_seed_files([root_path]):
-                yield source, str(path)
+                yield (source, root), str(path)
 
     batch: list[str] = []
-    current: str | None = None
-    for source, path in located():
-        if batch and (source != current or len(batch) >= batch_size):
-            yield current, batch  # type: ignore[misc]
+    current: tuple[str, str | None] | None = None
+    for key, path in located():
+        if batch and current is not None and (key != current or len(batch) >= batch_size):
+            yield current[0], current[1], batch
             batch = []
-        current = source
+        current = key
         batch.append(path)
-    if batch:
-        yield current, batch  # type: ignore[misc]
+    if batch and current is not None:
+        yield current[0], current[1], batch
 
 
 def _give_up(

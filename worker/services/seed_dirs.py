@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import Engine
 
+from worker.errors import RejectedInput
 from worker.services import jobs as job_service
 from worker.services.jobs import SendPart
 from worker.settings import Settings, get_settings
@@ -168,7 +169,8 @@ class SeedDirQueue:
         self.settings = settings or get_settings()
         self.batch_size = batch_size or self.settings.batch_size
         self.result = ScanResult(source_id=source_id, path=path)
-        self._pending: list[tuple[FileState, str, bool]] = []  # (file, digest, is new)
+        # (file, digest or None when it cannot be read safely, is new)
+        self._pending: list[tuple[FileState, str | None, bool]] = []
         self._trigger = "scan"
 
     def offer_all(
@@ -207,7 +209,13 @@ class SeedDirQueue:
                 self.result.unsettled.append(state)
                 continue
             try:
-                digest = content_digest(state.path)
+                digest: str | None = content_digest(
+                    state.path, root=self.path, max_bytes=self.settings.max_article_bytes
+                )
+            except RejectedInput:
+                # A link, a FIFO, an over-size file: read nothing, queue it all the same so
+                # the worker (which checks again) records the reject and its reason.
+                digest = None
             except OSError:
                 continue  # gone since the stat: the next scan sees what is there then
             if record is not None and record.content_hash == digest:
@@ -265,7 +273,8 @@ class SeedDirQueue:
                 connection=connection,
                 job_id=job_id,
                 kind="seeds",
-                payloads=[{"source": self.path, "paths": paths}],
+                # the worker opens each file beneath the directory, following no link
+                payloads=[{"source": self.path, "root": self.path, "paths": paths}],
             )
         self.result.job_id = job_id
         # Queued only after the commit; with the broker down, send_part leaves the part to

@@ -241,7 +241,8 @@ def _post(
             status = response.status_code
     except FetchError as error:
         return f"{error.kind}: {error}"
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        # InvalidURL: a malformed Location (`http:99999`) in the subscriber's answer.
         return f"{type(error).__name__}: {error}".rstrip(": ")
     if 200 <= status < 300:
         return None

@@ -97,6 +97,7 @@ def parse_feed(
     charset, charset_note = _choose_charset(content, lowered.get("content-type"))
     if charset_note:
         warnings.append(charset_note)
+    content, charset = _prepared_for_feedparser(content, charset, warnings)
     # We pick the charset (header, XML declaration, sniffing) and hand feedparser a
     # content type that makes it use exactly that; its RFC 3023 rules would read text/xml
     # without a charset as US-ASCII and ignore the XML declaration.
@@ -177,6 +178,143 @@ def _parsed_json_feed(
         entry_times=current_times,
         version=document.version,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Before feedparser: a prolog it reads in linear time, character references XML allows
+
+# feedparser's replace_doctype runs `^\s*<!ENTITY([^>]*?)>` (MULTILINE) over everything
+# before the root element: quadratic in the newlines there (40 KB of them: 5 s). The prolog
+# is rebuilt here so that it holds no whitespace run, no comment and no processing
+# instruction, and one line per entity declaration of at most one DOCTYPE.
+_XML_DECLARATION = re.compile(rb"<\?xml\s[^<>]{0,1024}\?>")
+_SPACE_RUN = re.compile(rb"\s+")
+_ENTITY_LINE = re.compile(rb"\s*<!ENTITY")
+_DOCTYPE_MAX_BYTES = 64 * 1024
+_DOCTYPE_MAX_ENTITIES = 100
+# Where feedparser thinks the root element starts.
+_FEEDPARSER_ROOT = re.compile(rb"<\w")
+# A numeric character reference; one to a code point XML does not allow (a lone surrogate
+# like &#xD800;) makes expat refuse the whole document, so it becomes U+FFFD instead.
+_CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,16}));")
+_WIDE_CODECS = {
+    b"<\x00?\x00": "utf-16-le",
+    b"\x00<\x00?": "utf-16-be",
+    b"<\x00\x00\x00": "utf-32-le",
+    b"\x00\x00\x00<": "utf-32-be",
+}
+
+
+def _prepared_for_feedparser(
+    content: bytes, charset: str | None, warnings: list[str]
+) -> tuple[bytes, str | None]:
+    """The document as feedparser should see it: UTF-16/32 transcoded to UTF-8 (so the
+    byte-level steps below apply), its prolog rebuilt (linear for feedparser), and
+    character references to code points XML forbids replaced by U+FFFD."""
+    wide = _wide_codec(content, charset)
+    if wide is not None:
+        text = content.decode(wide, errors="replace").removeprefix("\ufeff")
+        content, charset = _without_declaration(text.encode("utf-8")), "utf-8"
+    elif charset is None:
+        return content, charset  # EBCDIC or unknown: left to feedparser as it was
+    content = _linear_prolog(content)
+    if b"&#" in content:
+        replaced = 0
+
+        def checked(match: re.Match[bytes]) -> bytes:
+            nonlocal replaced
+            hex_digits, decimal = match.groups()
+            code = int(hex_digits, 16) if hex_digits else int(decimal)
+            if code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD:
+                return match.group(0)
+            if 0x10000 <= code <= 0x10FFFF:
+                return match.group(0)
+            replaced += 1
+            return b"&#xFFFD;"
+
+        content = _CHARACTER_REFERENCE.sub(checked, content)
+        if replaced:
+            warnings.append(
+                f"{replaced} character reference(s) to code points XML forbids "
+                "(lone surrogates, controls) replaced by U+FFFD"
+            )
+    return content, charset
+
+
+def _wide_codec(content: bytes, charset: str | None) -> str | None:
+    if charset is not None:
+        name = charset.lower().replace("_", "-")
+        if name.startswith(("utf-16", "utf-32")):
+            return charset
+        return None
+    return _WIDE_CODECS.get(content[:4])
+
+
+def _without_declaration(content: bytes) -> bytes:
+    # A declaration naming UTF-16 would now lie; UTF-8 is XML's default.
+    match = _XML_DECLARATION.match(content)
+    return content[match.end() :] if match else content
+
+
+def _linear_prolog(content: bytes) -> bytes:
+    """`content` with what precedes its root element rebuilt: the XML declaration, at
+    most one DOCTYPE (whitespace collapsed, one entity declaration per line; dropped if
+    over 64 KiB or 100 entities), nothing else. One pass over the prolog."""
+    # The charset is already chosen (a BOM decides it) and handed to feedparser.
+    content = content.removeprefix(codecs.BOM_UTF8)
+    if content[:1] == b"<" and content[1:2] not in (b"?", b"!"):
+        return content  # the root comes first: nothing to do (the common case)
+    size = len(content)
+    declaration = b""
+    doctype: bytes | None = None
+    pos = 0
+    match = _XML_DECLARATION.match(content)
+    if match:
+        declaration, pos = match.group(0), match.end()
+    while pos < size:
+        space = _SPACE_RUN.match(content, pos)
+        if space:
+            pos = space.end()
+        if content.startswith(b"<!--", pos):
+            end = content.find(b"-->", pos + 4)
+            pos = size if end < 0 else end + 3
+        elif content.startswith(b"<?", pos):
+            end = content.find(b"?>", pos + 2)
+            pos = size if end < 0 else end + 2
+        elif content.startswith(b"<!DOCTYPE", pos) or content.startswith(b"<!doctype", pos):
+            end = _doctype_end(content, pos)
+            if doctype is None:
+                doctype = content[pos:end]
+            pos = end
+        else:
+            break
+    rest = content[pos:]
+    if rest[:1] != b"<" or rest[1:2] in (b"!", b"?"):
+        # Text or other declarations before the root (not well-formed XML anyway):
+        # dropped up to where feedparser would see the root start.
+        root = _FEEDPARSER_ROOT.search(rest)
+        rest = rest[root.start() :] if root else b""
+    parts = [declaration] if declaration else []
+    if doctype is not None and len(doctype) <= _DOCTYPE_MAX_BYTES:
+        doctype = _ENTITY_LINE.sub(b"\n<!ENTITY", _SPACE_RUN.sub(b" ", doctype))
+        if doctype.count(b"\n") <= _DOCTYPE_MAX_ENTITIES:
+            parts.append(doctype)
+    parts.append(rest)
+    return b"\n".join(parts)
+
+
+def _doctype_end(content: bytes, start: int) -> int:
+    """Where a DOCTYPE declaration ends: after `]>` if it has an internal subset."""
+    close = content.find(b">", start)
+    bracket = content.find(b"[", start)
+    if close < 0:
+        return len(content)
+    if 0 <= bracket < close:
+        subset_end = content.find(b"]", bracket)
+        close = content.find(b">", subset_end) if subset_end >= 0 else -1
+        if close < 0:
+            return len(content)
+    return close + 1
 
 
 # ---------------------------------------------------------------------------------------

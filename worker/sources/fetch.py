@@ -124,7 +124,8 @@ def _system_resolver(host: str, port: int, timeout: float | None) -> list[str]:
     def _lookup() -> None:
         try:
             outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
+        # OverflowError: a port past the C long range (`http://h:99999999999999999999/`).
+        except (OSError, UnicodeError, OverflowError, ValueError) as exc:
             outcome["error"] = exc
 
     # A thread per lookup, not a pool: pools do not survive Celery's prefork fork.
@@ -396,6 +397,11 @@ def fetch_feed(
         )
     except httpx.HTTPError as exc:
         raise _fetch_error_from(exc) from exc
+    except httpx.InvalidURL as exc:
+        # httpx builds `next_request` from a redirect's Location even when it does not
+        # follow it, and a malformed one (`Location: http:99999`) raises there, outside
+        # httpx.HTTPError: this fetch fails, the caller's other feeds go on.
+        raise FetchError("invalid_url", f"the server sent an invalid URL: {exc}") from exc
     except (httpcore.TimeoutException, TimeoutError) as exc:
         raise FetchError("timeout", f"fetch timed out: {exc}") from exc
     finally:
@@ -495,6 +501,8 @@ def _checked_url(url: str) -> httpx.URL:
         raise FetchError("invalid_url", f"only http and https are fetched, not {url!r}")
     if not parsed.host:
         raise FetchError("invalid_url", f"URL without a host: {url!r}")
+    if not _valid_port(parsed):
+        raise FetchError("invalid_url", f"URL with an invalid port: {url!r}")
     return parsed
 
 
@@ -505,7 +513,13 @@ def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
         raise FetchError("invalid_url", f"redirect to an invalid URL {location!r}") from exc
     if target.scheme not in ("http", "https") or not target.host:
         raise FetchError("invalid_url", f"redirect to an unsupported URL {location!r}")
+    if not _valid_port(target):
+        raise FetchError("invalid_url", f"redirect to an invalid port {location!r}")
     return target
+
+
+def _valid_port(url: httpx.URL) -> bool:
+    return url.port is None or 0 < url.port < 65536
 
 
 def _without_fragment(url: httpx.URL) -> str:

@@ -20,7 +20,9 @@ __all__ = [
     "SEED_SUFFIX",
     "decode_seed_bytes",
     "iter_seed_files",
+    "open_seed_file",
     "parse_seed_text",
+    "read_open_seed_file",
     "read_seed_file",
 ]
 
@@ -32,7 +34,8 @@ def iter_seed_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
     A file named directly is yielded whatever its name; a directory is walked recursively
     for `*.txt` (case-insensitive), skipping hidden files and directories (editor and VCS
-    droppings), in sorted order. Raises FileNotFoundError at once, before yielding
+    droppings), in sorted order. Symbolic links found by the walk are yielded, not
+    followed: reading them beneath their root rejects them with the reason. Raises FileNotFoundError at once, before yielding
     anything, if a path does not exist.
     """
     roots = [Path(path) for path in paths]
@@ -62,7 +65,9 @@ def _files_under(directory: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
     path components (the same on every file system), as the walk finds them. One scandir
     and one lstat per directory: a regular file costs no system call of its own (its type
     and inode come with the directory entry), which matters at 100,000 files. Symbolic
-    links to files are followed; links to directories are not, as os.walk does not."""
+    links are never followed: one named `*.txt` is yielded as itself (its own inode), so
+    the reader rejects it with the reason instead of reading what it points to, which may
+    lie outside the directory (issue 19); links to directories are not walked."""
     pending = [(iter(_sorted_entries(directory)), directory.stat().st_dev)]
     while pending:
         entries, device = pending[-1]
@@ -75,13 +80,10 @@ def _files_under(directory: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
         if entry.is_dir(follow_symlinks=False):
             children = _sorted_entries(entry.path)
             pending.append((iter(children), entry.stat(follow_symlinks=False).st_dev))
-        elif entry.name.lower().endswith(SEED_SUFFIX) and entry.is_file():
-            if entry.is_symlink():
-                info = entry.stat()
-                identity = (info.st_dev, info.st_ino)
-            else:
-                identity = (device, entry.inode())
-            yield Path(entry.path), identity
+        elif entry.name.lower().endswith(SEED_SUFFIX) and (
+            entry.is_file(follow_symlinks=False) or entry.is_symlink()
+        ):
+            yield Path(entry.path), (device, entry.inode())
 
 
 def _sorted_entries(directory: str | Path) -> list[os.DirEntry[str]]:
@@ -233,41 +235,114 @@ def parse_seed_text(text: str) -> tuple[str | None, str]:
 _READ_CHUNK = 64 * 1024
 
 
-def _read_regular_file(name: str, max_bytes: int) -> bytes:
-    """A regular file's bytes, at most `max_bytes`. The file is opened first and the open
-    file checked (no race between a stat and the open); O_NONBLOCK keeps the open of a
-    named pipe from waiting for a writer. Reads ask for the size the file has plus one
-    byte, not for `max_bytes`: a read buffer is allocated at the size asked for, and
-    megabytes per small file cost more than reading it."""
-    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+# Opening beneath a root: every directory component is opened relative to the one before
+# with O_NOFOLLOW, so no symbolic link (swapped in after the scan or not) is ever followed
+# below the root, and the file itself is opened with O_NOFOLLOW and O_NONBLOCK (a FIFO's
+# open does not wait for a writer). O_PATH: the directories need search permission only.
+_DIRECTORY_FLAGS = (
+    getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+)
+_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+_LINK_ERRNOS = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
+
+
+def open_seed_file(name: str, *, root: str | None) -> int:
+    """A file descriptor for seed file `name`, opened for reading without blocking.
+
+    With `root` (a directory found by a walk or allowed to the API), `name` must lie
+    beneath it and is opened component by component from the root without following any
+    symbolic link: RejectedInput (no bytes) if it is outside the root or reached through a
+    link. Without `root` (a file the operator named on the command line) the path is
+    followed as given. OSError (missing, unreadable) propagates.
+    """
+    if root is None:
+        return os.open(name, _FILE_FLAGS)
+    parts = _parts_beneath(root, name)
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RejectedInput("not a regular file")
-        if info.st_size > max_bytes:
-            raise RejectedInput(f"seed file is {info.st_size} bytes, over the {max_bytes} limit")
-        chunks = [os.read(fd, info.st_size + 1)]
-        size = len(chunks[0])
-        while chunks[-1] and size <= max_bytes:  # on to EOF: it may have grown since
-            chunks.append(os.read(fd, min(max_bytes + 1 - size, _READ_CHUNK)))
-            size += len(chunks[-1])
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            try:
+                fd = os.open(
+                    part,
+                    (_FILE_FLAGS | os.O_NOFOLLOW) if last else _DIRECTORY_FLAGS,
+                    dir_fd=directory,
+                )
+            except OSError as error:
+                if error.errno in _LINK_ERRNOS and _is_link(part, directory):
+                    raise RejectedInput(
+                        f"{'/'.join(parts[: index + 1])} is a symbolic link: not followed "
+                        f"beneath {root}"
+                    ) from None
+                raise
+            if last:
+                return fd
+            os.close(directory)
+            directory = fd
     finally:
-        os.close(fd)
+        os.close(directory)
+    raise AssertionError("unreachable: a path beneath a root has a last component")
+
+
+def _parts_beneath(root: str, name: str) -> list[str]:
+    """The components of `name` below `root` (compared as written: both come resolved)."""
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if not name.startswith(prefix):
+        raise RejectedInput(f"outside its root {root}")
+    parts = name[len(prefix) :].split(os.sep)
+    if any(part in ("", ".", "..") for part in parts):
+        raise RejectedInput(f"not a plain path beneath its root {root}")
+    return parts
+
+
+def _is_link(part: str, directory: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(part, dir_fd=directory, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def read_open_seed_file(fd: int, max_bytes: int) -> bytes:
+    """An open file's bytes, at most `max_bytes`; the descriptor is left open.
+
+    The open file is checked (no race between a stat and the open): RejectedInput without
+    bytes if it is not a regular file or is over `max_bytes` (a sparse 2 GiB file is not
+    read at all). Reads ask for the size the file has plus one byte, not for `max_bytes`:
+    a read buffer is allocated at the size asked for, and megabytes per small file cost
+    more than reading it."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise RejectedInput("not a regular file")
+    if info.st_size > max_bytes:
+        raise RejectedInput(f"seed file is {info.st_size} bytes, over the {max_bytes} limit")
+    chunks = [os.read(fd, info.st_size + 1)]
+    size = len(chunks[0])
+    while chunks[-1] and size <= max_bytes:  # on to EOF: it may have grown since
+        chunks.append(os.read(fd, min(max_bytes + 1 - size, _READ_CHUNK)))
+        size += len(chunks[-1])
     if size > max_bytes:
         raise RejectedInput(f"seed file is over the {max_bytes} byte limit")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def read_seed_file(path: str | Path, *, source: str, max_bytes: int) -> RawArticle:
+def read_seed_file(
+    path: str | Path, *, source: str, max_bytes: int, root: str | None = None
+) -> RawArticle:
     """One seed file as a RawArticle (text/plain, `extra["path"]` set).
 
-    Raises RejectedInput for a file that is not a regular file, is larger than
+    With `root`, the file is read only if the opened file lies beneath it with no symbolic
+    link on the way (see `open_seed_file`). Raises RejectedInput for a file outside its
+    root or reached through a link, one that is not a regular file, is larger than
     `max_bytes` (checked before reading it, and again while reading in case it grows),
     is empty, binary or undecodable. OSError (unreadable file) propagates: it may be
     fixed by the operator and is not a property of the input.
     """
     name = os.fspath(path)  # os calls on the string: Path objects cost more than the open
-    data = _read_regular_file(name, max_bytes)
+    fd = open_seed_file(name, root=root)
+    try:
+        data = read_open_seed_file(fd, max_bytes)
+    finally:
+        os.close(fd)
     text = decode_seed_bytes(data)
     if len(text) > MAX_BODY_CHARS:
         raise RejectedInput(f"seed file has over {MAX_BODY_CHARS} characters", raw=data)

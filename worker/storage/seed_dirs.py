@@ -227,7 +227,7 @@ def record_files(
 
 
 def claim_files(
-    *, connection: Connection, source_id: int, files: Sequence[tuple[str, int, int, str]]
+    *, connection: Connection, source_id: int, files: Sequence[tuple[str, int, int, str | None]]
 ) -> list[str]:
     """Record (path, size, mtime_ns, content_hash) rows unless the record already holds
     that content; returns the paths recorded, which the caller queues in this same
@@ -248,6 +248,8 @@ def claim_files(
         },
         where=or_(
             source_files.c.content_hash.is_(None),
+            # a file that cannot be read safely (a link, a FIFO) is queued for its reject
+            statement.excluded.content_hash.is_(None),
             source_files.c.content_hash != statement.excluded.content_hash,
         ),
     ).returning(source_files.c.path)

@@ -54,6 +54,7 @@ def create_job(request: JobRequest) -> JobAccepted:
     if not (request.paths or request.feeds or request.articles):
         raise ProblemError(400, "nothing to ingest: give paths, feeds or articles")
     paths = _seed_paths(request.paths, settings)
+    roots = [Path(root).resolve() for root in settings.api_seed_roots.split(",") if root.strip()]
     feeds = [_feed_url(url) for url in request.feeds]
     queue_feed_url = _feed_queuer() if feeds else None
     engine = get_engine()
@@ -67,8 +68,15 @@ def create_job(request: JobRequest) -> JobAccepted:
         },
     )
     send = _Sender()
+    # The part carries the seed root: the worker opens each file beneath it, so a file
+    # swapped for a link after this check is still refused.
     job_service.add_seed_parts(
-        engine=engine, job_id=job_id, paths=paths, batch_size=settings.batch_size, send_part=send
+        engine=engine,
+        job_id=job_id,
+        paths=paths,
+        batch_size=settings.batch_size,
+        send_part=send,
+        within=roots,
     )
     if request.articles:
         job_service.add_article_parts(
