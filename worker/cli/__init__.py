@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
 from worker.cli import (
     browse,
+    config,
     db,
     events,
     feeds,
     ingest,
     jobs,
+    rejects,
     renormalize,
     serve,
     sources,
+    stats,
     subscribers,
 )
 from worker.cli.common import fail
@@ -25,11 +29,37 @@ app = typer.Typer(
     name="news-ingest",
     help="Ingest news seeds and feeds into a clean, deduplicated article store.",
     no_args_is_help=True,
-    add_completion=False,
+    # typer's --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"news-ingest {version('news-ingest')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Ingest news seeds and feeds into a clean, deduplicated article store."""
+
+
 ingest.register(app)
 browse.register(app)
+rejects.register(app)
+stats.register(app)
+config.register(app)
 renormalize.register(app)
 serve.register(app)
 app.add_typer(jobs.app, name="jobs")

@@ -1,4 +1,5 @@
-"""Aggregate reads for metrics: totals over jobs, feed health, stalled work.
+"""Aggregate reads for metrics and `news-ingest stats`: totals over jobs, feed health,
+stalled work, and what the corpus holds (per source, per day, rejects by reason).
 
 Each is one indexed or aggregate statement; the metrics collector runs them per scrape.
 """
@@ -6,16 +7,28 @@ Each is one indexed or aggregate statement; the metrics collector runs them per 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from schemas import IngestSummary
-from worker.storage.models import IngestJob, IngestJobPart, Source, utcnow
+from worker.storage.models import (
+    Article,
+    IngestJob,
+    IngestJobPart,
+    Reject,
+    Sighting,
+    Source,
+    utcnow,
+)
 
 jobs = IngestJob.__table__
 parts = IngestJobPart.__table__
 sources = Source.__table__
+articles = Article.__table__
+sightings = Sighting.__table__
+rejects = Reject.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +100,76 @@ def failing_feeds(*, connection: Connection, limit: int = 200) -> list[FailingFe
         .limit(limit)
     )
     return [FailingFeed(*row) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusTotals:
+    articles: int
+    stories: int
+    near_copies: int  # articles stored as a near copy in an earlier story
+    sightings: int
+
+
+def corpus_totals(*, connection: Connection) -> CorpusTotals:
+    row = connection.execute(
+        select(
+            func.count(articles.c.id),
+            func.count(articles.c.story_id.distinct()),
+            func.count(articles.c.duplicate_of),
+        )
+    ).one()
+    seen = connection.execute(select(func.count()).select_from(sightings)).scalar_one()
+    return CorpusTotals(int(row[0]), int(row[1]), int(row[2]), int(seen))
+
+
+def articles_per_source(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """Sources by the number of distinct articles seen from them, most first."""
+    count = func.count(sightings.c.article_id.distinct()).label("articles")
+    query = (
+        select(sources.c.name, sources.c.kind, count)
+        .select_from(sightings.join(sources, sources.c.id == sightings.c.source_id))
+        .group_by(sources.c.id, sources.c.name, sources.c.kind)
+        .order_by(count.desc(), sources.c.name)
+        .limit(limit)
+    )
+    return [
+        {"source": name, "kind": kind, "articles": int(n)}
+        for name, kind, n in connection.execute(query)
+    ]
+
+
+def articles_per_day(*, connection: Connection, days: int = 30) -> list[dict[str, Any]]:
+    """Articles by publication day (UTC), the latest `days` days that have any, oldest
+    first; articles without a date are counted under `None`."""
+    day = func.date(articles.c.published_at).label("day")
+    query = (
+        select(day, func.count().label("n"))
+        .group_by(day)
+        .order_by(day.desc().nulls_last())
+        .limit(days + 1)
+    )
+    rows = [(_day(value), int(n)) for value, n in connection.execute(query)]
+    dated = sorted((d, n) for d, n in rows if d is not None)[-days:]
+    undated = [n for d, n in rows if d is None]
+    result = [{"day": d, "articles": n} for d, n in dated]
+    if undated:
+        result.append({"day": None, "articles": undated[0]})
+    return result
+
+
+def rejects_by_reason(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    count = func.count().label("n")
+    query = (
+        select(rejects.c.reason, count)
+        .group_by(rejects.c.reason)
+        .order_by(count.desc(), rejects.c.reason)
+        .limit(limit)
+    )
+    return [{"reason": reason, "count": int(n)} for reason, n in connection.execute(query)]
+
+
+def _day(value: object) -> str | None:
+    # date() gives a date on Postgres and text on SQLite.
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
