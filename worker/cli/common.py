@@ -223,3 +223,28 @@ def shown_path(location: str | None) -> str:
     except ValueError:
         return location
     return location if relative.startswith("..") else relative
+
+
+# What `feeds add` and `sources add-dir` say after registering: the CLI only records it.
+WORKERS_DO_THE_REST = (
+    "{what} on schedule by a Celery worker and one beat, not by this command: "
+    "`celery -A worker.app worker` and "
+    "`celery -A worker.app beat --scheduler=worker.beat:HeartbeatScheduler` "
+    "(README: Run the worker yourself); `news-ingest {now}` does it now, in this process"
+)
+
+
+def sqlite_file_missing(url: str | None = None) -> bool:
+    """True when the database is a SQLite file that does not exist (yet)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from worker.settings import get_settings
+
+    try:
+        parsed = make_url(url or get_settings().database_url)
+    except ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not os.path.exists(parsed.database or "")

@@ -173,3 +173,20 @@ def _day(value: object) -> str | None:
     if value is None:
         return None
     return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def outbox_backlog(*, connection: Connection) -> tuple[int, datetime | None]:
+    """Events not yet relayed to the stream, and when the oldest of them was written."""
+    from worker.storage.models import OutboxEvent
+
+    outbox = OutboxEvent.__table__
+    count, oldest = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+    ).one()
+    if isinstance(oldest, str):  # SQLite gives text for an aggregate over a UTC column
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), oldest

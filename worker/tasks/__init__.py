@@ -55,6 +55,15 @@ def _prepare_for_batches(**_: object) -> None:
     prepare_for_batches()
 
 
+@worker_init.connect
+def _warn_without_kernel(**_: object) -> None:
+    from worker.kernel_check import kernel_warning
+
+    warning = kernel_warning()
+    if warning:
+        structlog.get_logger(__name__).warning(warning)
+
+
 @worker_process_init.connect
 def _dispose_inherited_connections(**_: object) -> None:
     dispose_after_fork()
