@@ -81,11 +81,12 @@ def _check_seed_directory(path: Path) -> None:
     if not path.is_dir() or next(iter(iter_seed_files([path])), None) is not None:
         return
     others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
-    held = (
-        f"it holds {len(others)} other entries, e.g. {', '.join(others[:3])}"
-        if others
-        else "it is empty"
-    )
+    if others:
+        entries = "entry" if len(others) == 1 else "entries"
+        held = f"it holds {len(others)} other {entries}: {', '.join(others[:3])}"
+        held += ", ..." if len(others) > 3 else ""
+    else:
+        held = "it is empty"
     warn(f"{path}: no *.txt files in this directory ({held}); {SEED_FILES_HELP}")
 
 
