@@ -514,6 +514,40 @@ class TestSmallThings:
         result = cli("run", "one.txt", "nothere", "nothere", cwd=home)
         assert result.stderr.count("nothere: no such file or directory") == 1
 
+    def test_warnings_print_above_the_progress_bar_not_into_it(self, home: Path) -> None:
+        """On a terminal, a warning raised while the progress bar shows clears the bar's line
+        first, is printed once, and no log line repeats it."""
+        import pty
+
+        (home / "in").mkdir()
+        for n in range(30):
+            write_seed(home / "in" / f"{n:03d}_x.txt", n)
+        master, slave = pty.openpty()
+        environment = {**os.environ, "BROKER_URL": TEST_REDIS_URL, "COLUMNS": "100"}
+        environment.pop("NEWS_INGEST_LOG_LEVEL", None)
+        url = "http://127.0.0.1:1/feed.xml"
+        process = subprocess.Popen(
+            [str(NEWS_INGEST), "run", "in", url], stdout=slave, stderr=slave, cwd=home,
+            env=environment,
+        )  # fmt: skip
+        os.close(slave)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(master)
+        assert process.wait(timeout=60) == 1
+        text = output.decode(errors="replace")
+        assert "ingesting" in text
+        assert text.count(f"news-ingest: warning: {url}") == 1
+        assert f"\x1b[2Knews-ingest: warning: {url}" in text
+        assert "feed fetch failed" not in text
+
     def test_events_tail_says_when_nothing_relays(self, home: Path, redis_client: object) -> None:
         """`events tail` with events waiting in the outbox, and no relay, says so."""
         import sqlite3

@@ -70,14 +70,28 @@ app.add_typer(subscribers.app, name="subscribers")
 sources.register(app)
 
 
+class _CurrentStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def main() -> None:
     from worker.logs import configure_logging
 
-    # One-shot commands print their result; their progress is not worth a log line each
-    # batch unless asked for (NEWS_INGEST_LOG_LEVEL). Long-running ones log at INFO.
+    # One-shot commands print their result and say themselves what went wrong (a warning
+    # each, once); a log line for the same thing would say it twice, so they log errors
+    # only unless asked (NEWS_INGEST_LOG_LEVEL). Long-running ones log at INFO.
     long_running = len(sys.argv) > 1 and sys.argv[1] in ("serve", "watch", "events")
     quiet = "NEWS_INGEST_LOG_LEVEL" not in os.environ and not long_running
-    configure_logging(level="WARNING" if quiet else None)
+    # Through whatever sys.stderr is at the time of each line: while a progress bar is
+    # showing, rich's stand-in, which prints the line above the bar instead of into it.
+    configure_logging(stream=_CurrentStderr(), level="ERROR" if quiet else None)
     from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
