@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -577,3 +578,33 @@ class TestSmallThings:
         rows = setting_rows()
         for line in markdown_table(rows).splitlines()[2:]:
             assert line.split(" | ")[0] in README
+
+
+class TestStatsOnBothDatabases:
+    def test_stats_reads_the_same_on_sqlite_and_postgres(self, engine: Any, tmp_path: Path) -> None:
+        """`stats` counts articles per UTC day and per source, rates and rejects by reason,
+        on SQLite and Postgres alike."""
+        from worker.cli.stats import collect
+        from worker.services import jobs as job_service
+
+        bad_inputs(tmp_path / "in")
+        write_seed(tmp_path / "in" / "003_undated.txt", 3, date="2024-13-45")
+        for _ in range(2):
+            job_id = job_service.create_job(engine=engine)
+            job_service.add_seed_parts(
+                engine=engine, job_id=job_id, paths=[tmp_path / "in"], batch_size=100
+            )
+            for part_no in (0,):
+                job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+            job_service.seal_job(engine=engine, job_id=job_id)
+        document = collect(engine, days=30)
+        assert (document["articles"], document["received"], document["duplicates"]) == (3, 12, 3)
+        assert document["duplicate_rate"] == 0.25
+        assert document["per_day"] == [
+            {"day": "2024-05-01", "articles": 2},
+            {"day": None, "articles": 1},
+        ]
+        assert document["per_source"] == [
+            {"source": str((tmp_path / "in").resolve()), "kind": "seed_dir", "articles": 3}
+        ]
+        assert {r["reason"]: r["count"] for r in document["rejects_by_reason"]}["empty file"] == 2

@@ -58,6 +58,9 @@ def articles(
     q: Annotated[
         str | None, typer.Option("--q", help="Title or body contains this (any case).")
     ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Only articles in this language (e.g. en).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Show every matching article.")] = False,
     json_output: JsonOpt = False,
@@ -72,10 +75,14 @@ def articles(
         story_id=story,
         source=_source_name(source),
         text=q,
+        language=language,
     )
-    found = list(
-        search.iter_articles(engine=engine, where=where, limit=None if show_all else limit)
-    )
+    try:
+        found = list(
+            search.iter_articles(engine=engine, where=where, limit=None if show_all else limit)
+        )
+    except ValueError as error:
+        fail(str(error))
     if json_output:
         from worker.services.browse import article_record
 

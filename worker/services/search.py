@@ -35,6 +35,7 @@ class ArticleFilter:
     source: str | None = None  # a source name: seed directory, feed URL or producer
     text: str | None = None  # case-insensitive substring of the title or the body
     canonical_only: bool = False  # only the first article of each story
+    language: str | None = None  # needs the `language` column (full text and metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,11 @@ def _filtered(
         query = query.where(_articles.c.story_id == where.story_id)
     if where.canonical_only:
         query = query.where(_articles.c.duplicate_of.is_(None))
+    if where.language is not None:
+        language = _articles.c.get("language")
+        if language is None:
+            raise ValueError("this database has no article languages to filter by")
+        query = query.where(language == where.language)
     if where.source is not None:
         source_id = connection.execute(
             select(_sources.c.id).where(_sources.c.name == where.source)

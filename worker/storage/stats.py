@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from schemas import IngestSummary
 from worker.storage.models import (
@@ -141,7 +141,10 @@ def articles_per_source(*, connection: Connection, limit: int = 20) -> list[dict
 def articles_per_day(*, connection: Connection, days: int = 30) -> list[dict[str, Any]]:
     """Articles by publication day (UTC), the latest `days` days that have any, oldest
     first; articles without a date are counted under `None`."""
-    day = func.date(articles.c.published_at).label("day")
+    published: ColumnElement[Any] = articles.c.published_at
+    if connection.dialect.name == "postgresql":  # the day in UTC, whatever the session's zone
+        published = func.timezone("UTC", published)
+    day = func.date(published).label("day")
     query = (
         select(day, func.count().label("n"))
         .group_by(day)
