@@ -3,6 +3,7 @@ listing `run` and `enqueue --wait` print on stderr after a job."""
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +13,6 @@ from worker.cli.common import (
     compact_table,
     console,
     database_engine,
-    id_column,
     note,
     nothing_found,
     parse_date,
@@ -58,21 +58,17 @@ def list_rejects(
     if not rows:
         nothing_found("rejects" + (f" for job {job_id}" if job_id else ""))
         return
-    jobs = {row.job_id for row in rows}
-    columns = [Column("time (UTC)", min_width=10)]
-    if len(jobs) > 1:
-        columns.append(id_column("job", [row.job_id or "" for row in rows]))
-    table = compact_table(
-        *columns, Column("location", overflow="fold"), Column("reason", overflow="fold")
-    )
-    for row in rows:
-        cells = [when(row.created_at)]
-        if len(jobs) > 1:
-            cells.append(row.job_id or "")
-        table.add_row(*cells, shown_path(row.location), row.reason)
-    if len(jobs) == 1:
-        console.print(f"job {next(iter(jobs)) or '(none)'}:")
-    console.print(table)
+    # One table per job, its id whole above it: at 80 columns the paths need the room.
+    for job_id, group in groupby(rows, key=lambda row: row.job_id):
+        console.print(f"job {job_id or '(none)'}", soft_wrap=True)
+        table = compact_table(
+            Column("time (UTC)", no_wrap=True),
+            Column("location", overflow="fold", ratio=1),
+            Column("reason", overflow="fold", ratio=1),
+        )
+        for row in group:
+            table.add_row(when(row.created_at), shown_path(row.location), row.reason)
+        console.print(table)
 
 
 def report_job_rejects(engine: Engine, job_id: str, rejected: int) -> None:
