@@ -99,7 +99,8 @@ def timed_enqueue(seeds: Path, env: dict[str, str], batch_size: int | None) -> t
         command += ["--batch-size", str(batch_size)]
     started = time.perf_counter()
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-    return time.perf_counter() - started, json.loads(output)
+    # `enqueue --wait --json` prints {"job_id"} first, the final summary last.
+    return time.perf_counter() - started, json.loads(output.splitlines()[-1])
 
 
 def timed_copy(seeds: Path, database: str) -> float:

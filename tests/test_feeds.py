@@ -545,16 +545,18 @@ class TestFetchThroughPipeline:
         )
 
     def test_run_url_ingests_a_feed_in_process(self, engine: Any, feed_server: HTTPServer) -> None:
-        """`run http://127.0.0.1:PORT/feed.xml` registers the feed and stores its entries;
-        a second run finds nothing new."""
+        """`run http://127.0.0.1:PORT/feed.xml` stores the feed's entries without subscribing
+        to it (its fetch state is kept: a second run is a 304 and finds nothing new)."""
         url = feed_server.url_for("/feed.xml")
         serve_with_etag(feed_server, "/feed.xml", rss([entry(n) for n in range(5)]))
         first = last_json(invoke("run", url, "--json"))
         assert (first["received"], first["new"], first["rejected"]) == (5, 5, 0)
         second = last_json(invoke("run", url, "--json"))
         assert second["received"] == 0
-        (feed,) = last_json(invoke("feeds", "list", "--json"))
-        assert (feed["url"], feed["etag"]) == (url, '"v1"')
+        assert second["not_modified"] == [url]
+        assert last_json(invoke("feeds", "list", "--json")) == []
+        (feed,) = last_json(invoke("feeds", "list", "--all", "--json"))
+        assert (feed["url"], feed["etag"], feed["status"]) == (url, '"v1"', "removed")
 
     def test_a_url_that_cannot_be_a_feed_is_a_failed_job_part(self, engine: Any) -> None:
         """`enqueue`/POST /jobs with an unusable feed URL: a failed part with the reason,

@@ -26,13 +26,15 @@ def make_seeds(directory: Path, count: int) -> None:
 
 class TestEnqueue:
     def test_enqueue_wait_reports_final_counts(self, celery_worker, tmp_path: Path) -> None:
-        """`enqueue --batch-size 4 --wait --json` returns the job's counts with status done."""
+        """`enqueue --batch-size 4 --wait --json` prints {"job_id"} first, then the job's
+        counts with status done."""
         make_seeds(tmp_path, 10)
         result = CliRunner().invoke(
             cli, ["enqueue", str(tmp_path), "--batch-size", "4", "--wait", "--json"]
         )
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.stdout)
+        first, summary = (json.loads(line) for line in result.stdout.splitlines())
+        assert first == {"job_id": summary["job_id"]}
         assert summary["status"] == "done"
         assert (summary["received"], summary["new"], summary["rejected"]) == (10, 10, 0)
         show = CliRunner().invoke(cli, ["jobs", "show", summary["job_id"], "--json"])

@@ -57,7 +57,7 @@ def create_app() -> Celery:
         worker_enable_soft_shutdown_on_idle=True,
         worker_max_memory_per_child=400_000,  # KiB: recycle a process that grew past this
         worker_hijack_root_logger=False,
-        task_default_queue="news-ingest",
+        task_default_queue=settings.queue,  # NEWS_INGEST_QUEUE
         beat_schedule={
             "schedule-due-feeds": {
                 "task": "feeds.schedule_due",

@@ -197,6 +197,10 @@ class Settings(BaseSettings):
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
 
+    # The Celery queue that `enqueue`, the API and beat send work to, and that workers must
+    # consume (`celery -A worker.app worker -Q <queue>`): a worker on another queue gets nothing.
+    queue: str = Field(default="news-ingest", min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
+
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, url: str) -> str:

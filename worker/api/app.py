@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from worker.api.limits import BodySizeLimit
 from worker.api.metrics import build_registry
 from worker.api.problems import install_problem_handlers, problem_response
-from worker.api.routes import articles, feeds, health, jobs
+from worker.api.routes import articles, feeds, health, jobs, rejects, stories
 from worker.settings import get_settings
 from worker.storage.session import get_engine, use_statement_timeout
 
@@ -45,7 +45,7 @@ def create_app() -> FastAPI:
     install_problem_handlers(app)
     _install_unavailable_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
-    for module in (jobs, articles, feeds, health):
+    for module in (jobs, articles, stories, rejects, feeds, health):
         app.include_router(module.router)
 
     from worker.app import app as celery_app

@@ -4,32 +4,63 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
 from worker.cli import (
     browse,
+    config,
     db,
     events,
     feeds,
     ingest,
     jobs,
+    rejects,
     renormalize,
     serve,
     sources,
+    stats,
     subscribers,
 )
-from worker.cli.common import fail
+from worker.cli.common import fail, forget_warnings
 
 app = typer.Typer(
     name="news-ingest",
     help="Ingest news seeds and feeds into a clean, deduplicated article store.",
     no_args_is_help=True,
-    add_completion=False,
+    # typer's --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"news-ingest {version('news-ingest')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Ingest news seeds and feeds into a clean, deduplicated article store."""
+    forget_warnings()  # once per command, also when commands run in one process (tests)
+
+
 ingest.register(app)
 browse.register(app)
+rejects.register(app)
+stats.register(app)
+config.register(app)
 renormalize.register(app)
 serve.register(app)
 app.add_typer(jobs.app, name="jobs")
@@ -40,14 +71,28 @@ app.add_typer(subscribers.app, name="subscribers")
 sources.register(app)
 
 
+class _CurrentStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def main() -> None:
     from worker.logs import configure_logging
 
-    # One-shot commands print their result; their progress is not worth a log line each
-    # batch unless asked for (NEWS_INGEST_LOG_LEVEL). Long-running ones log at INFO.
+    # One-shot commands print their result and say themselves what went wrong (a warning
+    # each, once); a log line for the same thing would say it twice, so they log errors
+    # only unless asked (NEWS_INGEST_LOG_LEVEL). Long-running ones log at INFO.
     long_running = len(sys.argv) > 1 and sys.argv[1] in ("serve", "watch", "events")
     quiet = "NEWS_INGEST_LOG_LEVEL" not in os.environ and not long_running
-    configure_logging(level="WARNING" if quiet else None)
+    # Through whatever sys.stderr is at the time of each line: while a progress bar is
+    # showing, rich's stand-in, which prints the line above the bar instead of into it.
+    configure_logging(stream=_CurrentStderr(), level="ERROR" if quiet else None)
     from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError

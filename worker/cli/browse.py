@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from worker.cli.common import console, database_engine, fail, print_json
+from worker.cli.common import (
+    compact_table,
+    console,
+    cut_at_word,
+    database_engine,
+    fail,
+    id_column,
+    nothing_found,
+    parse_date,
+    print_json,
+)
 
+if TYPE_CHECKING:
+    from worker.services.search import ArticleFilter
+
+TITLE_WIDTH = 70  # characters; rich wraps further, at words, on a narrow terminal
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
@@ -27,34 +41,65 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
 
 
-def _date(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"not an ISO 8601 date: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def articles(
     story: Annotated[
         int | None, typer.Option("--story", help="Only this story's articles.")
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Published on or after (ISO 8601).")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
+    since: Annotated[
+        str | None, typer.Option(help="Published on or after (ISO 8601 date or time, UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Published before (ISO 8601 date or time, UTC).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Only articles seen from this source: seed directory or feed URL."),
+    ] = None,
+    q: Annotated[
+        str | None, typer.Option("--q", help="Title or body contains this (any case).")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Only articles in this language (e.g. en).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every matching article.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Stored articles, oldest first."""
-    from worker.services.browse import article_record, iter_articles
+    """Stored articles, oldest first (50 unless --limit N or --all)."""
+    from worker.services import search
 
-    found = list(
-        iter_articles(engine=database_engine(), story_id=story, since=_date(since), limit=limit)
+    engine = database_engine(read_only=True)
+    where = search.ArticleFilter(
+        since=parse_date(since),
+        until=parse_date(until),
+        story_id=story,
+        source=_source_name(source),
+        text=q,
+        language=language,
     )
+    try:
+        found = list(
+            search.iter_articles(engine=engine, where=where, limit=None if show_all else limit)
+        )
+    except ValueError as error:
+        fail(str(error))
     if json_output:
+        from worker.services.browse import article_record
+
         print_json([article_record(a) | {"similarity": a.similarity} for a in found])
         return
-    table = Table("id", "story", "dup of", "sim", "published", "title", "seen")
+    if not found:
+        nothing_found("articles" + (" matching these filters" if _filtered(where) else ""))
+        return
+    table = compact_table(
+        id_column("id", [str(a.id) for a in found]),
+        id_column("story", [str(a.story_id) for a in found]),
+        id_column("dup of", [str(a.duplicate_of or "") for a in found]),
+        Column("sim", no_wrap=True),
+        Column("published", no_wrap=True),
+        Column("title", ratio=1),
+        Column("seen", justify="right", no_wrap=True),
+    )
     for a in found:
         table.add_row(
             str(a.id),
@@ -62,10 +107,27 @@ def articles(
             str(a.duplicate_of or ""),
             f"{a.similarity:.2f}" if a.similarity is not None else "",
             a.published_at.date().isoformat() if a.published_at else "",
-            a.title[:70],
+            cut_at_word(a.title, TITLE_WIDTH),
             str(len(a.sightings)),
         )
     console.print(table)
+    if not show_all and len(found) == limit:
+        total = search.count_articles(engine=engine, where=where)
+        if total > len(found):
+            console.print(f"showing {len(found):,} of {total:,} (--limit N or --all for more)")
+
+
+def _source_name(given: str | None) -> str | None:
+    """A seed directory is stored by its absolute path: accept it as typed, relative too."""
+    if given is None or given.startswith(("http://", "https://")):
+        return given
+    return str(Path(given).resolve()) if Path(given).exists() else given
+
+
+def _filtered(where: ArticleFilter) -> bool:
+    from dataclasses import astuple
+
+    return any(value not in (None, False) for value in astuple(where))
 
 
 def stories(
@@ -74,19 +136,30 @@ def stories(
     json_output: JsonOpt = False,
 ) -> None:
     """Stories, largest first, with their member count and sources."""
-    from worker.services.browse import list_stories
+    from worker.services.search import list_stories
 
-    rows = list_stories(engine=database_engine(), limit=limit, min_members=min_members)
+    rows = list_stories(
+        engine=database_engine(read_only=True), limit=limit, min_members=min_members
+    )
     if json_output:
         print_json(rows)
         return
-    table = Table("story", "members", "title", "sources")
+    if not rows:
+        nothing_found("stories")
+        return
+    table = compact_table(
+        id_column("story", [str(row["story_id"]) for row in rows]),
+        Column("members", justify="right", no_wrap=True),
+        Column("title", ratio=2),
+        Column("sources", ratio=1, overflow="fold"),
+    )
     for row in rows:
+        sources = row["sources"]
         table.add_row(
             str(row["story_id"]),
             str(row["members"]),
-            (row["title"] or "")[:60],
-            ", ".join(row["sources"])[:60],
+            cut_at_word(row["title"], TITLE_WIDTH),
+            ", ".join(sources[:3]) + (f" (+{len(sources) - 3})" if len(sources) > 3 else ""),
         )
     console.print(table)
 
@@ -111,9 +184,9 @@ def export(
     records = (
         browse.article_record(a)
         for a in browse.iter_articles(
-            engine=database_engine(),
-            since=_date(since),
-            until=_date(until),
+            engine=database_engine(read_only=True),
+            since=parse_date(since),
+            until=parse_date(until),
             canonical_only=canonical_only,
         )
     )

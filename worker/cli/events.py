@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from worker.cli.common import database_engine, fail, print_json
+from worker.cli.common import database_engine, fail, note, print_json, warn
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -98,9 +98,12 @@ def tail(
     stop = threading.Event()
     if follow:
         events.stop_on_signals(stop)
+    backlog = _relay_backlog()
+    printed = 0
     try:
         for entry in events.read_stream(client, start=start, count=count, follow=follow, stop=stop):
             print_json(entry.to_json())
+            printed += 1
             if follow:
                 sys.stdout.flush()  # a pipe is block-buffered: show each entry as it comes
     except ResponseError as error:
@@ -109,6 +112,44 @@ def tail(
         fail(f"cannot read the stream: {error}")
     except BrokenPipeError:  # `| head`: the reader has all it wants
         raise typer.Exit(0) from None
+    if not printed and not backlog:
+        note(
+            f"no entries in the stream {events.EVENTS_STREAM}" + (f" from {start}" if start else "")
+        )
+
+
+# The relay publishes within a second or two (`events relay`, or beat's `events.relay` every
+# 2 s): events older than this in the outbox mean nothing is relaying.
+RELAY_LATE_S = 10.0
+
+
+def _relay_backlog() -> int:
+    """Say when events wait in the outbox with nothing relaying them to the stream; returns
+    how many wait (0 when the database cannot be read: the stream is still shown)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.cli.common import sqlite_file_missing
+    from worker.storage.session import get_engine
+    from worker.storage.stats import outbox_backlog
+
+    if sqlite_file_missing():
+        return 0
+    try:
+        with get_engine().connect() as connection:
+            waiting, oldest = outbox_backlog(connection=connection)
+    except SQLAlchemyError:
+        return 0
+    if waiting and oldest is not None:
+        age = (datetime.now(UTC) - oldest).total_seconds()
+        if age >= RELAY_LATE_S:
+            warn(
+                f"{waiting:,} events wait in the outbox, the oldest for {age:,.0f} s: nothing "
+                "is relaying them to the stream; start `news-ingest events relay` (or a worker "
+                "and beat, whose events.relay runs every 2 s)"
+            )
+    return waiting
 
 
 @app.command("ensure-group")

@@ -9,9 +9,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from worker.cli.common import console, database_engine, fail, interactive, print_json, warn
+from worker.cli.common import (
+    WORKERS_DO_THE_REST,
+    compact_table,
+    console,
+    cut_at_word,
+    database_engine,
+    fail,
+    id_column,
+    interactive,
+    note,
+    print_json,
+    warn,
+    when,
+)
 
 app = typer.Typer(help="The feed registry, and fetching feeds now.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -70,8 +83,8 @@ def add(
         )
     except (ValueError, FetchError) as error:
         fail(str(error))
-    for note in done.notes:
-        warn(note)
+    for message in done.notes:
+        warn(message)
     if json_output:
         records = [feed.public() | {"created": created} for feed, created in done.feeds]
         print_json(records[0] if len(records) == 1 and not all_found else records)
@@ -82,6 +95,7 @@ def add(
             console.print(f"added feed {feed.id}: {feed.url}{found}", markup=False)
         else:
             console.print(f"feed {feed.id} already registered: {feed.url}{found}", markup=False)
+        note(WORKERS_DO_THE_REST.format(what="It is fetched", now=f"feeds fetch {feed.id}"))
 
 
 @app.command()
@@ -125,14 +139,17 @@ def list_feeds(
     if not feeds:
         console.print("no feeds registered (add one with `news-ingest feeds add URL`)")
         return
-    table = Table(
-        "id", "status", "url", "last fetched", "next fetch", "errors", "last error", "gap at"
+    table = compact_table(
+        id_column("id", [str(feed.id) for feed in feeds]), Column("status", no_wrap=True),
+        Column("url", overflow="fold"), Column("last fetched (UTC)", min_width=10),
+        Column("next fetch (UTC)", min_width=10), Column("errors", justify="right"),
+        Column("last error", overflow="fold"), Column("gap at (UTC)", min_width=10),
     )  # fmt: skip
     for feed in feeds:
         table.add_row(
-            str(feed.id), feed.status, feed.url, _when(feed.last_fetched_at),
-            _when(feed.next_fetch_at), str(feed.error_count or ""), (feed.last_error or "")[:80],
-            _when(feed.gap_detected_at),
+            str(feed.id), feed.status, feed.url, when(feed.last_fetched_at),
+            when(feed.next_fetch_at), str(feed.error_count or ""),
+            cut_at_word(feed.last_error, 80), when(feed.gap_detected_at),
         )  # fmt: skip
     console.print(table)
 
@@ -304,10 +321,6 @@ def _totals_line(totals: dict[str, int]) -> str:
         f"{totals['new']} new, {totals['duplicates']} duplicates, "
         f"{totals['near_duplicates']} near duplicates, {totals['rejected']} rejected"
     )
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
 class _progress:

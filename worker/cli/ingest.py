@@ -1,21 +1,47 @@
-"""`run` (ingest now, in this process) and `enqueue` (queue a job for the workers)."""
+"""`run` (ingest now, in this process) and `enqueue` (queue a job for the workers).
+
+Both say what went wrong with each input: a named path or URL that could not be read at all
+makes the exit code non-zero; files rejected inside a directory are listed (stderr, and
+`news-ingest rejects`) and do not.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from schemas import IngestSummary
-from worker.cli.common import console, database_engine, fail, interactive, print_json, warn
+from worker.cli.common import (
+    console,
+    database_engine,
+    errors,
+    fail,
+    interactive,
+    note,
+    print_json,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy import Engine
 
 PathsArg = Annotated[
     list[str], typer.Argument(help="Seed files or directories, or feed URLs.", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+# `enqueue --wait`: after this long with no part taken by a worker, say so (and how to
+# start one); the wait goes on.
+NO_WORKER_NOTICE_S = 5.0
+TIMEOUT_EXIT_CODE = 124  # as timeout(1)
+SEED_FILES_HELP = 'seed files are *.txt (see "Seed files" in the README)'
 
 
 def register(app: typer.Typer) -> None:
@@ -23,31 +49,53 @@ def register(app: typer.Typer) -> None:
     app.command()(enqueue)
 
 
-def _split_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Existing paths and feed URLs; anything else is reported and skipped."""
-    paths, urls = [], []
+@dataclass
+class _Inputs:
+    paths: list[Path] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # named, but not there at all
+
+
+def _split_inputs(inputs: list[str]) -> _Inputs:
+    """Existing paths and feed URLs; a missing path is reported (and fails the run at the
+    end, after the rest is ingested)."""
+    found = _Inputs()
     for item in inputs:
         if item.startswith(("http://", "https://")):
-            urls.append(item)
+            found.urls.append(item)
         elif Path(item).exists():
-            paths.append(Path(item))
+            found.paths.append(Path(item))
+            _check_seed_directory(Path(item))
         else:
             warn(f"{item}: no such file or directory")
-    if not paths and not urls:
-        fail("nothing to ingest: no given path exists")
-    return paths, urls
+            found.unreadable.append(item)
+    if not found.paths and not found.urls:
+        fail("nothing to ingest: " + ("no given path exists" if inputs else "no input given"))
+    return found
 
 
-def _new_job(inputs: list[str]):  # type: ignore[no-untyped-def]
-    """The engine, a new job for the given inputs, and the inputs split into paths and URLs."""
+def _check_seed_directory(path: Path) -> None:
+    """A directory without a single seed file is almost always the wrong one: say so."""
+    from worker.sources.seeds import iter_seed_files
+
+    if not path.is_dir() or next(iter(iter_seed_files([path])), None) is not None:
+        return
+    others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    if others:
+        entries = "entry" if len(others) == 1 else "entries"
+        held = f"it holds {len(others)} other {entries}: {', '.join(others[:3])}"
+        held += ", ..." if len(others) > 3 else ""
+    else:
+        held = "it is empty"
+    warn(f"{path}: no *.txt files in this directory ({held}); {SEED_FILES_HELP}")
+
+
+def _new_job(engine: Engine, found: _Inputs) -> str:
     from worker.services import jobs as job_service
 
-    paths, urls = _split_inputs(inputs)
-    engine = database_engine()
-    job_id = job_service.create_job(
-        engine=engine, request={"paths": [str(p) for p in paths], "feeds": urls}
+    return job_service.create_job(
+        engine=engine, request={"paths": [str(p) for p in found.paths], "feeds": found.urls}
     )
-    return engine, job_id, paths, urls
 
 
 def _count_files(paths: list[Path]) -> int:
@@ -59,7 +107,13 @@ def _count_files(paths: list[Path]) -> int:
 def run(
     inputs: PathsArg,
     json_output: JsonOpt = False,
-    batch_size: Annotated[int | None, typer.Option(help="Files per batch.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Files per batch.")] = None,
+    subscribe: Annotated[
+        bool,
+        typer.Option(
+            "--subscribe", help="Also add the feed URLs to the registry (fetched on schedule)."
+        ),
+    ] = False,
 ) -> None:
     """Ingest now, in this process: no broker needed."""
     import worker.services.ingest  # noqa: F401 -- loaded before prepare_for_batches
@@ -69,9 +123,13 @@ def run(
 
     prepare_for_batches()
     settings = get_settings()
-    engine, job_id, paths, urls = _new_job(inputs)
+    found = _split_inputs(inputs)
+    engine = database_engine()
+    job_id = _new_job(engine, found)
     summary = IngestSummary()
-    with _progress(total=_count_files(paths) if interactive() else None) as advance:
+    not_modified: list[str] = []
+    unreadable = list(found.unreadable)
+    with _progress(total=_count_files(found.paths) if interactive() else None) as advance:
 
         def run_now(job: str, part_no: int, _kind: str) -> None:
             nonlocal summary
@@ -85,21 +143,67 @@ def run(
         job_service.add_seed_parts(
             engine=engine,
             job_id=job_id,
-            paths=paths,
+            paths=found.paths,
             batch_size=batch_size or settings.batch_size,
             send_part=run_now,
         )
-        if urls:
-            from worker.services import feeds as feed_service
-
-            for url in urls:
-                result = feed_service.ingest_feed_url(
-                    engine=engine, job_id=job_id, url=url, send_part=run_now
-                )
-                if result.error:
-                    warn(f"{url}: {result.error}")
+        for url in found.urls:
+            outcome = _run_feed(engine, job_id, url, run_now, subscribe=subscribe)
+            if outcome == "not_modified":
+                not_modified.append(url)
+            elif outcome is not None:
+                warn(f"{url}: {outcome}")
+                unreadable.append(url)
         job_service.seal_job(engine=engine, job_id=job_id)
-    _print_summary(summary.model_dump(), json_output)
+    document: dict[str, Any] = summary.model_dump()
+    if found.urls:
+        document["not_modified"] = not_modified
+    _print_summary(document, json_output)
+    _report_job(engine, job_id, summary.rejected)
+    if unreadable:
+        fail(f"{len(unreadable)} of the inputs named could not be read: {', '.join(unreadable)}")
+
+
+def _run_feed(
+    engine: Engine,
+    job_id: str,
+    url: str,
+    run_now: Callable[[str, int, str], None],
+    *,
+    subscribe: bool,
+) -> str | None:
+    """Fetch one feed URL into the job: None when read, "not_modified" for a 304, else the
+    reason it could not be read. The URL joins the feed registry only with `subscribe`
+    (or if it was registered already); its fetch state is kept, so the next `run` of the
+    same URL is a conditional GET."""
+    from worker.services import feeds as feed_service
+    from worker.storage import feeds as feed_rows
+
+    try:
+        with engine.connect() as connection:
+            known = feed_rows.get_feed_by_url(connection=connection, url=url)
+    except ValueError:
+        known = None  # ingest_feed_url says why the URL is not usable
+    registered = known is not None and known.enabled and known.status != "removed"
+    result = feed_service.ingest_feed_url(engine=engine, job_id=job_id, url=url, send_part=run_now)
+    if result.feed_id is not None and not (registered or subscribe):
+        with engine.begin() as connection:
+            feed_rows.remove_feed(connection=connection, feed_id=result.feed_id)
+    elif result.feed_id is not None and subscribe and not registered:
+        note(
+            f"subscribed to {result.url or url} (feed {result.feed_id}): "
+            "a worker and beat fetch it on schedule from now on"
+        )
+    if result.error:
+        return result.error
+    return "not_modified" if result.outcome == "not_modified" else None
+
+
+def _report_job(engine: Engine, job_id: str, rejected: int) -> None:
+    from worker.cli.rejects import report_job_rejects, report_job_warnings
+
+    report_job_rejects(engine, job_id, rejected)
+    report_job_warnings(engine, job_id)
 
 
 def enqueue(
@@ -110,94 +214,203 @@ def enqueue(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for the job and print its counts.")
     ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help=f"With --wait: give up after this many seconds (exit {TIMEOUT_EXIT_CODE}); "
+            "the job goes on.",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Queue a job for the workers; prints its id (or, with --wait, its final counts)."""
-    from worker.services import jobs as job_service
+    """Queue a job for the workers. Prints its id first; with --wait, then its final counts."""
     from worker.settings import get_settings
 
     # send_part never raises for a broker that is down: the committed parts wait for
     # jobs.resume, and the scan goes on so the job is complete.
     from worker.tasks.jobs import send_part
 
+    if timeout is not None and not wait:
+        fail("--timeout needs --wait")
     settings = get_settings()
-    engine, job_id, paths, urls = _new_job(inputs)
-    job_service.add_seed_parts(
-        engine=engine,
-        job_id=job_id,
-        paths=paths,
-        batch_size=batch_size or settings.batch_size,
-        send_part=send_part,
-    )
-    if urls:
-        from worker.services import feeds as feed_service
-
-        for url in urls:
-            feed_service.queue_feed_url(engine=engine, job_id=job_id, url=url, send_part=send_part)
-    job_service.seal_job(engine=engine, job_id=job_id)
+    found = _split_inputs(inputs)
+    engine = database_engine()
+    broker_error = _broker_error(settings.broker_url)
+    job_id = _new_job(engine, found)
+    if json_output:
+        print_json({"job_id": job_id})
+    else:
+        console.print(job_id)
+    sys.stdout.flush()  # a script reading the pipe has the id before the wait
+    if broker_error:
+        message = (
+            f"cannot reach the broker {broker_error}: job {job_id} is stored and its parts "
+            "are queued by beat's jobs.resume once the broker is back "
+            f"(`news-ingest jobs show {job_id}`)"
+        )
+        if wait:
+            _queue_parts(engine, job_id, found, batch_size or settings.batch_size, None)
+            fail(message)
+        warn(message)
+    sender = None if broker_error else send_part
+    _queue_parts(engine, job_id, found, batch_size or settings.batch_size, sender)
     if not wait:
-        if json_output:
-            print_json({"job_id": job_id})
-        else:
-            console.print(job_id)
+        if found.unreadable:
+            raise typer.Exit(1)
         return
-    job = _wait_for(engine, job_id)
+    job = _wait_for(engine, job_id, queue=settings.queue, timeout=timeout)
     _print_summary(
         {key: job[key] for key in IngestSummary.model_fields}
         | {"status": job["status"], "job_id": job_id},
         json_output,
     )
-    if job["status"] == "failed":
+    _report_job(engine, job_id, job["rejected"])
+    if job["status"] == "failed" or found.unreadable:
         raise typer.Exit(1)
 
 
-def _wait_for(engine, job_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _queue_parts(
+    engine: Engine,
+    job_id: str,
+    found: _Inputs,
+    batch_size: int,
+    send_part: Callable[[str, int, str], None] | None,
+) -> None:
+    """Add (and queue, with `send_part`) every part, then seal the job. Interrupted, the
+    job is sealed with the parts queued so far, so it still finishes."""
+    from worker.services import feeds as feed_service
+    from worker.services import jobs as job_service
+
+    try:
+        job_service.add_seed_parts(
+            engine=engine,
+            job_id=job_id,
+            paths=found.paths,
+            batch_size=batch_size,
+            send_part=send_part,
+        )
+        for url in found.urls:
+            feed_service.queue_feed_url(
+                engine=engine, job_id=job_id, url=url, send_part=send_part or _not_sent
+            )
+    except KeyboardInterrupt:
+        job_service.seal_job(engine=engine, job_id=job_id)
+        fail(
+            f"interrupted while queueing job {job_id}: it goes on with the files queued so "
+            f"far (`news-ingest jobs show {job_id}`)",
+            130,
+        )
+    job_service.seal_job(engine=engine, job_id=job_id)
+
+
+def _not_sent(_job_id: str, _part_no: int, _kind: str) -> None:
+    """The broker is down: the part stays committed for jobs.resume."""
+
+
+def _broker_error(broker_url: str) -> str | None:
+    """Why the broker cannot be reached right now (None when it answers): checked once,
+    quickly, so a producer with the broker down says so in one line."""
+    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+    from redis.exceptions import RedisError
+
+    from worker.cli.common import database_label
+
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    try:
+        client.ping()
+    except (RedisError, OSError) as error:
+        return f"{database_label(broker_url)} ({error})"
+    finally:
+        client.close()
+    return None
+
+
+def _wait_for(engine: Engine, job_id: str, *, queue: str, timeout: float | None) -> dict[str, Any]:
+    """Poll the job until it is done or failed. Says once when no worker has taken it after
+    a few seconds; gives up after `timeout` seconds; Ctrl-C leaves the job running."""
     from worker.storage import jobs as job_rows
 
-    with _progress(total=None) as advance:
-        seen = 0
-        while True:
-            with engine.connect() as connection:
-                job = job_rows.get_job(connection=connection, job_id=job_id)
-            assert job is not None
-            advance(job["received"] - seen)
-            seen = job["received"]
-            if job["status"] in ("done", "failed"):
-                return job
-            time.sleep(0.2)
+    started = time.monotonic()
+    noticed = False
+    job: dict[str, Any] | None = None
+    try:
+        with _progress(total=None) as advance:
+            seen = 0
+            while True:
+                with engine.connect() as connection:
+                    job = job_rows.get_job(connection=connection, job_id=job_id)
+                assert job is not None
+                advance(job["received"] - seen)
+                seen = job["received"]
+                if job["status"] in ("done", "failed"):
+                    return job
+                waited = time.monotonic() - started
+                if not noticed and job["status"] == "queued" and waited >= NO_WORKER_NOTICE_S:
+                    noticed = True
+                    warn(
+                        f"no worker has taken job {job_id} after {NO_WORKER_NOTICE_S:g} s: "
+                        f"is a worker consuming the queue {queue!r}? Start one with "
+                        f"`celery -A worker.app worker -Q {queue}` "
+                        '(README: "Run the worker yourself"); still waiting'
+                    )
+                if timeout is not None and waited >= timeout:
+                    fail(
+                        f"job {job_id} is not finished after {timeout:g} s "
+                        f"(status {job['status']}, {job['parts_done']}/{job['parts_total']} "
+                        f"parts done); it goes on: `news-ingest jobs show {job_id}`",
+                        TIMEOUT_EXIT_CODE,
+                    )
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted: job {job_id} goes on without waiting (`news-ingest jobs show {job_id}`)",
+            130,
+        )
 
 
 class _progress:
-    """A rich progress bar on a terminal; nothing when the output is a pipe or a file."""
+    """A rich progress bar on a terminal (on stderr, where warnings print above it);
+    nothing when the output is a pipe or a file."""
 
     def __init__(self, *, total: int | None) -> None:
         self.total = total
         self.bar: Progress | None = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if not interactive():
+    def __enter__(self) -> Callable[[int], None]:
+        if not interactive() or not errors.is_terminal:
             return lambda n: None
         self.bar = Progress(
             TextColumn("ingesting"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=errors,
             transient=True,
         )
         self.bar.start()
         task = self.bar.add_task("ingest", total=self.total)
-        return lambda n: self.bar.advance(task, n) if self.bar else None
+
+        def advance(n: int) -> None:
+            if self.bar is not None:
+                self.bar.advance(task, n)
+
+        return advance
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 
 
-def _print_summary(summary: dict, json_output: bool) -> None:  # type: ignore[type-arg]
+def _print_summary(summary: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(summary)
         return
     parts = [f"{summary[key]} {key.replace('_', ' ')}" for key in IngestSummary.model_fields]
     prefix = f"job {summary['job_id']} {summary['status']}: " if "status" in summary else ""
-    console.print(prefix + ", ".join(parts))
+    line = prefix + ", ".join(parts)
+    if summary.get("not_modified"):
+        line += f"; not modified since the last fetch: {', '.join(summary['not_modified'])}"
+    console.print(line, soft_wrap=True)

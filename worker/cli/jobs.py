@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
 from schemas import IngestJobPublic
-from worker.cli.common import console, database_engine, fail, print_json
+from worker.cli.common import (
+    compact_table,
+    console,
+    database_engine,
+    fail,
+    id_column,
+    nothing_found,
+    print_json,
+    resolve_prefix,
+    when,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="Ingestion jobs: status and counts.", invoke_without_command=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 COLUMNS = ("received", "new", "duplicates", "near_duplicates", "rejected")
+SHORT = {
+    "received": "in",
+    "new": "new",
+    "duplicates": "dup",
+    "near_duplicates": "near",
+    "rejected": "rej",
+}
 
 
 @app.callback()
-def _default(ctx: typer.Context) -> None:
+def _default(
+    ctx: typer.Context,
+    json_output: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
     """`news-ingest jobs` alone lists the newest jobs."""
     if ctx.invoked_subcommand is None:
-        list_jobs(json_output=False, limit=20)
+        list_jobs(json_output=json_output, limit=limit)
 
 
 @app.command("list")
@@ -29,29 +53,47 @@ def list_jobs(
     """The newest jobs."""
     from worker.storage import jobs as job_rows
 
-    with database_engine().connect() as connection:
+    with database_engine(read_only=True).connect() as connection:
         rows = job_rows.list_jobs(connection=connection, limit=limit)
     if json_output:
         print_json([_public(row) for row in rows])
         return
-    table = Table("id", "status", *COLUMNS, "parts", "created")
+    if not rows:
+        nothing_found("jobs")
+        return
+    # Ids whole (36 characters): at 80 columns the counts are what gives way.
+    table = compact_table(
+        id_column("id", [row["id"] for row in rows]),
+        Column("status", no_wrap=True),
+        *(Column(SHORT[c], justify="right", no_wrap=True) for c in COLUMNS),
+        Column("created (UTC)", min_width=10),
+    )
     for row in rows:
         table.add_row(
-            row["id"],
-            row["status"],
-            *(str(row[c]) for c in COLUMNS),
-            f"{row['parts_done']}/{row['parts_total']}",
-            row["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["id"], row["status"], *(str(row[c]) for c in COLUMNS), when(row["created_at"])
         )
     console.print(table)
 
 
-@app.command()
-def show(job_id: str, json_output: JsonOpt = False) -> None:
-    """One job's status and counts."""
+def resolve_job_id(engine: Engine, given: str) -> str:
+    """The job whose id is `given` or starts with it, or a one-line error."""
     from worker.storage import jobs as job_rows
 
-    with database_engine().connect() as connection:
+    def find(prefix: str) -> list[str]:
+        with engine.connect() as connection:
+            return job_rows.job_ids_starting_with(connection=connection, prefix=prefix)
+
+    return resolve_prefix("job", given.strip().lower(), find, listing="news-ingest jobs")
+
+
+@app.command()
+def show(job_id: str, json_output: JsonOpt = False) -> None:
+    """One job's status and counts (the id, or enough of its first characters)."""
+    from worker.storage import jobs as job_rows
+
+    engine = database_engine(read_only=True)
+    job_id = resolve_job_id(engine, job_id)
+    with engine.connect() as connection:
         row = job_rows.get_job(connection=connection, job_id=job_id)
     if row is None:
         fail(f"no job {job_id}")
@@ -60,7 +102,10 @@ def show(job_id: str, json_output: JsonOpt = False) -> None:
         print_json(public)
         return
     for key, value in public.items():
-        console.print(f"{key:16} {value}")
+        shown = when(row[key]) if key.endswith("_at") and row.get(key) is not None else value
+        console.print(f"{key:16} {'' if shown is None else shown}")
+    if row["rejected"]:
+        console.print(f"rejects: `news-ingest rejects --job {job_id}`")
 
 
 @app.command()
@@ -74,10 +119,11 @@ def resume(
     from worker.services.jobs import resume_stalled
     from worker.tasks.jobs import send_part
 
+    engine = database_engine()
     count = resume_stalled(
-        engine=database_engine(),
+        engine=engine,
         send_part=send_part,
-        job_id=job_id,
+        job_id=resolve_job_id(engine, job_id) if job_id else None,
         older_than=timedelta(seconds=older_than),
     )
     console.print(f"re-enqueued {count} part(s)")

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from worker.cli.common import console, database_engine, fail, print_json
+from worker.cli.common import (
+    WORKERS_DO_THE_REST,
+    console,
+    database_engine,
+    fail,
+    note,
+    print_json,
+)
 
 app = typer.Typer(
     help="Sources: seed directories rescanned on schedule, feeds, producers.", no_args_is_help=True
@@ -62,6 +69,11 @@ def add_dir(
     else:
         console.print(
             f"{'added' if created else 'updated'} seed directory {source_id}: {directory}"
+        )
+        note(
+            WORKERS_DO_THE_REST.format(
+                what="It is rescanned", now=f"sources scan {source_id} --inline"
+            )
         )
 
 

@@ -1,4 +1,7 @@
-"""Reading what is stored: articles with their sightings, stories, and streaming exports."""
+"""Exports of what is stored: one record per article, streamed as JSON lines, CSV or Parquet.
+
+Reading goes through the one article reader, `worker.services.search`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from schemas import ArticlePublic, SightingPublic
-from worker.storage.articles import sightings_for
-from worker.storage.models import Article, Sighting, Source, table_of
+from schemas import ArticlePublic
+from worker.services import search
+from worker.services.search import ArticleFilter, list_stories
 
 EXPORT_FIELDS = (
     "id",
@@ -25,7 +28,6 @@ EXPORT_FIELDS = (
     "duplicate_of",
     "sightings",
 )
-_articles = table_of(Article)
 
 
 def iter_articles(
@@ -38,84 +40,12 @@ def iter_articles(
     limit: int | None = None,
     chunk: int = 1000,
 ) -> Iterator[ArticlePublic]:
-    """Articles in id order, streamed in keyset-paginated chunks (constant memory)."""
-    last_id = 0
-    remaining = limit
-    while remaining is None or remaining > 0:
-        size = chunk if remaining is None else min(chunk, remaining)
-        query = (
-            select(_articles).where(_articles.c.id > last_id).order_by(_articles.c.id).limit(size)
-        )
-        if story_id is not None:
-            query = query.where(_articles.c.story_id == story_id)
-        if since is not None:
-            query = query.where(_articles.c.published_at >= since)
-        if until is not None:
-            query = query.where(_articles.c.published_at < until)
-        if canonical_only:
-            query = query.where(_articles.c.duplicate_of.is_(None))
-        with engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-            seen = sightings_for(connection=connection, article_ids=[row["id"] for row in rows])
-        if not rows:
-            return
-        for row in rows:
-            yield ArticlePublic(
-                **{key: row[key] for key in ArticlePublic.model_fields if key in row},
-                sightings=[
-                    SightingPublic(
-                        source=s.source, location=s.location, guid=s.guid, seen_at=s.seen_at
-                    )
-                    for s in seen[row["id"]]
-                ],
-            )
-        last_id = rows[-1]["id"]
-        if remaining is not None:
-            remaining -= len(rows)
-
-
-def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> list[dict[str, Any]]:
-    """Stories, largest first: member count, first article's title, the sources seen."""
-    members = func.count(_articles.c.id).label("members")
-    query = (
-        select(_articles.c.story_id, members)
-        .group_by(_articles.c.story_id)
-        .having(func.count(_articles.c.id) >= min_members)
-        .order_by(members.desc(), _articles.c.story_id)
-        .limit(limit)
+    """Articles in id order, streamed in keyset-paginated chunks (constant memory): the
+    reader of `worker.services.search`, which the API and `articles` use too."""
+    where = ArticleFilter(
+        story_id=story_id, since=since, until=until, canonical_only=canonical_only
     )
-    sightings = table_of(Sighting)
-    sources = table_of(Source)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        ids = [row.story_id for row in rows]
-        titles = dict(
-            connection.execute(
-                select(_articles.c.id, _articles.c.title).where(_articles.c.id.in_(ids))
-            ).all()
-        )
-        source_rows = connection.execute(
-            select(_articles.c.story_id, sources.c.name)
-            .distinct()
-            .select_from(
-                _articles.join(sightings, sightings.c.article_id == _articles.c.id).join(
-                    sources, sources.c.id == sightings.c.source_id
-                )
-            )
-            .where(_articles.c.story_id.in_(ids))
-        ).all()
-    by_story: dict[int, list[str]] = {}
-    for story, name in source_rows:
-        by_story.setdefault(story, []).append(name)
-    return [
-        {
-            "story_id": row.story_id,
-            "members": row.members,
-            "title": titles.get(row.story_id),
-            "sources": sorted(by_story.get(row.story_id, [])),
-        }
-        for row in rows
-    ]
+    return search.iter_articles(engine=engine, where=where, limit=limit, chunk=chunk)
 
 
 def article_record(article: ArticlePublic) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Finding stored articles for the HTTP API: filtered keyset pages, one article, one story.
+"""The one article reader, for the CLI (`articles`, `stories`, `export`) and the HTTP API:
+filtered keyset pages, counts, one article, one story, the list of stories.
 
 Pages are ordered by article id and continue after the last id seen, so a page costs one
 index range scan however deep the client has paged, and articles stored meanwhile never
@@ -7,12 +8,12 @@ shift what the next page holds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, select
+from sqlalchemy import Connection, Engine, Select, exists, func, select
 
 from schemas import ArticlePublic, SightingPublic
 from worker.storage.articles import sightings_for
@@ -34,6 +35,8 @@ class ArticleFilter:
     story_id: int | None = None
     source: str | None = None  # a source name: seed directory, feed URL or producer
     text: str | None = None  # case-insensitive substring of the title or the body
+    canonical_only: bool = False  # only the first article of each story
+    language: str | None = None  # needs the `language` column (full text and metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,31 +58,72 @@ def find_articles(
 ) -> ArticlePage:
     """Up to `limit` articles with an id above `after_id` that match `where`, in id order."""
     with engine.connect() as connection:
-        query = select(*_PUBLIC_COLUMNS).where(_articles.c.id > after_id)
-        if where.since is not None:
-            query = query.where(_articles.c.published_at >= where.since)
-        if where.until is not None:
-            query = query.where(_articles.c.published_at < where.until)
-        if where.story_id is not None:
-            query = query.where(_articles.c.story_id == where.story_id)
-        if where.source is not None:
-            source_id = connection.execute(
-                select(_sources.c.id).where(_sources.c.name == where.source)
-            ).scalar_one_or_none()
-            if source_id is None:
-                return ArticlePage([], None)
-            query = query.where(
-                exists().where(
-                    _sightings.c.article_id == _articles.c.id, _sightings.c.source_id == source_id
-                )
-            )
-        if where.text:
-            query = query.where(matches_text(connection, where.text))
+        query = _filtered(connection, select(*_PUBLIC_COLUMNS), where)
+        if query is None:
+            return ArticlePage([], None)
+        query = query.where(_articles.c.id > after_id)
         # One row more than asked says whether there is a next page.
         rows = connection.execute(query.order_by(_articles.c.id).limit(limit + 1)).mappings().all()
         more = len(rows) > limit
         found = _public(connection, rows[:limit])
     return ArticlePage(found, found[-1].id if more and found else None)
+
+
+def count_articles(*, engine: Engine, where: ArticleFilter) -> int:
+    """How many articles match `where` (for "showing 50 of 2,003")."""
+    with engine.connect() as connection:
+        query = _filtered(connection, select(func.count()).select_from(_articles), where)
+        return 0 if query is None else int(connection.execute(query).scalar_one())
+
+
+def iter_articles(
+    *, engine: Engine, where: ArticleFilter, limit: int | None = None, chunk: int = 1000
+) -> Iterator[ArticlePublic]:
+    """Every matching article in id order, read in keyset pages (constant memory)."""
+    after_id = 0
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = chunk if remaining is None else min(chunk, remaining)
+        page = find_articles(engine=engine, where=where, after_id=after_id, limit=size)
+        yield from page.articles
+        if page.last_id is None:
+            return
+        after_id = page.last_id
+        if remaining is not None:
+            remaining -= len(page.articles)
+
+
+def _filtered(
+    connection: Connection, query: Select[Any], where: ArticleFilter
+) -> Select[Any] | None:
+    """`query` narrowed by `where`; None when nothing can match (an unknown source)."""
+    if where.since is not None:
+        query = query.where(_articles.c.published_at >= where.since)
+    if where.until is not None:
+        query = query.where(_articles.c.published_at < where.until)
+    if where.story_id is not None:
+        query = query.where(_articles.c.story_id == where.story_id)
+    if where.canonical_only:
+        query = query.where(_articles.c.duplicate_of.is_(None))
+    if where.language is not None:
+        language = _articles.c.get("language")
+        if language is None:
+            raise ValueError("this database has no article languages to filter by")
+        query = query.where(language == where.language)
+    if where.source is not None:
+        source_id = connection.execute(
+            select(_sources.c.id).where(_sources.c.name == where.source)
+        ).scalar_one_or_none()
+        if source_id is None:
+            return None
+        query = query.where(
+            exists().where(
+                _sightings.c.article_id == _articles.c.id, _sightings.c.source_id == source_id
+            )
+        )
+    if where.text:
+        query = query.where(matches_text(connection, where.text))
+    return query
 
 
 def get_article(*, engine: Engine, article_id: int) -> ArticlePublic | None:
@@ -116,6 +160,48 @@ def get_story(*, engine: Engine, story_id: int, limit: int = 1000) -> Story | No
     return Story(id=story_id, title=first.title, member_count=count, members=members)
 
 
+def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> list[dict[str, Any]]:
+    """Stories, largest first: member count, first article's title, the sources seen."""
+    members = func.count(_articles.c.id).label("members")
+    query = (
+        select(_articles.c.story_id, members)
+        .group_by(_articles.c.story_id)
+        .having(func.count(_articles.c.id) >= min_members)
+        .order_by(members.desc(), _articles.c.story_id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        ids = [row.story_id for row in rows]
+        titles = dict(
+            connection.execute(
+                select(_articles.c.id, _articles.c.title).where(_articles.c.id.in_(ids))
+            ).all()
+        )
+        source_rows = connection.execute(
+            select(_articles.c.story_id, _sources.c.name)
+            .distinct()
+            .select_from(
+                _articles.join(_sightings, _sightings.c.article_id == _articles.c.id).join(
+                    _sources, _sources.c.id == _sightings.c.source_id
+                )
+            )
+            .where(_articles.c.story_id.in_(ids))
+        ).all()
+    by_story: dict[int, list[str]] = {}
+    for story, name in source_rows:
+        by_story.setdefault(story, []).append(name)
+    return [
+        {
+            "story_id": row.story_id,
+            "members": row.members,
+            "title": titles.get(row.story_id),
+            "sources": sorted(by_story.get(row.story_id, [])),
+        }
+        for row in rows
+    ]
+
+
 def _public(connection: Connection, rows: Sequence[Any]) -> list[ArticlePublic]:
     seen = sightings_for(connection=connection, article_ids=[row["id"] for row in rows])
     return [
@@ -130,4 +216,14 @@ def _public(connection: Connection, rows: Sequence[Any]) -> list[ArticlePublic]:
     ]
 
 
-__all__ = ["ArticleFilter", "ArticlePage", "Story", "find_articles", "get_article", "get_story"]
+__all__ = [
+    "ArticleFilter",
+    "ArticlePage",
+    "Story",
+    "count_articles",
+    "find_articles",
+    "get_article",
+    "get_story",
+    "iter_articles",
+    "list_stories",
+]

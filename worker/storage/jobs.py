@@ -231,3 +231,15 @@ def oldest_unfinished(*, connection: Connection) -> datetime | None:
             or_(jobs.c.status == JobStatus.queued.value, jobs.c.status == JobStatus.running.value)
         )
     ).scalar_one_or_none()
+
+
+def job_ids_starting_with(*, connection: Connection, prefix: str, limit: int = 10) -> list[str]:
+    """Job ids that start with `prefix` (what a person types for `jobs show abc1`)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(jobs.c.id)
+        .where(jobs.c.id.like(escaped + "%", escape="\\"))
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())

@@ -11,7 +11,7 @@ import threading
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from worker.settings import Settings, get_settings
 
@@ -47,8 +47,10 @@ def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
+            # Never created: a mistyped path must not silently become a new, empty store.
             directory = os.path.dirname(os.path.abspath(parsed.database))
-            os.makedirs(directory, exist_ok=True)
+            if not os.path.isdir(directory):
+                raise ArgumentError(f"no directory {directory} for the SQLite database {url}")
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
         # Every transaction takes the write lock up front, so the dedup lookups and the

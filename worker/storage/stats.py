@@ -1,4 +1,5 @@
-"""Aggregate reads for metrics: totals over jobs, feed health, stalled work.
+"""Aggregate reads for metrics and `news-ingest stats`: totals over jobs, feed health,
+stalled work, and what the corpus holds (per source, per day, rejects by reason).
 
 Each is one indexed or aggregate statement; the metrics collector runs them per scrape.
 """
@@ -6,16 +7,29 @@ Each is one indexed or aggregate statement; the metrics collector runs them per 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from schemas import IngestSummary
-from worker.storage.models import IngestJob, IngestJobPart, Source, table_of, utcnow
+from worker.storage.models import (
+    Article,
+    IngestJob,
+    IngestJobPart,
+    Reject,
+    Sighting,
+    Source,
+    table_of,
+    utcnow,
+)
 
 jobs = table_of(IngestJob)
 parts = table_of(IngestJobPart)
 sources = table_of(Source)
+articles = table_of(Article)
+sightings = table_of(Sighting)
+rejects = table_of(Reject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +101,96 @@ def failing_feeds(*, connection: Connection, limit: int = 200) -> list[FailingFe
         .limit(limit)
     )
     return [FailingFeed(*row) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusTotals:
+    articles: int
+    stories: int
+    near_copies: int  # articles stored as a near copy in an earlier story
+    sightings: int
+
+
+def corpus_totals(*, connection: Connection) -> CorpusTotals:
+    row = connection.execute(
+        select(
+            func.count(articles.c.id),
+            func.count(articles.c.story_id.distinct()),
+            func.count(articles.c.duplicate_of),
+        )
+    ).one()
+    seen = connection.execute(select(func.count()).select_from(sightings)).scalar_one()
+    return CorpusTotals(int(row[0]), int(row[1]), int(row[2]), int(seen))
+
+
+def articles_per_source(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """Sources by the number of distinct articles seen from them, most first."""
+    count = func.count(sightings.c.article_id.distinct()).label("articles")
+    query = (
+        select(sources.c.name, sources.c.kind, count)
+        .select_from(sightings.join(sources, sources.c.id == sightings.c.source_id))
+        .group_by(sources.c.id, sources.c.name, sources.c.kind)
+        .order_by(count.desc(), sources.c.name)
+        .limit(limit)
+    )
+    return [
+        {"source": name, "kind": kind, "articles": int(n)}
+        for name, kind, n in connection.execute(query)
+    ]
+
+
+def articles_per_day(*, connection: Connection, days: int = 30) -> list[dict[str, Any]]:
+    """Articles by publication day (UTC), the latest `days` days that have any, oldest
+    first; articles without a date are counted under `None`."""
+    published: ColumnElement[Any] = articles.c.published_at
+    if connection.dialect.name == "postgresql":  # the day in UTC, whatever the session's zone
+        published = func.timezone("UTC", published)
+    day = func.date(published).label("day")
+    query = (
+        select(day, func.count().label("n"))
+        .group_by(day)
+        .order_by(day.desc().nulls_last())
+        .limit(days + 1)
+    )
+    rows = [(_day(value), int(n)) for value, n in connection.execute(query)]
+    dated = sorted((d, n) for d, n in rows if d is not None)[-days:]
+    undated = [n for d, n in rows if d is None]
+    result = [{"day": d, "articles": n} for d, n in dated]
+    if undated:
+        result.append({"day": None, "articles": undated[0]})
+    return result
+
+
+def rejects_by_reason(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    count = func.count().label("n")
+    query = (
+        select(rejects.c.reason, count)
+        .group_by(rejects.c.reason)
+        .order_by(count.desc(), rejects.c.reason)
+        .limit(limit)
+    )
+    return [{"reason": reason, "count": int(n)} for reason, n in connection.execute(query)]
+
+
+def _day(value: object) -> str | None:
+    # date() gives a date on Postgres and text on SQLite.
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def outbox_backlog(*, connection: Connection) -> tuple[int, datetime | None]:
+    """Events not yet relayed to the stream, and when the oldest of them was written."""
+    from worker.storage.models import OutboxEvent
+
+    outbox = table_of(OutboxEvent)
+    count, oldest = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+    ).one()
+    if isinstance(oldest, str):  # SQLite gives text for an aggregate over a UTC column
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), oldest

@@ -71,6 +71,15 @@ def _refuse_evicting_redis(**_: object) -> None:
         raise SystemExit(f"news-ingest: error: {error}") from error
 
 
+@worker_init.connect
+def _warn_without_kernel(**_: object) -> None:
+    from worker.kernel_check import kernel_warning
+
+    warning = kernel_warning()
+    if warning:
+        structlog.get_logger(__name__).warning(warning)
+
+
 @worker_process_init.connect
 def _dispose_inherited_connections(**_: object) -> None:
     dispose_after_fork()

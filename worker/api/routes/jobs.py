@@ -49,7 +49,9 @@ JobId = Annotated[
 )
 def create_job(request: JobRequest) -> JobAccepted:
     """Queue seed paths (files or directories on the server), feed URLs and RawArticle
-    documents as one job; poll `GET /jobs/{job_id}` for its status and counts."""
+    documents as one job; poll `GET /jobs/{job_id}` for its status and counts. The API only
+    queues: Celery workers consuming `NEWS_INGEST_QUEUE` (and one beat, which re-queues lost
+    parts) do the rest; with none running the job stays `queued`."""
     settings = get_settings()
     if not (request.paths or request.feeds or request.articles):
         raise ProblemError(400, "nothing to ingest: give paths, feeds or articles")
