@@ -21,6 +21,12 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
+LanguageOpt = Annotated[
+    str | None,
+    typer.Option("--language", help="Only articles in this language (ISO 639-1, e.g. de)."),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command()(articles)
     app.command()(stories)
@@ -44,13 +50,17 @@ def articles(
     since: Annotated[str | None, typer.Option(help="Published on or after (ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     json_output: JsonOpt = False,
+    language: LanguageOpt = None,
 ) -> None:
     """Stored articles, oldest first."""
     from worker.services.browse import article_record, iter_articles
 
     found = list(
-        iter_articles(engine=database_engine(), story_id=story, since=_date(since), limit=limit)
-    )
+        iter_articles(
+            engine=database_engine(), story_id=story, since=_date(since), limit=limit,
+            language=language,
+        )
+    )  # fmt: skip
     if json_output:
         print_json([article_record(a) | {"similarity": a.similarity} for a in found])
         return
@@ -103,9 +113,11 @@ def export(
     canonical_only: Annotated[
         bool, typer.Option("--canonical-only", help="Only the first article of each story.")
     ] = False,
+    language: LanguageOpt = None,
 ) -> None:
     """One record per article: id, title, body, url, published_at, content_hash, story_id,
-    duplicate_of, sightings."""
+    duplicate_of, sightings, summary, body_source, full_text_error, language, authors, tags,
+    image_url."""
     from worker.services import browse
 
     records = (
@@ -115,6 +127,7 @@ def export(
             since=_date(since),
             until=_date(until),
             canonical_only=canonical_only,
+            language=language,
         )
     )
     if format is ExportFormat.parquet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MIN_INTERVAL_S = 60
+
+
+class FullTextMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 def _interval(value: str | None) -> int | None:
@@ -48,9 +55,18 @@ def add(
         str | None, typer.Option(help="A title, until the feed gives its own.")
     ] = None,
     json_output: JsonOpt = False,
+    full_text: Annotated[
+        FullTextMode | None,
+        typer.Option(
+            "--full-text",
+            help="Fetch the linked page of entries: auto (teasers only), always, never. "
+            "Default: NEWS_INGEST_FULL_TEXT (auto).",
+        ),
+    ] = None,
 ) -> None:
     """Register a feed; it is fetched at the next scheduling tick."""
     from worker.storage import feeds as feed_rows
+    from worker.storage import full_text as full_text_rows
 
     seconds = _interval(interval)
     engine = database_engine()
@@ -59,10 +75,15 @@ def add(
             feed, created = feed_rows.add_feed(
                 connection=connection, url=url, title=title, interval_s=seconds
             )
+            if full_text is not None:
+                full_text_rows.set_feed_full_text_mode(
+                    connection=connection, feed_id=feed.id, mode=full_text.value
+                )
+            mode = full_text_rows.feed_full_text_mode(connection=connection, feed_id=feed.id)
     except ValueError as error:
         fail(str(error))
     if json_output:
-        print_json(feed.public() | {"created": created})
+        print_json(feed.public() | {"created": created, "full_text": mode})
     elif created:
         console.print(f"added feed {feed.id}: {feed.url}")
     else:

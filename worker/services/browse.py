@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlalchemy import Engine, func, select
 
 from schemas import ArticlePublic, SightingPublic
+from worker.pipeline.metadata import language_tag
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source
 
@@ -24,6 +25,13 @@ EXPORT_FIELDS = (
     "story_id",
     "duplicate_of",
     "sightings",
+    "summary",
+    "body_source",
+    "full_text_error",
+    "language",
+    "authors",
+    "tags",
+    "image_url",
 )
 _articles = Article.__table__
 
@@ -37,6 +45,7 @@ def iter_articles(
     canonical_only: bool = False,
     limit: int | None = None,
     chunk: int = 1000,
+    language: str | None = None,
 ) -> Iterator[ArticlePublic]:
     """Articles in id order, streamed in keyset-paginated chunks (constant memory)."""
     last_id = 0
@@ -54,6 +63,9 @@ def iter_articles(
             query = query.where(_articles.c.published_at < until)
         if canonical_only:
             query = query.where(_articles.c.duplicate_of.is_(None))
+        if language is not None:
+            # "de" and "de-AT" both mean the stored "de"; an unusable tag matches nothing.
+            query = query.where(_articles.c.language == language_tag(language))
         with engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
             seen = sightings_for(connection=connection, article_ids=[row["id"] for row in rows])
@@ -138,7 +150,13 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     count = 0
     for record in records:
         writer.writerow(
-            {**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)}
+            {
+                **record,
+                **{
+                    key: json.dumps(record[key], ensure_ascii=False)
+                    for key in ("sightings", "authors", "tags")
+                },
+            }
         )
         count += 1
     return count
@@ -168,6 +186,13 @@ def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: in
             ("story_id", pa.int64()),
             ("duplicate_of", pa.int64()),
             ("sightings", pa.list_(sighting)),
+            ("summary", pa.string()),
+            ("body_source", pa.string()),
+            ("full_text_error", pa.string()),
+            ("language", pa.string()),
+            ("authors", pa.list_(pa.string())),
+            ("tags", pa.list_(pa.string())),
+            ("image_url", pa.string()),
         ]
     )
     count = 0

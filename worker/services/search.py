@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from schemas import ArticlePublic, SightingPublic
+from worker.pipeline.metadata import language_tag
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source
 
@@ -33,6 +34,7 @@ class ArticleFilter:
     story_id: int | None = None
     source: str | None = None  # a source name: seed directory, feed URL or producer
     text: str | None = None  # case-insensitive substring of the title or the body
+    language: str | None = None  # a language tag: "de" and "de-AT" both match "de"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ def find_articles(
             query = query.where(_articles.c.published_at < where.until)
         if where.story_id is not None:
             query = query.where(_articles.c.story_id == where.story_id)
+        if where.language is not None:
+            query = query.where(_articles.c.language == language_tag(where.language))
         if where.source is not None:
             source_id = connection.execute(
                 select(_sources.c.id).where(_sources.c.name == where.source)

@@ -24,6 +24,7 @@ import feedparser
 from pydantic import ValidationError
 
 from schemas.articles import RawArticle
+from worker.sources.entry_meta import entry_metadata
 from worker.sources.fetch import http_date
 
 __all__ = ["ParsedFeed", "parse_cache_headers", "parse_feed"]
@@ -122,7 +123,9 @@ def parse_feed(
         warnings.append(f"not an RSS or Atom feed (served as {served_as}): no entries found")
 
     now = fetched_at or datetime.now(UTC)
-    entries, entry_times = _entries(parsed.get("entries", []), feed_url, fetched_at, warnings)
+    entries, entry_times = _entries(
+        parsed.get("entries", []), feed_url, fetched_at, warnings, feed_meta.get("language")
+    )
     current_times = [t for t in entry_times if t <= now + _FUTURE_SLACK]
     if len(current_times) < len(entry_times):
         future = len(entry_times) - len(current_times)
@@ -154,6 +157,7 @@ def _entries(
     feed_url: str,
     fetched_at: datetime | None,
     warnings: list[str],
+    channel_language: str | None = None,
 ) -> tuple[list[RawArticle], list[datetime]]:
     drafts: list[dict[str, Any]] = []
     for position, entry in enumerate(raw_entries, start=1):
@@ -180,6 +184,9 @@ def _entries(
                 "published": published,
                 "title_is_html": title_is_html,
                 "dropped_link": entry.get("link") if entry.get("link") and not link else None,
+                "metadata": entry_metadata(
+                    entry, channel_language=channel_language, base_url=feed_url
+                ),
             }
         )
 
@@ -221,6 +228,7 @@ def _raw_article(
     warnings: list[str],
 ) -> RawArticle | None:
     extra: dict[str, Any] = {"feed_url": feed_url, "entry_link": draft["link"]}
+    extra.update(draft.get("metadata") or {})
     published = draft["published"]
     if published is None:
         extra["date_missing"] = True
