@@ -65,9 +65,11 @@ def extract_page(html: bytes, *, url: str, content_language: str | None = None) 
     text = "\n\n".join(line.strip() for line in (document.text or "").split("\n") if line.strip())
     authors = tuple(name.strip() for name in (document.author or "").split(";") if name.strip())
     tags: list[str] = []
-    for tag in [*(document.categories or []), *(document.tags or [])]:
-        if isinstance(tag, str) and tag.strip() and tag.strip() not in tags:
-            tags.append(tag.strip())
+    for value in [*(document.categories or []), *(document.tags or [])]:
+        # meta keywords arrive as one comma-separated string
+        for tag in str(value).split(","):
+            if tag.strip() and tag.strip() not in tags:
+                tags.append(tag.strip())
     return PageArticle(
         text=text,
         title=document.title or None,
