@@ -21,7 +21,7 @@ from worker.pipeline.metadata import language_tag
 __all__ = ["PageArticle", "extract_page"]
 
 # schema.org's paywall markup, which publishers add for search engines: the article's
-# text is not free. We do not read behind it, whatever the page happens to contain.
+# text is not free (services.full_text tells a paywall's stub from a metered page).
 _NOT_FREE = re.compile(r'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)")
 _META_LANG = re.compile(
