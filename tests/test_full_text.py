@@ -402,6 +402,15 @@ class TestFailures:
         pdf = self.read(pages, feed_server.url_for("/news/file.pdf"))
         assert pdf.extra["full_text_error"].startswith("not_html:")
 
+    def test_html_served_as_octet_stream_is_still_read(self, feed_server: HTTPServer) -> None:
+        """A saved page served without an HTML content type is recognised by its bytes."""
+        serve_pages(feed_server, ())
+        feed_server.expect_request("/news/saved.html").respond_with_data(
+            page_html("yna_co_kr"), content_type="application/octet-stream"
+        )
+        result = self.read(reader(local_settings()), feed_server.url_for("/news/saved.html"))
+        assert result.extra["body_source"] == "page"
+
 
 class TestFeedsFetch:
     def test_teaser_feed_stores_the_pages_text_with_the_feeds_as_summary(

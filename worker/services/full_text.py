@@ -88,6 +88,14 @@ PAYWALL_STUB_FACTOR = 3
 PAGES_PER_PART = 100
 
 
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", ""})
+_HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body|p|div|article)\b", re.IGNORECASE)
+
+
+def _looks_like_html(content: bytes) -> bool:
+    return _HTML_START.search(content[:4096]) is not None
+
+
 class PageRefused(Exception):
     """Why a page's text is not used; `str()` is the `full_text_error`."""
 
@@ -165,7 +173,8 @@ class PageReader:
             delay = min(delay, self.settings.robots_max_crawl_delay_s)
         result = self._get(url, spacing_s=delay)
         kind = (result.headers.get("content-type") or "text/html").split(";")[0].strip().lower()
-        if kind not in ("text/html", "application/xhtml+xml", "text/plain", ""):
+        if kind not in _HTML_TYPES and not _looks_like_html(result.content or b""):
+            # Static servers label saved pages application/octet-stream: the bytes decide.
             raise PageRefused("not_html", f"the page is {kind}, not HTML")
         page = extract_page(
             result.content or b"",
