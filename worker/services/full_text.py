@@ -176,11 +176,16 @@ class PageReader:
         if kind not in _HTML_TYPES and not _looks_like_html(result.content or b""):
             # Static servers label saved pages application/octet-stream: the bytes decide.
             raise PageRefused("not_html", f"the page is {kind}, not HTML")
-        page = extract_page(
-            result.content or b"",
-            url=result.url,
-            content_language=result.headers.get("content-language"),
-        )
+        try:
+            page = extract_page(
+                result.content or b"",
+                url=result.url,
+                content_language=result.headers.get("content-language"),
+            )
+        # A third-party parser on a hostile page: its failure is this page's, never the
+        # feed's (which would be recorded as failed and lose every other entry).
+        except Exception as error:
+            raise PageRefused("extract_failed", f"{type(error).__name__}: {error}") from error
         return page, result.url
 
     def _get(self, url: str, *, spacing_s: float | None = None) -> FetchResult:
