@@ -444,6 +444,40 @@ class TestFeedsFetch:
         pages_after = len([r for r, _ in feed_server.log if r.path.startswith("/news/")])
         assert pages_after == pages_before == 2
 
+    def test_passing_failure_is_tried_again_and_updates_the_article(
+        self, engine: Any, feed_server: HTTPServer
+    ) -> None:
+        """A page that answered 503 is asked again at the next fetch and its text replaces
+        the teaser (an article.updated event); a 404 is not asked again."""
+        serve_pages(feed_server, ())
+        answers = iter([Response("busy", status=503), Response(page_html("yna_co_kr"),
+                                                               content_type=HTML)])  # fmt: skip
+        feed_server.expect_request("/news/flaky.html").respond_with_handler(lambda _: next(answers))
+        feed_server.expect_request("/news/gone.html").respond_with_data("", status=404)
+        items = [
+            rss_item(1, feed_server.url_for("/news/flaky.html"), description="Flaky teaser …"),
+            rss_item(2, feed_server.url_for("/news/gone.html"), description="Gone teaser …"),
+        ]
+        feed_server.expect_request("/retry.xml").respond_with_data(
+            rss_feed(items), content_type=RSS
+        )
+        feed_id = add_feed(engine, feed_server.url_for("/retry.xml"))
+        feed_service.fetch_feeds(engine=engine, selection=feed_id)
+        first = stored(engine)
+        assert [r["full_text_error"][:8] for r in first] == ["http_503", "http_404"]
+        feed_service.fetch_feeds(engine=engine, selection=feed_id)
+        flaky, gone = stored(engine)
+        assert (flaky["id"], flaky["body_source"], flaky["full_text_error"]) == (
+            first[0]["id"], "page", None
+        )  # fmt: skip
+        assert shingle_f1(flaky["body"], truth("yna_co_kr")) >= 0.9
+        assert flaky["summary"] == "Flaky teaser …"
+        assert gone["body_source"] == "feed"
+        assert len(requests_to(feed_server, "/news/gone.html")) == 1
+        with engine.connect() as connection:
+            kinds = connection.execute(select(OutboxEvent.event_type)).scalars().all()
+        assert sorted(kinds) == ["article.created", "article.created", "article.updated"]
+
     def test_mode_never_and_full_content_feeds_fetch_no_page(
         self, sqlite_db: str, feed_server: HTTPServer
     ) -> None:

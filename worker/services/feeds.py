@@ -502,8 +502,12 @@ def _store_entries(
 ) -> FeedFetch:
     articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
     fresh = _not_yet_stored(engine, feed.id, articles, settings)
+    sent = {id(raw) for raw in fresh}
+    unchanged = [raw for raw in articles if id(raw) not in sent]
     fresh = full_text.drop_unchanged_teasers(
         engine=engine, feed_id=feed.id, entries=fresh, settings=settings
+    ) + full_text.retry_failed_pages(
+        engine=engine, feed_id=feed.id, entries=unchanged, settings=settings
     )
     # Full text before the ingest decision: here (the pages read now), or on workers in
     # "full_text" parts of their own task, so slow pages never hold feed fetching.

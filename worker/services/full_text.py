@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +44,7 @@ from worker.sources.page import PageArticle, extract_page
 from worker.sources.robots import RobotsCache
 from worker.storage import full_text as full_text_rows
 from worker.storage import jobs as job_rows
+from worker.storage.models import utcnow
 
 __all__ = [
     "DESCRIPTION_ONLY_MAX_CHARS",
@@ -57,6 +59,7 @@ __all__ = [
     "finish_without_page",
     "full_text_mode",
     "page_reader",
+    "retry_failed_pages",
     "run_full_text_part",
     "teaser_reason",
     "wants_page",
@@ -83,6 +86,13 @@ _TRUNCATED = re.compile(
 # A page marked not free whose text is under this many times the feed's (or the minimum)
 # is a paywall's stub.
 PAYWALL_STUB_FACTOR = 3
+# Page reads that failed for these reasons are tried again at the feed's next fetches,
+# for a day after the article was stored.
+_PASSING_FAILURES = (
+    "timeout:", "host_busy:", "connect:", "network:", "dns:", "protocol:", "rate_limited:",
+    "http_5", "robots: robots.txt unreachable",
+)  # fmt: skip
+RETRY_PAGES_FOR = timedelta(days=1)
 # Parts of the full-text task: pages of one host come one per second by default, so a
 # part this size ends well inside the task's time limit.
 PAGES_PER_PART = 100
@@ -382,6 +392,28 @@ def drop_unchanged_teasers(
             continue
         fresh.append(raw)
     return fresh
+
+
+def retry_failed_pages(
+    *, engine: Engine, feed_id: int, entries: Sequence[RawArticle], settings: Settings
+) -> list[RawArticle]:
+    """Of entries otherwise unchanged, those whose page read failed for a passing reason
+    (timeout, a busy host, a 5xx, robots.txt unreachable) in the last RETRY_PAGES_FOR: sent
+    again, so the article gets its page's text (an `article.updated`) when the page comes
+    back. A 404, robots.txt's refusal or a paywall are not asked again."""
+    guids = [raw.guid for raw in entries if raw.guid and raw.url]
+    if not guids:
+        return []
+    with engine.connect() as connection:
+        failed = full_text_rows.pages_failed_since(
+            connection=connection, feed_id=feed_id, guids=guids,
+            since=utcnow() - RETRY_PAGES_FOR,
+        )  # fmt: skip
+    return [
+        raw
+        for raw in entries
+        if raw.guid in failed and failed[raw.guid].startswith(_PASSING_FAILURES)
+    ]
 
 
 # ---------------------------------------------------------------------------------------

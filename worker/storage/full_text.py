@@ -5,6 +5,7 @@ body came from the page (so an unchanged teaser is not fetched again), and turni
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select, update
@@ -16,6 +17,7 @@ __all__ = [
     "FULL_TEXT_MODES",
     "feed_full_text_mode",
     "page_summaries",
+    "pages_failed_since",
     "set_feed_full_text_mode",
     "settle_full_text_part",
 ]
@@ -57,6 +59,29 @@ def page_summaries(
             if row.url and row.summary is not None:
                 by_url[row.url] = row.summary
     return by_guid, by_url
+
+
+def pages_failed_since(
+    *,
+    connection: Connection,
+    feed_id: int,
+    guids: Sequence[str],
+    since: datetime,
+) -> dict[str, str]:
+    """{guid: full_text_error} of this feed's articles stored with the feed's text after a
+    failed page read, since `since`."""
+    failed: dict[str, str] = {}
+    query = select(articles.c.guid, articles.c.full_text_error).where(
+        articles.c.source_id == feed_id,
+        articles.c.body_source == "feed",
+        articles.c.full_text_error.is_not(None),
+        articles.c.created_at >= since,
+    )
+    for condition in in_chunks(connection, articles.c.guid, sorted(set(guids))):
+        for row in connection.execute(query.where(condition)):
+            if row.guid:
+                failed[row.guid] = row.full_text_error
+    return failed
 
 
 def settle_full_text_part(
