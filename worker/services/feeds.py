@@ -518,7 +518,12 @@ def _store_entries(
     later: list[RawArticle] = []
     if send_pages is None:
         reader = full_text.page_reader(settings, require_shared=require_shared_limits)
-        fresh = full_text.complete_entries(fresh, mode=mode, settings=settings, reader=reader)
+        # Within the claim's lease: pages still waiting for their host's turn by then keep
+        # the feed's text and are asked again at the next fetch.
+        fresh = full_text.complete_entries(
+            fresh, mode=mode, settings=settings, reader=reader,
+            deadline=time.monotonic() + settings.feed_claim_lease_s * 0.75,
+        )  # fmt: skip
     else:
         texts = [full_text.feed_text(raw, settings) for raw in fresh]
         later = [
