@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     full_text_workers: int = Field(default=8, ge=1, le=64)
     robots_cache_s: int = Field(default=3600, ge=0)
     robots_max_crawl_delay_s: float = Field(default=30.0, ge=0.0)
+    # A queue of its own for `feeds.full_text` (pages wait on hosts, not on CPU): consumed by
+    # a worker started with `-Q` that queue, so page reading never takes the slots feed
+    # fetches and ingest batches need. Unset: the default queue.
+    full_text_queue: str | None = None
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
