@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # A hard ceiling any producer must respect; the configurable, usually lower limit is
 # NEWS_INGEST_MAX_ARTICLE_BYTES, checked by the worker before any work is done.
@@ -59,3 +59,31 @@ class ArticlePublic(BaseModel):
     duplicate_of: int | None
     similarity: float | None = None
     sightings: list[SightingPublic] = Field(default_factory=list)
+    # Full text and metadata (feed articles; producers may set them in RawArticle.extra).
+    summary: str | None = Field(
+        default=None, description="The feed's own text (the body itself when body_source is feed)."
+    )
+    body_source: Literal["feed", "page"] | None = Field(
+        default=None, description="feed: the feed's text; page: the linked page's main text."
+    )
+    full_text_error: str | None = Field(
+        default=None, description="Why the page's text was not used (404, robots, paywall, ...)."
+    )
+    language: str | None = Field(default=None, description="ISO 639-1 code, e.g. de.")
+    authors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="Categories and sections.")
+    image_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: Any) -> Any:
+        # Stored rows hold null for no authors or tags, and no separate summary when the
+        # body is the feed's own text.
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("authors", "tags"):
+                if data.get(key) is None:
+                    data[key] = []
+            if data.get("summary") is None and data.get("body_source") == "feed":
+                data["summary"] = data.get("body")
+        return data

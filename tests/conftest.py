@@ -24,6 +24,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ["BROKER_URL"] = TEST_REDIS_URL
 os.environ["NEWS_INGEST_ALLOW_PRIVATE_NETWORKS"] = "1"
 os.environ.setdefault("NEWS_INGEST_LOG_FORMAT", "console")
+# Feed tests link entries to hosts that do not exist: no article page is fetched unless a
+# test asks (tests/test_full_text.py sets the mode it tests).
+os.environ.setdefault("NEWS_INGEST_FULL_TEXT", "never")
 
 
 @pytest.fixture(autouse=True, scope="session")

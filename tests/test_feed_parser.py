@@ -593,7 +593,6 @@ class TestCorpus:
         feed_server.expect_request(re.compile(r"^/c/\d+$")).respond_with_handler(serve)
         failures: list[str] = []
         articles = 0
-        started = time.monotonic()
         with new_client(settings) as client:
             for number, item in enumerate(corpus):
                 try:
@@ -609,10 +608,9 @@ class TestCorpus:
                     articles += 1
                     RawArticle.model_validate(article.model_dump())
                     failures.extend(f"{item.name}: {p}" for p in _article_problems(article))
-        elapsed = time.monotonic() - started
+        # How fast is bench/feeds_bench.py's question; the test's timeout catches a hang.
         assert failures == []
         assert articles > 500
-        assert elapsed < 30, f"corpus took {elapsed:.1f} s"
 
     def test_corpus_raw_bytes_never_raise(self, corpus: list[CorpusFile]) -> None:
         """The same documents parsed straight from bytes, with no headers, never raise."""

@@ -58,6 +58,11 @@ def create_app() -> Celery:
         worker_max_memory_per_child=400_000,  # KiB: recycle a process that grew past this
         worker_hijack_root_logger=False,
         task_default_queue=settings.queue,  # NEWS_INGEST_QUEUE
+        task_routes=(
+            {"feeds.full_text": {"queue": settings.full_text_queue}}
+            if settings.full_text_queue
+            else {}
+        ),
         beat_schedule={
             "schedule-due-feeds": {
                 "task": "feeds.schedule_due",

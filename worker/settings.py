@@ -193,6 +193,19 @@ class Settings(BaseSettings):
     # the reason. Every parser is linear, so this only catches what no one foresaw: a
     # 5 MiB HTML article takes ~0.2 s, the costliest hostile shapes tested ~3 s per MB.
     article_cpu_budget_s: float = Field(default=30.0, gt=0)
+    # Full text of feed entries (worker/services/full_text.py): a feed's default mode
+    # (auto: fetch the linked page of teasers only; always; never), the page text shorter
+    # than this is "too little text" and the feed's text is kept, and robots.txt is cached
+    # per host this long. A robots.txt Crawl-delay above the cap is honoured as the cap.
+    full_text: str = Field(default="auto", pattern="^(auto|always|never)$")
+    full_text_min_chars: int = Field(default=200, ge=1)
+    full_text_workers: int = Field(default=8, ge=1, le=64)
+    robots_cache_s: int = Field(default=3600, ge=0)
+    robots_max_crawl_delay_s: float = Field(default=30.0, ge=0.0)
+    # A queue of its own for `feeds.full_text` (pages wait on hosts, not on CPU): consumed by
+    # a worker started with `-Q` that queue, so page reading never takes the slots feed
+    # fetches and ingest batches need. Unset: the default queue.
+    full_text_queue: str | None = None
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"

@@ -35,6 +35,12 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
+LanguageOpt = Annotated[
+    str | None,
+    typer.Option("--language", help="Only articles in this language (ISO 639-1, e.g. de)."),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command()(articles)
     app.command()(stories)
@@ -58,12 +64,10 @@ def articles(
     q: Annotated[
         str | None, typer.Option("--q", help="Title or body contains this (any case).")
     ] = None,
-    language: Annotated[
-        str | None, typer.Option(help="Only articles in this language (e.g. en).")
-    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Show every matching article.")] = False,
     json_output: JsonOpt = False,
+    language: LanguageOpt = None,
 ) -> None:
     """Stored articles, oldest first (50 unless --limit N or --all)."""
     from worker.services import search
@@ -176,9 +180,11 @@ def export(
     canonical_only: Annotated[
         bool, typer.Option("--canonical-only", help="Only the first article of each story.")
     ] = False,
+    language: LanguageOpt = None,
 ) -> None:
     """One record per article: id, title, body, url, published_at, content_hash, story_id,
-    duplicate_of, sightings."""
+    duplicate_of, sightings, summary, body_source, full_text_error, language, authors, tags,
+    image_url."""
     from worker.services import browse
 
     records = (
@@ -188,6 +194,7 @@ def export(
             since=parse_date(since),
             until=parse_date(until),
             canonical_only=canonical_only,
+            language=language,
         )
     )
     if format is ExportFormat.parquet:

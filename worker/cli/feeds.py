@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MIN_INTERVAL_S = 60
+
+
+class FullTextMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 def _interval(value: str | None) -> int | None:
@@ -69,11 +76,20 @@ def add(
         bool, typer.Option("--all-found", help="Register every feed the address leads to.")
     ] = False,
     json_output: JsonOpt = False,
+    full_text: Annotated[
+        FullTextMode | None,
+        typer.Option(
+            "--full-text",
+            help="Fetch the linked page of entries: auto (teasers only), always, never. "
+            "Default: NEWS_INGEST_FULL_TEXT (auto).",
+        ),
+    ] = None,
 ) -> None:
     """Register a feed; it is fetched at the next scheduling tick. A site's address is
     looked up for its feeds (its <link rel="alternate">, then the usual paths)."""
     from worker.errors import FetchError
     from worker.services.discovery import subscribe
+    from worker.storage import full_text as full_text_rows
 
     seconds = _interval(interval)
     engine = database_engine()
@@ -85,8 +101,21 @@ def add(
         fail(str(error))
     for message in done.notes:
         warn(message)
+    modes: dict[int, str | None] = {}
+    with engine.begin() as connection:
+        for feed, _created in done.feeds:
+            if full_text is not None:
+                full_text_rows.set_feed_full_text_mode(
+                    connection=connection, feed_id=feed.id, mode=full_text.value
+                )
+            modes[feed.id] = full_text_rows.feed_full_text_mode(
+                connection=connection, feed_id=feed.id
+            )
     if json_output:
-        records = [feed.public() | {"created": created} for feed, created in done.feeds]
+        records = [
+            feed.public() | {"created": created, "full_text": modes[feed.id]}
+            for feed, created in done.feeds
+        ]
         print_json(records[0] if len(records) == 1 and not all_found else records)
         return
     for feed, created in done.feeds:

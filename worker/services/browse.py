@@ -27,6 +27,13 @@ EXPORT_FIELDS = (
     "story_id",
     "duplicate_of",
     "sightings",
+    "summary",
+    "body_source",
+    "full_text_error",
+    "language",
+    "authors",
+    "tags",
+    "image_url",
 )
 
 
@@ -39,11 +46,16 @@ def iter_articles(
     canonical_only: bool = False,
     limit: int | None = None,
     chunk: int = 1000,
+    language: str | None = None,
 ) -> Iterator[ArticlePublic]:
     """Articles in id order, streamed in keyset-paginated chunks (constant memory): the
     reader of `worker.services.search`, which the API and `articles` use too."""
     where = ArticleFilter(
-        story_id=story_id, since=since, until=until, canonical_only=canonical_only
+        story_id=story_id,
+        since=since,
+        until=until,
+        canonical_only=canonical_only,
+        language=language,
     )
     return search.iter_articles(engine=engine, where=where, limit=limit, chunk=chunk)
 
@@ -85,7 +97,13 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer.writeheader()
     count = 0
     for record in records:
-        row = {**record, "sightings": json.dumps(record["sightings"], ensure_ascii=False)}
+        row = {
+            **record,
+            **{
+                key: json.dumps(record[key], ensure_ascii=False)
+                for key in ("sightings", "authors", "tags")
+            },
+        }
         writer.writerow({key: _csv_cell(value) for key, value in row.items()})
         count += 1
     return count
@@ -115,6 +133,13 @@ def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: in
             ("story_id", pa.int64()),
             ("duplicate_of", pa.int64()),
             ("sightings", pa.list_(sighting)),
+            ("summary", pa.string()),
+            ("body_source", pa.string()),
+            ("full_text_error", pa.string()),
+            ("language", pa.string()),
+            ("authors", pa.list_(pa.string())),
+            ("tags", pa.list_(pa.string())),
+            ("image_url", pa.string()),
         ]
     )
     count = 0

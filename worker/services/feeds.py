@@ -33,6 +33,7 @@ from worker.errors import FetchError, RejectedInput
 from worker.metrics import observe_feed_fetch, observe_feed_gap
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_article
+from worker.services import full_text
 from worker.services import jobs as job_service
 from worker.services.politeness import HostGate, host_gate
 from worker.settings import Settings, get_settings
@@ -48,6 +49,7 @@ from worker.sources.schedule import (
     spread,
 )
 from worker.storage import feeds as feed_rows
+from worker.storage import full_text as full_text_rows
 from worker.storage import jobs as job_rows
 from worker.storage.feeds import ClaimRefused, FeedClaim, FeedSource
 from worker.storage.models import utcnow
@@ -116,10 +118,13 @@ def fetch_feed_now(
     max_wait_s: float | None = None,
     require_shared_limits: bool = False,
     min_lease_left: timedelta = timedelta(0),
+    send_pages: SendPart | None = None,
 ) -> FeedFetch:
     """Claim one feed and fetch it now, whatever its schedule: never a disabled feed, never
     before its Retry-After, never while another fetch holds it. With `token` (from
-    `dispatch_due_feeds`), only if that claim is still ours."""
+    `dispatch_due_feeds`), only if that claim is still ours. `send_pages`: entries that
+    want their page go to "full_text" parts queued with it (workers); without it the pages
+    are read here, before the entries are stored."""
     settings = settings or get_settings()
     with engine.begin() as connection:
         claim = feed_rows.claim_feed(
@@ -135,6 +140,7 @@ def fetch_feed_now(
         settings=settings,
         max_wait_s=max_wait_s,
         require_shared_limits=require_shared_limits,
+        send_pages=send_pages,
     )
 
 
@@ -298,7 +304,12 @@ def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart
 
 
 def run_feed_part(
-    *, engine: Engine, job_id: str, part_no: int, settings: Settings | None = None
+    *,
+    engine: Engine,
+    job_id: str,
+    part_no: int,
+    settings: Settings | None = None,
+    send_pages: SendPart | None = None,
 ) -> IngestSummary | None:
     """Do a "feed" part of a job: fetch the feed, store its entries as article parts of the
     same job (in this process), then mark the feed part done. Safe to run again: a part
@@ -308,11 +319,15 @@ def run_feed_part(
         part = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
     if part is None or part.status in ("done", "failed"):
         return None
-    return run_claimed_feed_part(engine=engine, part=part, settings=settings)
+    return run_claimed_feed_part(engine=engine, part=part, settings=settings, send_pages=send_pages)
 
 
 def run_claimed_feed_part(
-    *, engine: Engine, part: job_rows.PartClaim, settings: Settings | None = None
+    *,
+    engine: Engine,
+    part: job_rows.PartClaim,
+    settings: Settings | None = None,
+    send_pages: SendPart | None = None,
 ) -> IngestSummary | None:
     """The body of `run_feed_part` for a part already claimed (so `services.jobs.run_part`
     can hand "feed" parts here)."""
@@ -348,6 +363,7 @@ def run_claimed_feed_part(
             settings=settings,
             job_id=part.job_id,
             require_shared_limits=True,
+            send_pages=send_pages,
         )
     status = "done" if result.error is None else "failed"
     return _finish_feed_part(
@@ -373,6 +389,7 @@ def fetch_claimed_feed(
     require_shared_limits: bool = False,
     job_id: str | None = None,
     send_part: SendPart | None = None,
+    send_pages: SendPart | None = None,
 ) -> FeedFetch:
     """Fetch a feed this caller holds the claim of, store its entries, record the outcome.
 
@@ -385,8 +402,9 @@ def fetch_claimed_feed(
     settings = settings or get_settings()
     try:
         return _fetch_claimed(
-            engine, claim, settings, max_wait_s, require_shared_limits, job_id, send_part
-        )
+            engine, claim, settings, max_wait_s, require_shared_limits, job_id, send_part,
+            send_pages,
+        )  # fmt: skip
     except _INFRASTRUCTURE_FAULTS:
         _release_quietly(engine, claim)
         raise
@@ -414,6 +432,7 @@ def _fetch_claimed(
     require_shared_limits: bool,
     job_id: str | None,
     send_part: SendPart | None,
+    send_pages: SendPart | None = None,
 ) -> FeedFetch:
     with engine.connect() as connection:
         feed = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id)
@@ -467,8 +486,9 @@ def _fetch_claimed(
             reason += f"; {errors[0]}"
         return _record_failure(engine, claim, FetchError("not_a_feed", reason), settings)
     return _store_entries(
-        engine, claim, feed, result, parsed, fetched_at, settings, job_id, send_part
-    )
+        engine, claim, feed, result, parsed, fetched_at, settings, job_id, send_part,
+        send_pages, require_shared_limits,
+    )  # fmt: skip
 
 
 def _store_entries(
@@ -481,14 +501,51 @@ def _store_entries(
     settings: Settings,
     job_id: str | None,
     send_part: SendPart | None,
+    send_pages: SendPart | None = None,
+    require_shared_limits: bool = False,
 ) -> FeedFetch:
     articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
     fresh, seen = _not_yet_stored(engine, feed.id, articles, settings)
     gap = not seen and _is_gap(engine, feed, parsed)
+    sent = {id(raw) for raw in fresh}
+    unchanged = [raw for raw in articles if id(raw) not in sent]
+    fresh = full_text.drop_unchanged_teasers(
+        engine=engine, feed_id=feed.id, entries=fresh, settings=settings
+    ) + full_text.retry_failed_pages(
+        engine=engine, feed_id=feed.id, entries=unchanged, settings=settings
+    )
+    # Full text before the ingest decision: here (the pages read now), or on workers in
+    # "full_text" parts of their own task, so slow pages never hold feed fetching.
+    with engine.connect() as connection:
+        mode = full_text.full_text_mode(
+            full_text_rows.feed_full_text_mode(connection=connection, feed_id=feed.id), settings
+        )
+    later: list[RawArticle] = []
+    if send_pages is None:
+        reader = full_text.page_reader(settings, require_shared=require_shared_limits)
+        # Within the claim's lease: pages still waiting for their host's turn by then keep
+        # the feed's text and are asked again at the next fetch.
+        fresh = full_text.complete_entries(
+            fresh, mode=mode, settings=settings, reader=reader,
+            deadline=time.monotonic() + settings.feed_claim_lease_s * 0.75,
+        )  # fmt: skip
+    else:
+        texts = [full_text.feed_text(raw, settings) for raw in fresh]
+        later = [
+            raw
+            for raw, text in zip(fresh, texts, strict=True)
+            if full_text.wants_page(raw, mode, text)
+        ]
+        fresh = [
+            full_text.finish_without_page(raw, text)
+            for raw, text in zip(fresh, texts, strict=True)
+            if not full_text.wants_page(raw, mode, text)
+        ]
     documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in fresh]
+    page_documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in later]
     summary: IngestSummary | None = None
     committed = True
-    if documents:
+    if documents or page_documents:
         summary = IngestSummary()
         own_job = job_id is None
         if job_id is None:
@@ -508,6 +565,13 @@ def _store_entries(
             engine=engine, job_id=job_id, documents=documents, batch_size=settings.batch_size,
             send_part=send_part or run_here,
         )  # fmt: skip
+        if page_documents and send_pages is not None:
+            # Committed rows, queued after commit, resumed by jobs.resume if a message is
+            # lost: the validators below may be saved.
+            full_text.add_full_text_parts(
+                engine=engine, job_id=job_id, documents=page_documents, mode=mode,
+                send_part=send_pages,
+            )  # fmt: skip
         if send_part is not None:
             summary = None  # counted by the caller's send_part
             with engine.connect() as connection:
@@ -540,9 +604,9 @@ def _store_entries(
         )  # fmt: skip
     outcome = FeedFetch(
         feed_id=feed.id, url=feed.url, outcome="fetched", http_status=result.status,
-        entries=len(articles), unchanged=len(articles) - len(fresh), summary=summary,
-        job_id=job_id if documents else None, next_fetch_at=next_fetch_at,
-        warnings=tuple(parsed.warnings), gap=gap,
+        entries=len(articles), unchanged=len(articles) - len(fresh) - len(later),
+        summary=summary, job_id=job_id if documents or page_documents else None,
+        next_fetch_at=next_fetch_at, warnings=tuple(parsed.warnings), gap=gap,
     )  # fmt: skip
     log.info(
         "feed fetched",

@@ -18,6 +18,7 @@ from schemas import ArticleEvent, IngestSummary
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
 from worker.pipeline.identify import content_hash
+from worker.pipeline.metadata import metadata_columns, public_metadata
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
@@ -373,6 +374,7 @@ def _event(
         published_at=item.article.published_at,
         source=item.arrival.source,
         occurred_at=now,
+        **_event_metadata(item),
     )
     return {
         "event_type": event_type,
@@ -394,7 +396,12 @@ def _text_values(item: _Prepared) -> dict[str, object]:
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(item.article.warnings) or None,
         "raw": item.raw_bytes(),
+        **metadata_columns(item.arrival.raw),
     }
+
+
+def _event_metadata(item: _Prepared) -> dict[str, object]:
+    return public_metadata(metadata_columns(item.arrival.raw), fields=ArticleEvent.METADATA_FIELDS)
 
 
 @dataclass(slots=True)

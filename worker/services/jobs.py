@@ -181,6 +181,11 @@ def run_part(
         from worker.services.feeds import run_claimed_feed_part
 
         return run_claimed_feed_part(engine=engine, part=claim, settings=settings)
+    if claim.kind == "full_text":
+        # Normally routed to feeds.full_text; here its pages are read in this process.
+        from worker.services.full_text import run_claimed_full_text_part
+
+        return run_claimed_full_text_part(engine=engine, part=claim, settings=settings)
     arrivals = arrivals_of(claim, settings)
     if claim.attempts > settings.max_task_deliveries:
         return _give_up(engine, claim, arrivals, settings)

@@ -80,9 +80,13 @@ class HostTurn:
 class HostGate(Protocol):
     shared: bool
 
-    def turn(self, host: str, *, max_wait_s: float | None) -> HostTurn: ...
+    def turn(
+        self, host: str, *, max_wait_s: float | None, spacing_s: float | None = None
+    ) -> HostTurn: ...
     def release(self, host: str) -> None: ...
-    def hold(self, host: str, *, max_wait_s: float | None) -> AbstractContextManager[HostTurn]: ...
+    def hold(
+        self, host: str, *, max_wait_s: float | None, spacing_s: float | None = None
+    ) -> AbstractContextManager[HostTurn]: ...
     def set_retry_after(self, host: str, seconds: float) -> None: ...
     def retry_after_s(self, host: str) -> float: ...
 
@@ -98,18 +102,26 @@ class _GateBase:
         self.slot_ttl_s = settings.fetch_total_timeout + _SLOT_MARGIN_S
         self._tokens = threading.local()
 
-    def _try(self, host: str, token: str) -> HostTurn:  # pragma: no cover - interface
+    def _try(
+        self, host: str, token: str, spacing_s: float
+    ) -> HostTurn:  # pragma: no cover - interface
         raise NotImplementedError
 
     def _free(self, host: str, token: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def turn(self, host: str, *, max_wait_s: float | None) -> HostTurn:
+    def turn(
+        self, host: str, *, max_wait_s: float | None, spacing_s: float | None = None
+    ) -> HostTurn:
+        """`spacing_s`: a longer spacing to leave after this request (a robots.txt
+        Crawl-delay), shared with every fetch from the host; never shorter than the
+        configured one."""
+        spacing = max(self.spacing_s, spacing_s or 0.0)
         token = uuid.uuid4().hex
         deadline = None if max_wait_s is None else time.monotonic() + max_wait_s
         pause = _POLL_MIN_S
         while True:
-            outcome = self._try(host, token)
+            outcome = self._try(host, token, spacing)
             if outcome.granted:
                 self._held()[host] = token
                 return outcome
@@ -127,8 +139,10 @@ class _GateBase:
             self._free(host, token)
 
     @contextmanager
-    def hold(self, host: str, *, max_wait_s: float | None) -> Iterator[HostTurn]:
-        outcome = self.turn(host, max_wait_s=max_wait_s)
+    def hold(
+        self, host: str, *, max_wait_s: float | None, spacing_s: float | None = None
+    ) -> Iterator[HostTurn]:
+        outcome = self.turn(host, max_wait_s=max_wait_s, spacing_s=spacing_s)
         try:
             yield outcome
         finally:
@@ -159,10 +173,10 @@ class RedisHostGate(_GateBase):
         base = f"{_PREFIX}{{{host}}}"
         return [f"{base}:slots", f"{base}:next", f"{base}:retry_after"]
 
-    def _try(self, host: str, token: str) -> HostTurn:
+    def _try(self, host: str, token: str, spacing_s: float) -> HostTurn:
         granted, wait_ms, reason = self._acquire(
             keys=self._keys(host),
-            args=[token, self.concurrency, int(self.spacing_s * 1000), int(self.slot_ttl_s * 1000)],
+            args=[token, self.concurrency, int(spacing_s * 1000), int(self.slot_ttl_s * 1000)],
         )
         reason = reason.decode() if isinstance(reason, bytes) else str(reason)
         return HostTurn(bool(granted), reason, int(wait_ms) / 1000)
@@ -197,7 +211,7 @@ class LocalHostGate(_GateBase):
         self._next: dict[str, float] = {}
         self._retry_until: dict[str, float] = {}
 
-    def _try(self, host: str, token: str) -> HostTurn:
+    def _try(self, host: str, token: str, spacing_s: float) -> HostTurn:
         now = time.monotonic()
         with self._lock:
             until = self._retry_until.get(host, 0.0)
@@ -210,7 +224,7 @@ class LocalHostGate(_GateBase):
             if next_at > now:
                 return HostTurn(False, "rate", next_at - now)
             in_flight.add(token)
-            self._next[host] = now + self.spacing_s
+            self._next[host] = now + spacing_s
             return HostTurn(True)
 
     def _free(self, host: str, token: str) -> None:

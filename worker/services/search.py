@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, exists, func, select
 
 from schemas import ArticlePublic, SightingPublic
+from worker.pipeline.metadata import language_tag
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source, table_of
 from worker.storage.text_search import matches_text
@@ -36,7 +37,7 @@ class ArticleFilter:
     source: str | None = None  # a source name: seed directory, feed URL or producer
     text: str | None = None  # case-insensitive substring of the title or the body
     canonical_only: bool = False  # only the first article of each story
-    language: str | None = None  # needs the `language` column (full text and metadata)
+    language: str | None = None  # a language tag: "de" and "de-AT" both match "de"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,8 @@ def _filtered(
     if where.canonical_only:
         query = query.where(_articles.c.duplicate_of.is_(None))
     if where.language is not None:
-        language = _articles.c.get("language")
-        if language is None:
-            raise ValueError("this database has no article languages to filter by")
-        query = query.where(language == where.language)
+        # "de" and "de-AT" both mean the stored "de"; an unusable tag matches nothing.
+        query = query.where(_articles.c.language == language_tag(where.language))
     if where.source is not None:
         source_id = connection.execute(
             select(_sources.c.id).where(_sources.c.name == where.source)

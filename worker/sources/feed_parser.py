@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from schemas.articles import RawArticle
 from worker.sources.entry_dates import corrected_entry_time
 from worker.sources.entry_links import ambiguous_without_fragment, entry_link, site_base
+from worker.sources.entry_meta import entry_metadata
 from worker.sources.fetch import http_date
 from worker.sources.json_feed import JsonFeed, looks_like_json_feed, parse_json_feed
 
@@ -134,6 +135,7 @@ def parse_feed(
     entries, entry_times = _entries(
         parsed.get("entries", []), feed_url, fetched_at, warnings,
         base=site_base(feed_meta.get("link"), feed_url=feed_url),
+        channel_language=feed_meta.get("language"),
     )  # fmt: skip
     current_times = [t for t in entry_times if t <= now + _FUTURE_SLACK]
     if len(current_times) < len(entry_times):
@@ -328,6 +330,7 @@ def _entries(
     warnings: list[str],
     *,
     base: str,
+    channel_language: str | None = None,
 ) -> tuple[list[RawArticle], list[datetime]]:
     drafts: list[dict[str, Any]] = []
     for position, entry in enumerate(raw_entries, start=1):
@@ -355,6 +358,9 @@ def _entries(
                 "published": published,
                 "title_is_html": title_is_html,
                 "dropped_link": given if given and not link else None,
+                "metadata": entry_metadata(
+                    entry, channel_language=channel_language, base_url=feed_url
+                ),
             }
         )
     for position in ambiguous_without_fragment([draft["link"] for draft in drafts]):
@@ -398,6 +404,7 @@ def _raw_article(
     warnings: list[str],
 ) -> RawArticle | None:
     extra: dict[str, Any] = {"feed_url": feed_url, "entry_link": draft["link"]}
+    extra.update(draft.get("metadata") or {})
     published = draft["published"]
     if published is None:
         extra["date_missing"] = True

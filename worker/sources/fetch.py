@@ -38,11 +38,13 @@ __all__ = [
     "Resolver",
     "allow_any_address",
     "fetch_feed",
+    "fetch_page",
     "is_public_address",
     "new_client",
     "parse_retry_after",
 ]
 
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
@@ -417,10 +419,11 @@ def _fetch(
     settings: Settings,
     started: float,
     deadline: float,
+    accept: str | None = None,
 ) -> FetchResult:
     current = _checked_url(url)
     visited = {_without_fragment(current)}
-    conditional: dict[str, str] = {}
+    conditional: dict[str, str] = {"Accept": accept} if accept else {}
     if etag:
         conditional["If-None-Match"] = etag
     if last_modified:
@@ -573,6 +576,34 @@ def http_date(value: str) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def fetch_page(
+    url: str, *, settings: Settings | None = None, client: httpx.Client | None = None
+) -> FetchResult:
+    """GET an article page (an entry's link) the way feeds are fetched: the same client
+    and SSRF check on every hop, deadline, size cap and User-Agent; only Accept differs.
+    Raise `FetchError` for anything but 2xx."""
+    settings = settings or get_settings()
+    if client is None:
+        with new_client(settings) as own_client:
+            return fetch_page(url, settings=settings, client=own_client)
+    if not isinstance(client, FeedClient) and not settings.allow_private_networks:
+        raise TypeError("fetch_page needs a client from new_client(): it enforces the SSRF policy")
+    started = time.monotonic()
+    deadline = started + settings.fetch_total_timeout
+    token = _deadline.set(deadline)
+    try:
+        return _fetch(
+            client, url, etag=None, last_modified=None, settings=settings, started=started,
+            deadline=deadline, accept=PAGE_ACCEPT,
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise _fetch_error_from(exc) from exc
+    except (httpcore.TimeoutException, TimeoutError) as exc:
+        raise FetchError("timeout", f"fetch timed out: {exc}") from exc
+    finally:
+        _deadline.reset(token)
 
 
 # ---------------------------------------------------------------------------------------

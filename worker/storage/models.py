@@ -90,6 +90,9 @@ class Source(Base):
     # been missed), and why fetch_interval_s is what it is (see sources.schedule).
     gap_detected_at: Mapped[datetime | None]
     interval_reason: Mapped[str | None] = mapped_column(Text)
+    # Feeds: fetch the linked page of entries (auto | always | never); null: the
+    # NEWS_INGEST_FULL_TEXT default. Migration 0007.
+    full_text: Mapped[str | None] = mapped_column(String(8))
 
 
 class Article(Base):
@@ -102,6 +105,7 @@ class Article(Base):
         UniqueConstraint("source_id", "guid", name="uq_articles_source_guid"),
         Index("ix_articles_story_id", "story_id"),
         Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_language", "language"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -124,6 +128,16 @@ class Article(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Full text and metadata (migration 0007, worker/pipeline/metadata.py): `summary` is the
+    # feed's own text when `body` came from the linked page (`body_source` "page"); null
+    # when the body is that text. `language` is a lowercase primary subtag ("de").
+    summary: Mapped[str | None] = mapped_column(Text)
+    body_source: Mapped[str | None] = mapped_column(String(8))  # feed | page
+    full_text_error: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    authors: Mapped[list[Any] | None]
+    tags: Mapped[list[Any] | None]
+    image_url: Mapped[str | None] = mapped_column(Text)
 
 
 class ArticleRevision(Base):

@@ -29,7 +29,12 @@ def send_part(job_id: str, part_no: int, kind: str) -> None:
     here would stop the producer mid-scan and leave the job sealed without its later parts.
     """
     global _broker_down_until
-    task = {"seeds": "ingest.seeds", "articles": "ingest.articles", "feed": "feeds.fetch"}[kind]
+    task = {
+        "seeds": "ingest.seeds",
+        "articles": "ingest.articles",
+        "feed": "feeds.fetch",
+        "full_text": "feeds.full_text",
+    }[kind]
     if time.monotonic() < _broker_down_until:
         return
     try:

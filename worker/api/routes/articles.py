@@ -77,6 +77,15 @@ def list_articles(
             description="Only articles whose title or body contains this text (case-insensitive).",
         ),
     ] = None,
+    language: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+            max_length=35,
+            description="Only articles in this language: an ISO 639-1 code such as de "
+            "(a tag such as de-AT matches de).",
+        ),
+    ] = None,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
@@ -90,6 +99,7 @@ def list_articles(
         story_id=story,
         source=source,
         text=q,
+        language=language,
     )
     page = search.find_articles(
         engine=get_engine(),
