@@ -450,7 +450,7 @@ class TestTables:
             cli("run", "one.txt", cwd=home)
         result = cli("jobs", "show", "", cwd=home)
         assert result.returncode == 1
-        assert "matches 3 jobs" in result.stderr
+        assert "'' matches 3 jobs" in result.stderr
 
     def test_titles_are_cut_at_a_word(self) -> None:
         """A long title is cut at a word boundary and marked with an ellipsis."""

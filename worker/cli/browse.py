@@ -136,7 +136,9 @@ def _filtered(where: ArticleFilter) -> bool:
 
 def stories(
     limit: Annotated[int, typer.Option(min=1)] = 50,
-    min_members: Annotated[int, typer.Option(min=1, help="Hide smaller stories.")] = 1,
+    min_members: Annotated[
+        int, typer.Option(min=1, max=2**31 - 1, help="Hide smaller stories.")
+    ] = 1,
     json_output: JsonOpt = False,
 ) -> None:
     """Stories, largest first, with their member count and sources."""

@@ -24,6 +24,7 @@ errors = Console(stderr=True, highlight=False)
 _warned: set[str] = set()
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
+PREFIX_MATCHES = 10  # ids looked up per prefix: enough to say it is ambiguous
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%SZ"  # every time shown in a table, always UTC
 
 
@@ -101,7 +102,8 @@ def resolve_prefix(what: str, given: str, find: Callable[[str], list[str]], *, l
     if not matches:
         fail(f"no {what} {given} (see `{listing}`)")
     shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-    fail(f"{given} matches {len(matches)} {what}s: {shown}; give more of the id")
+    many = f"{len(matches)} or more" if len(matches) >= PREFIX_MATCHES else str(len(matches))
+    fail(f"{given!r} matches {many} {what}s: {shown}; give more of the id")
 
 
 # ---------------------------------------------------------------------------------------

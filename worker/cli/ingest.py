@@ -65,7 +65,7 @@ def _split_inputs(inputs: list[str]) -> _Inputs:
             found.urls.append(item)
         elif Path(item).exists():
             found.paths.append(Path(item))
-            _check_seed_directory(Path(item))
+            check_seed_directory(Path(item))
         else:
             warn(f"{item}: no such file or directory")
             found.unreadable.append(item)
@@ -74,7 +74,7 @@ def _split_inputs(inputs: list[str]) -> _Inputs:
     return found
 
 
-def _check_seed_directory(path: Path) -> None:
+def check_seed_directory(path: Path) -> None:
     """A directory without a single seed file is almost always the wrong one: say so."""
     from worker.sources.seeds import iter_seed_files
 

@@ -56,7 +56,11 @@ def add_dir(
     json_output: JsonOpt = False,
 ) -> None:
     """Register a directory: beat rescans it and queues only new or changed files."""
+    from worker.cli.ingest import check_seed_directory
     from worker.services.seed_dirs import add_seed_dir
+
+    if path.is_dir():
+        check_seed_directory(path)
 
     try:
         source_id, directory, created = add_seed_dir(

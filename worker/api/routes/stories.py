@@ -13,6 +13,7 @@ from worker.storage.session import get_engine
 
 router = APIRouter(tags=["articles"])
 MAX_PAGE = 500
+MAX_MEMBERS = 2**31 - 1  # compared with a count: a larger number matches nothing
 
 
 class StorySummary(BaseModel):
@@ -34,7 +35,9 @@ class StoryList(BaseModel):
 )
 def list_stories(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    min_members: Annotated[int, Query(ge=1, description="Leave out smaller stories.")] = 1,
+    min_members: Annotated[
+        int, Query(ge=1, le=MAX_MEMBERS, description="Leave out smaller stories.")
+    ] = 1,
 ) -> StoryList:
     """Stories with their member count, first title and sources, largest first."""
     rows = search.list_stories(engine=get_engine(), limit=limit, min_members=min_members)
