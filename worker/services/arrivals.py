@@ -212,7 +212,7 @@ def storable(raw: RawArticle, settings: Settings) -> RawArticle:
     if extra is not raw.extra:
         changes["extra"] = extra
     for key in _LOCATION_KEYS:
-        if key in extra and not isinstance(extra[key], str):
+        if extra.get(key) is not None and not isinstance(extra[key], str):
             raise RejectedInput(f"extra.{key} is not a string")
     return raw.model_copy(update=changes) if changes else raw
 

@@ -27,8 +27,8 @@ from sqlalchemy import exc as sa_exc
 
 from schemas import IngestSummary
 from worker.errors import RejectedInput
+from worker.services import ingest
 from worker.services.arrivals import Arrival, storable_text
-from worker.services.ingest import ingest_batch
 from worker.settings import Settings
 from worker.storage import jobs
 from worker.storage.entry_rejects import remember_rejected_entries
@@ -98,12 +98,9 @@ def store_part(
 
 
 def refusal_kind(error: BaseException) -> str | None:
-    """The kind of error an input made the database (or our code) raise, for its reject;
-    None for faults of the database, the network or the worker, which are not the input's."""
-    # The task's soft time limit (Celery's SoftTimeLimitExceeded, named so that services
-    # stay free of Celery) is the worker's budget running out, like MemoryError.
-    if isinstance(error, MemoryError) or type(error).__name__ == "SoftTimeLimitExceeded":
-        return None
+    """The kind of error an input made the database (or its driver) raise, for the input's
+    reject; None for faults of the database, the network, the worker or our own code,
+    which are not the input's and propagate (retried, or seen)."""
     cause = getattr(error, "orig", None) or error
     sqlstate = getattr(cause, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
@@ -113,17 +110,19 @@ def refusal_kind(error: BaseException) -> str | None:
         sa_exc.OperationalError
         | sa_exc.InterfaceError
         | sa_exc.IntegrityError
+        | sa_exc.DisconnectionError
         | sa_exc.TimeoutError
-        | sa_exc.ResourceClosedError
         | psycopg.OperationalError
-        | psycopg.InterfaceError
-        | ConnectionError
-        | TimeoutError,
+        | psycopg.InterfaceError,
     ):
         return None
-    if isinstance(error, sa_exc.DisconnectionError):
-        return None
-    return type(cause).__name__
+    if isinstance(cause, sa_exc.StatementError | psycopg.Error):
+        return type(cause).__name__
+    # What a driver raises on a value it cannot bind (a dict for a text column: "bad
+    # argument type"; an unencodable string), and too deep a value.
+    if isinstance(cause, TypeError | ValueError | OverflowError | RecursionError):
+        return type(cause).__name__
+    return None
 
 
 def _store_isolating(
@@ -134,7 +133,7 @@ def _store_isolating(
     for _ in range(_ROUNDS):
         _remember_feed_entries(engine, arrivals)
         try:
-            return ingest_batch(
+            return ingest.ingest_batch(
                 engine=engine,
                 job_id=claim.job_id,
                 part_no=claim.part_no,
@@ -154,7 +153,8 @@ def _store_isolating(
                 inputs=len(pending),
             )
             offenders = _offenders(engine, claim, arrivals, pending, settings, known=error)
-            if not offenders:
+            if not offenders or (len(pending) > 1 and len(offenders) == len(pending)):
+                # No input alone, or every input alone: not an input's fault after all.
                 raise
             for index, offence in offenders.items():
                 arrivals[index] = _refused(arrivals[index], offence)
@@ -190,7 +190,7 @@ def _rehearse(
 ) -> BaseException | None:
     """Run the batch without committing: the error an input makes it raise, or None."""
     try:
-        ingest_batch(
+        ingest.ingest_batch(
             engine=engine,
             job_id=claim.job_id,
             part_no=claim.part_no,
