@@ -258,6 +258,46 @@ class TestJobStatus:
         assert outcomes[1] == ("done", None)
 
 
+class TestRedeliveryProgress:
+    def _part_left_by_a_delivery_on(self, engine: Any, index: int) -> str:
+        """A part of three articles whose first delivery died somewhere and whose second
+        recorded that it was working on input `index` (as `store_part` does)."""
+        from worker.storage import jobs as job_rows
+
+        job_id = job_service.create_job(engine=engine)
+        job_service.add_article_parts(
+            engine=engine, job_id=job_id, documents=good_articles(3), batch_size=10
+        )
+        job_service.seal_job(engine=engine, job_id=job_id)
+        for _ in range(2):
+            with engine.begin() as connection:
+                claim = job_rows.claim_part(connection=connection, job_id=job_id, part_no=0)
+        assert claim is not None
+        with engine.begin() as connection:
+            job_rows.mark_current_input(
+                connection=connection, job_id=job_id, part_no=0, index=index, attempt=2
+            )
+        return job_id
+
+    def test_the_next_delivery_rejects_the_input_a_dead_one_was_on(self, engine: Any) -> None:
+        """A new delivery after one that died on input 1 rejects input 1 alone and stores
+        the two others."""
+        job_id = self._part_left_by_a_delivery_on(engine, 1)
+        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+        assert summary is not None and (summary.new, summary.rejected) == (2, 1)
+        (reject,) = rows(engine, "SELECT location, reason FROM rejects")
+        assert reject["location"] == "https://example.org/good/1"
+
+    def test_a_retry_of_the_same_delivery_rejects_nothing(self, engine: Any) -> None:
+        """A Celery retry after a transient fault (the same delivery, not a death) resumes
+        at the input it was on and rejects nothing."""
+        job_id = self._part_left_by_a_delivery_on(engine, 1)
+        summary = job_service.run_part(
+            engine=engine, job_id=job_id, part_no=0, count_delivery=False
+        )
+        assert summary is not None and (summary.new, summary.rejected) == (3, 0)
+
+
 # --------------------------------------------------------------------------------------
 # A worker killed on a poisoned input
 # --------------------------------------------------------------------------------------
@@ -553,4 +593,107 @@ class TestFeedPoisonEntry:
         with engine.connect() as connection:
             stored = feed_rows.get_feed(connection=connection, feed_id=feed.id)
         assert stored is not None and stored.error_count == 1
+        engine.dispose()
+
+
+@pytest.mark.slow
+class TestFeedEntryThatKillsItsWorker:
+    def test_the_entry_is_rejected_once_and_left_out_of_the_next_fetch(
+        self,
+        postgres_db: str,
+        tmp_path: Path,
+        feed_server: HTTPServer,  # noqa: F811 -- the fixture
+    ) -> None:
+        """A dispatched `feeds.fetch` whose feed holds an entry its worker dies on (SIGKILL
+        on delivery 1, and on delivery 2 while on that entry): the redelivered fetch runs
+        the same part again instead of a new one, the entry is rejected alone and
+        remembered, the five others are stored, and the next fetch leaves it out."""
+        from datetime import timedelta
+
+        from worker.services import feeds as feed_service
+        from worker.storage import feeds as feed_rows
+        from worker.storage.models import utcnow
+
+        poison = 2
+        slow = "\n\n".join(distinct_article(7000 + n) for n in range(2500))
+        items = [item(n) for n in range(5)]
+        items.insert(
+            poison,
+            "<item><title>Slow</title><link>https://news.example.com/slow</link>"
+            f"<guid>slow</guid><description>{slow}</description></item>",
+        )
+        feed_server.expect_request("/killer.xml").respond_with_data(
+            rss(items), content_type="application/rss+xml"
+        )
+        engine = create_engine(postgres_db)
+        with engine.begin() as connection:
+            feed, _ = feed_rows.add_feed(
+                connection=connection, url=feed_server.url_for("/killer.xml")
+            )
+            claim = feed_rows.claim_feed(
+                connection=connection,
+                feed_id=feed.id,
+                now=utcnow(),
+                lease=timedelta(seconds=1200),
+            )
+        assert isinstance(claim, feed_rows.FeedClaim)
+        server = RedisServer(free_port(), tmp_path / "redis.log")
+        server.start()
+        worker = WorkerProcess(
+            "feed-killer",
+            worker_env(broker_url=server.url, database_url=postgres_db),
+            tmp_path,
+            concurrency=1,
+        )
+
+        def part_state() -> dict[str, Any] | None:
+            found = rows(engine, "SELECT attempts, status, current_input FROM ingest_job_parts")
+            return found[0] if found else None
+
+        try:
+            worker.start()
+            worker.wait_ready()
+            client = producer(server.url)
+            client.send_task(
+                "feeds.fetch", kwargs={"feed_id": feed.id, "claim": claim.token.isoformat()}
+            )
+            client.close()
+            wait_for(
+                lambda: (p := part_state()) and p["attempts"] == 1 and p["status"] == "running",
+                timeout=60,
+                interval=0.01,
+                what="delivery 1 running",
+            )
+            os.kill(worker.children()[0], signal.SIGKILL)
+            wait_for(
+                lambda: (p := part_state()) and p["attempts"] == 2 and p["current_input"] == poison,
+                timeout=90,
+                interval=0.01,
+                what="delivery 2 on the poisoned entry",
+            )
+            os.kill(worker.children()[0], signal.SIGKILL)
+            wait_for(
+                lambda: (p := part_state()) and p["status"] == "done",
+                timeout=90,
+                what="the part stored",
+            )
+            wait_for(lambda: queue_drained(server), timeout=30, what="queue drained")
+        except BaseException:
+            print(f"--- worker log (tail) ---\n{worker.log()[-6000:]}")
+            raise
+        finally:
+            worker.stop(timeout=20)
+            server.kill()
+        (job,) = rows(
+            engine, "SELECT status, received, new, rejected, parts_total FROM ingest_jobs"
+        )
+        assert (job["status"], job["received"], job["new"], job["rejected"]) == ("done", 6, 5, 1)
+        assert job["parts_total"] == 1  # the redeliveries ran the same part
+        again = feed_service.fetch_feed_now(engine=engine, feed_id=feed.id)
+        assert again.error is None and again.job_id is None and again.entries == 6
+        with engine.connect() as connection:
+            rejects = connection.execute(select(Reject.location, Reject.reason)).all()
+            remembered = connection.execute(select(func.count()).select_from(FeedEntryReject))
+            assert remembered.scalar_one() == 1
+        assert len(rejects) == 1 and rejects[0].location == "https://news.example.com/slow"
         engine.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -490,17 +491,24 @@ def _store_entries(
     send_part: SendPart | None,
 ) -> FeedFetch:
     articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
+    summary: IngestSummary | None = None
+    own_job = job_id is None
+    rerun = False
+    if own_job and send_part is None:
+        # A fetch redelivered under the same claim (its worker died storing the entries)
+        # finds the parts it made and runs them again as redeliveries: the entry a dead
+        # delivery was on is then rejected alone and remembered (services.isolation),
+        # instead of coming back in a new part, with a fresh delivery count, for ever.
+        job_id = _claim_job_id(feed.id, claim)
+        summary, rerun = _rerun_unfinished_parts(engine, job_id, settings)
     fresh = _not_yet_stored(engine, feed.id, articles, settings)
     documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in fresh]
-    summary: IngestSummary | None = None
     committed = True
     if documents:
-        summary = IngestSummary()
-        own_job = job_id is None
-        if job_id is None:
-            job_id = job_service.create_job(
-                engine=engine, request={"feed_id": feed.id, "feed": feed.url}
-            )
+        summary = summary or IngestSummary()
+        job_id = job_service.create_job(
+            engine=engine, request={"feed_id": feed.id, "feed": feed.url}, job_id=job_id
+        )
 
         def run_here(job: str, part_no: int, _kind: str) -> None:
             nonlocal summary
@@ -522,6 +530,8 @@ def _store_entries(
                 )
         if own_job:
             job_service.seal_job(engine=engine, job_id=job_id)
+    elif rerun and job_id is not None:
+        job_service.seal_job(engine=engine, job_id=job_id)
     interval = _interval(feed, settings, fetched_at, result.headers, parsed)
     next_fetch_at = fetched_at + timedelta(seconds=spread(interval))
     with engine.begin() as connection:
@@ -537,7 +547,7 @@ def _store_entries(
     outcome = FeedFetch(
         feed_id=feed.id, url=feed.url, outcome="fetched", http_status=result.status,
         entries=len(articles), unchanged=len(articles) - len(fresh), summary=summary,
-        job_id=job_id if documents else None, next_fetch_at=next_fetch_at,
+        job_id=job_id if documents or rerun else None, next_fetch_at=next_fetch_at,
         warnings=tuple(parsed.warnings),
     )  # fmt: skip
     log.info(
@@ -551,6 +561,33 @@ def _store_entries(
         interval_s=interval,
     )
     return outcome
+
+
+def _claim_job_id(feed_id: int, claim: FeedClaim) -> str:
+    """The job of one claimed fetch: the same for a `feeds.fetch` redelivered under the
+    same claim."""
+    key = f"news-ingest:feed-fetch:{feed_id}:{claim.token.isoformat()}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def _rerun_unfinished_parts(
+    engine: Engine, job_id: str, settings: Settings
+) -> tuple[IngestSummary | None, bool]:
+    """Run again the parts an earlier delivery of this claimed fetch left unfinished; their
+    counts, and whether there were any."""
+    with engine.connect() as connection:
+        unfinished = job_rows.unfinished_parts(connection=connection, job_id=job_id)
+    if not unfinished:
+        return None, False
+    log.warning("feed fetch redelivered: running its unfinished parts again", job_id=job_id)
+    summary = IngestSummary()
+    for part_no in unfinished:
+        done = job_service.run_part(
+            engine=engine, job_id=job_id, part_no=part_no, settings=settings
+        )
+        if done is not None:
+            summary += done
+    return summary, True
 
 
 def _as_feed_entry(

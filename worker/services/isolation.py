@@ -53,14 +53,15 @@ def store_part(
     at a time first. Returns the counts, or None if another delivery stored the part."""
     arrivals = list(arrivals)
     poisoned = set(claim.poisoned_inputs)
-    if claim.current_input is not None and 0 <= claim.current_input < len(arrivals):
+    died_on = claim.died_on
+    if died_on is not None and 0 <= died_on < len(arrivals):
         with engine.begin() as connection:
             poisoned = set(
                 jobs.poison_input(
                     connection=connection,
                     job_id=claim.job_id,
                     part_no=claim.part_no,
-                    index=claim.current_input,
+                    index=died_on,
                     poisoned=sorted(poisoned),
                 )
             )
@@ -68,8 +69,8 @@ def store_part(
             "input killed or timed out its worker: rejected",
             job_id=claim.job_id,
             part_no=claim.part_no,
-            input=claim.current_input,
-            location=arrivals[claim.current_input].location,
+            input=died_on,
+            location=arrivals[died_on].location,
         )
     for index in sorted(poisoned):
         if 0 <= index < len(arrivals) and arrivals[index].rejected is None:
@@ -79,22 +80,31 @@ def store_part(
                 f"(part delivered {claim.attempts - 1} times)",
             )
     if claim.attempts > 1:
-        start = claim.current_input + 1 if claim.current_input is not None else 0
+        # Where the last delivery got to: past the input it died on, or back at the one a
+        # transient fault interrupted (a retry of the same delivery).
+        start = 0
+        if claim.current_input is not None:
+            start = claim.current_input + (1 if died_on is not None else 0)
         for index in range(start, len(arrivals)):
             if arrivals[index].rejected is not None or arrivals[index].raw is None:
                 continue
-            with engine.begin() as connection:
-                jobs.mark_current_input(
-                    connection=connection, job_id=claim.job_id, part_no=claim.part_no, index=index
-                )
+            _mark(engine, claim, index)
             error = _rehearse(engine, claim, [arrivals[index]], settings)
             if error is not None:
                 arrivals[index] = _refused(arrivals[index], error)
-        with engine.begin() as connection:
-            jobs.mark_current_input(
-                connection=connection, job_id=claim.job_id, part_no=claim.part_no, index=None
-            )
+        _mark(engine, claim, None)
     return _store_isolating(engine, claim, arrivals, settings)
+
+
+def _mark(engine: Engine, claim: jobs.PartClaim, index: int | None) -> None:
+    with engine.begin() as connection:
+        jobs.mark_current_input(
+            connection=connection,
+            job_id=claim.job_id,
+            part_no=claim.part_no,
+            index=index,
+            attempt=claim.attempts,
+        )
 
 
 def refusal_kind(error: BaseException) -> str | None:

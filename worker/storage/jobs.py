@@ -32,8 +32,17 @@ class PartClaim:
     payload: dict[str, Any]
     attempts: int
     status: str
-    current_input: int | None = None  # the input a delivery that died was working on
+    current_input: int | None = None  # the input a delivery was last working on
+    current_input_attempt: int | None = None  # which delivery that was
     poisoned_inputs: tuple[int, ...] = ()  # inputs rejected for killing their worker
+
+    @property
+    def died_on(self) -> int | None:
+        """The input an earlier delivery was working on when it died or timed out (a Celery
+        retry after a transient fault is the same delivery: not a death)."""
+        if self.current_input is None or self.current_input_attempt is None:
+            return None
+        return self.current_input if self.attempts > self.current_input_attempt else None
 
 
 def create_job(
@@ -136,6 +145,7 @@ def claim_part(
             parts.c.attempts,
             parts.c.status,
             parts.c.current_input,
+            parts.c.current_input_attempt,
             parts.c.poisoned_inputs,
         )
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
@@ -143,7 +153,7 @@ def claim_part(
     ).one_or_none()
     if row is None:
         return None
-    progress = (row.current_input, tuple(row.poisoned_inputs or ()))
+    progress = (row.current_input, row.current_input_attempt, tuple(row.poisoned_inputs or ()))
     if row.status in ("done", "failed"):
         return PartClaim(
             job_id, part_no, row.kind, row.payload, row.attempts, row.status, *progress
@@ -170,14 +180,14 @@ def claim_part(
 
 
 def mark_current_input(
-    *, connection: Connection, job_id: str, part_no: int, index: int | None
+    *, connection: Connection, job_id: str, part_no: int, index: int | None, attempt: int
 ) -> None:
-    """Record the input a delivery is about to work on (None: none in particular), in its
-    own committed transaction, so the next delivery knows what a dead one was doing."""
+    """Record the input delivery `attempt` is about to work on (None: none in particular),
+    in its own committed transaction, so the next delivery knows what a dead one was doing."""
     connection.execute(
         update(parts)
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
-        .values(current_input=index, started_at=utcnow())
+        .values(current_input=index, current_input_attempt=attempt, started_at=utcnow())
     )
 
 
@@ -189,7 +199,7 @@ def poison_input(
     connection.execute(
         update(parts)
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
-        .values(poisoned_inputs=list(marked), current_input=None)
+        .values(poisoned_inputs=list(marked), current_input=None, current_input_attempt=None)
     )
     return marked
 
@@ -277,6 +287,16 @@ def touch_parts(*, connection: Connection, keys: Sequence[tuple[str, int]]) -> N
             .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
             .values(enqueued_at=now, started_at=None, status="queued")
         )
+
+
+def unfinished_parts(*, connection: Connection, job_id: str) -> list[int]:
+    """The numbers of a job's parts not done or failed yet."""
+    query = (
+        select(parts.c.part_no)
+        .where(parts.c.job_id == job_id, parts.c.status.not_in(("done", "failed")))
+        .order_by(parts.c.part_no)
+    )
+    return list(connection.execute(query).scalars())
 
 
 def get_job(*, connection: Connection, job_id: str) -> dict[str, Any] | None:

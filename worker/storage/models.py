@@ -223,6 +223,7 @@ class IngestJobPart(Base):
     # Set (and committed) before each input while a redelivered part goes one input at a
     # time: a delivery that dies leaves the input it died on, which the next one rejects.
     current_input: Mapped[int | None] = mapped_column(Integer)
+    current_input_attempt: Mapped[int | None] = mapped_column(Integer)  # the delivery that set it
     poisoned_inputs: Mapped[list[Any] | None]  # indexes rejected for killing their worker
 
 

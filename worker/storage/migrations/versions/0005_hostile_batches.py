@@ -18,6 +18,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("ingest_job_parts") as batch:
         batch.add_column(sa.Column("current_input", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("current_input_attempt", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("poisoned_inputs", sa.JSON(), nullable=True))
     op.create_table(
         "feed_entry_rejects",
@@ -37,4 +38,5 @@ def downgrade() -> None:
     op.drop_table("feed_entry_rejects")
     with op.batch_alter_table("ingest_job_parts") as batch:
         batch.drop_column("poisoned_inputs")
+        batch.drop_column("current_input_attempt")
         batch.drop_column("current_input")
