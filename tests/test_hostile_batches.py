@@ -259,6 +259,13 @@ class TestJobStatus:
 
 
 class TestRedeliveryProgress:
+    @pytest.fixture(autouse=True)
+    def _cap_of_two(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "2")
+        get_settings.cache_clear()
+        yield
+        get_settings.cache_clear()
+
     def _part_left_by_a_delivery_on(self, engine: Any, index: int) -> str:
         """A part of three articles whose first delivery died somewhere and whose second
         recorded that it was working on input `index` (as `store_part` does)."""
@@ -279,14 +286,25 @@ class TestRedeliveryProgress:
             )
         return job_id
 
-    def test_the_next_delivery_rejects_the_input_a_dead_one_was_on(self, engine: Any) -> None:
-        """A new delivery after one that died on input 1 rejects input 1 alone and stores
-        the two others."""
+    def test_past_the_cap_the_input_a_dead_delivery_was_on_is_rejected(self, engine: Any) -> None:
+        """A delivery past NEWS_INGEST_MAX_TASK_DELIVERIES after one that died on input 1
+        rejects input 1 alone and stores the two others."""
         job_id = self._part_left_by_a_delivery_on(engine, 1)
         summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
         assert summary is not None and (summary.new, summary.rejected) == (2, 1)
         (reject,) = rows(engine, "SELECT location, reason FROM rejects")
         assert reject["location"] == "https://example.org/good/1"
+
+    def test_before_the_cap_the_input_is_tried_again(
+        self, engine: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Below the cap, the input a dead delivery was on is tried again, not rejected:
+        the death may have been the machine's."""
+        monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "3")
+        get_settings.cache_clear()
+        job_id = self._part_left_by_a_delivery_on(engine, 1)
+        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+        assert summary is not None and (summary.new, summary.rejected) == (3, 0)
 
     def test_a_retry_of_the_same_delivery_rejects_nothing(self, engine: Any) -> None:
         """A Celery retry after a transient fault (the same delivery, not a death) resumes
@@ -309,8 +327,9 @@ class TestWorkerKilledOnPoisonedInput:
         self, postgres_db: str, tmp_path: Path
     ) -> None:
         """A batch whose worker is SIGKILLed twice (the second time while it works on the
-        poisoned input, as the OOM killer would): the next delivery rejects that input
-        alone and stores the five others; the job is `done`."""
+        poisoned input, as the OOM killer would), with NEWS_INGEST_MAX_TASK_DELIVERIES=2:
+        the delivery past the cap rejects that input alone and stores the five others; the
+        job is `done`."""
         server = RedisServer(free_port(), tmp_path / "redis.log")
         server.start()
         poison = 2
@@ -318,7 +337,7 @@ class TestWorkerKilledOnPoisonedInput:
         slow = "\n\n".join(distinct_article(5000 + n) for n in range(2500))
         documents = good_articles(5)
         documents.insert(poison, {"body": slow, "url": "https://example.org/poison"})
-        env = worker_env(broker_url=server.url, database_url=postgres_db)
+        env = worker_env(broker_url=server.url, database_url=postgres_db, max_task_deliveries="2")
         engine = create_engine(postgres_db)
         worker = WorkerProcess("poisoned", env, tmp_path, concurrency=1)
         try:
@@ -641,7 +660,7 @@ class TestFeedEntryThatKillsItsWorker:
         server.start()
         worker = WorkerProcess(
             "feed-killer",
-            worker_env(broker_url=server.url, database_url=postgres_db),
+            worker_env(broker_url=server.url, database_url=postgres_db, max_task_deliveries="2"),
             tmp_path,
             concurrency=1,
         )

@@ -8,8 +8,9 @@ Two ways one input can take its whole batch down, both handled around `ingest_ba
   the database's error kind and the rest is stored.
 - An input kills or times out its worker, so the part is redelivered. A redelivery works
   one input at a time first, recording each (committed) in the part's `current_input`
-  before it rehearses it; a delivery that dies leaves the input it died on, and the next
-  one rejects that input alone (`poisoned_inputs`) and stores the others.
+  before it rehearses it; a delivery that dies leaves the input it died on. Once the part
+  is past NEWS_INGEST_MAX_TASK_DELIVERIES, the next delivery rejects that input alone
+  (`poisoned_inputs`) and stores the others.
 
 Feed entries rejected here are remembered (`feed_entry_rejects`) so the next fetch of their
 feed does not bring them back.
@@ -53,7 +54,10 @@ def store_part(
     at a time first. Returns the counts, or None if another delivery stored the part."""
     arrivals = list(arrivals)
     poisoned = set(claim.poisoned_inputs)
-    died_on = claim.died_on
+    # Before the delivery cap, the input a dead delivery was on is tried again: the death
+    # may have been the machine's (a deploy, a broker restart, a neighbour's OOM) and
+    # `jobs.resume` re-sends count as deliveries too. Past the cap it is rejected alone.
+    died_on = claim.died_on if claim.attempts > settings.max_task_deliveries else None
     if died_on is not None and 0 <= died_on < len(arrivals):
         with engine.begin() as connection:
             poisoned = set(
@@ -80,8 +84,8 @@ def store_part(
                 f"(part delivered {claim.attempts - 1} times)",
             )
     if claim.attempts > 1:
-        # Where the last delivery got to: past the input it died on, or back at the one a
-        # transient fault interrupted (a retry of the same delivery).
+        # Where the last delivery got to: past the input just rejected, else back at the
+        # one it was on.
         start = 0
         if claim.current_input is not None:
             start = claim.current_input + (1 if died_on is not None else 0)
