@@ -111,10 +111,12 @@ def job_finished(url: str, job_id: str) -> bool:
 
 
 def push(server: RedisServer, body: bytes) -> str:
+    import redis
+
     from tests.test_faults import message_job_id, raw_message
 
     task_id, message = raw_message("ingest.articles", body)
-    client = server.client()
+    client = redis.Redis(port=server.port)
     client.lpush("news-ingest", message)
     client.close()
     return message_job_id(task_id)
@@ -142,7 +144,11 @@ def bench_worker(url: str, workdir: Path) -> None:
             sampler = Sampler(worker.pid)
             sampler.start()
             job_id = push(server, body)
-            wait_for(lambda j=job_id: job_finished(url, j), timeout=300, what=name)
+
+            def finished(job: str = job_id) -> bool:
+                return job_finished(url, job)
+
+            wait_for(finished, timeout=300, what=name)
             peak = sampler.stop()
             alive = worker.process is not None and worker.process.poll() is None
             print(
