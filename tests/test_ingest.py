@@ -217,7 +217,8 @@ class TestRedelivery:
         assert count(engine, Sighting) == 1
 
     def test_a_poison_part_gives_up_after_max_deliveries(self, engine, monkeypatch) -> None:
-        """A part delivered more than the cap is rejected whole instead of looping forever."""
+        """A part delivered more than the cap, never dying on one input in particular, is
+        rejected whole instead of looping forever; its job, every input rejected, fails."""
         from worker.storage import jobs as job_rows
 
         monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "2")
@@ -235,7 +236,7 @@ class TestRedelivery:
         with engine.connect() as connection:
             status = connection.execute(select(IngestJob.status)).scalar_one()
             reason = connection.execute(select(Reject.reason)).scalar_one()
-        assert status == "done" and "gave up after 2 deliveries" in reason
+        assert status == "failed" and "gave up after 2 deliveries" in reason
 
 
 class TestNearDuplicates:

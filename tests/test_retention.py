@@ -12,6 +12,7 @@ from tests.store import store_articles
 from worker.app import app as celery_app
 from worker.services.retention import prune
 from worker.settings import Settings
+from worker.storage.articles import insert_rejects
 from worker.storage.models import (
     Article,
     ArticleRevision,
@@ -114,7 +115,11 @@ class TestPrune:
 class TestRejectRawIsCapped:
     def test_a_huge_reject_keeps_only_its_start(self, engine: Engine) -> None:
         """A rejected input's raw bytes are stored up to `reject_raw_max_bytes` (64 KiB)."""
-        store_articles(engine, [{"body": "\x00" * 2_000_000}])
+        with engine.begin() as connection:
+            insert_rejects(
+                connection=connection,
+                rows=[{"location": "big.txt", "reason": "binary file", "raw": b"\x00" * 2_000_000}],
+            )
         with engine.connect() as connection:
             raw = connection.execute(select(table_of(Reject).c.raw)).scalar_one()
-        assert raw is not None and 0 < len(raw) <= 64 * 1024
+        assert raw == b"\x00" * (64 * 1024)

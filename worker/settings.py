@@ -206,6 +206,26 @@ class Settings(BaseSettings):
     # a worker started with `-Q` that queue, so page reading never takes the slots feed
     # fetches and ingest batches need. Unset: the default queue.
     full_text_queue: str | None = None
+    # Hostile input (issue 19): limits checked before the database or the JSON decoder.
+    # Per RawArticle, in UTF-8 bytes: the URL, guid and source sit in btree indexes, whose
+    # entries Postgres refuses past 2,704 bytes (a 6,000-character URL failed its batch).
+    max_url_bytes: int = Field(default=2048, ge=64)
+    max_guid_bytes: int = Field(default=1024, ge=16)
+    max_source_bytes: int = Field(default=2048, ge=64)
+    max_title_bytes: int = Field(default=16 * 1024, ge=256)
+    # `extra`: keys and list items counted at every level, nesting depth, size as JSON.
+    max_extra_items: int = Field(default=512, ge=1)
+    max_extra_depth: int = Field(default=8, ge=1)
+    max_extra_bytes: int = Field(default=64 * 1024, ge=256)
+    # A task message or `POST /jobs` body, scanned before it is decoded: its size, its JSON
+    # nesting depth and its number of JSON values. Decoding 200,000 tiny items took a
+    # worker to 511 MB; 100,000 levels of nesting killed it (RecursionError).
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=8)
+    max_message_items: int = Field(default=250_000, ge=100)
+    # Feed documents: XML element nesting, checked before feedparser (which spent ~80 MB
+    # per MB of deeply nested markup).
+    max_feed_depth: int = Field(default=256, ge=16)
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"

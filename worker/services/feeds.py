@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,8 +36,10 @@ from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_article
 from worker.services import full_text
 from worker.services import jobs as job_service
+from worker.services.arrivals import entry_key, storable_text
 from worker.services.politeness import HostGate, host_gate
 from worker.settings import Settings, get_settings
+from worker.sources.bounds import xml_depth
 from worker.sources.feed_parser import ParsedFeed, parse_cache_headers, parse_feed
 from worker.sources.fetch import FeedClient, FetchResult, fetch_feed, new_client
 from worker.sources.schedule import (
@@ -51,6 +54,7 @@ from worker.sources.schedule import (
 from worker.storage import feeds as feed_rows
 from worker.storage import full_text as full_text_rows
 from worker.storage import jobs as job_rows
+from worker.storage.entry_rejects import rejected_entries
 from worker.storage.feeds import ClaimRefused, FeedClaim, FeedSource
 from worker.storage.models import utcnow
 
@@ -469,6 +473,14 @@ def _fetch_claimed(
     fetched_at = utcnow()
     if result.status == 304:
         return _record_not_modified(engine, claim, feed, result, fetched_at, settings)
+    depth = xml_depth(result.content or b"")
+    if depth > settings.max_feed_depth:
+        # Before feedparser, which spent ~80 MB per MB of deeply nested markup.
+        reason = (
+            f"feed markup nested {depth} levels deep exceeds "
+            f"NEWS_INGEST_MAX_FEED_DEPTH={settings.max_feed_depth}"
+        )
+        return _record_failure(engine, claim, FetchError("too_deep", reason), settings)
     parsed = parse_feed(
         result.content or b"", feed_url=result.url, headers=result.headers, fetched_at=fetched_at
     )
@@ -505,6 +517,16 @@ def _store_entries(
     require_shared_limits: bool = False,
 ) -> FeedFetch:
     articles = [_as_feed_entry(raw, feed.url, result.url, fetched_at) for raw in parsed.entries]
+    summary: IngestSummary | None = None
+    own_job = job_id is None
+    rerun = False
+    if own_job and send_part is None:
+        # A fetch redelivered under the same claim (its worker died storing the entries)
+        # finds the parts it made and runs them again as redeliveries: the entry a dead
+        # delivery was on is then rejected alone and remembered (services.isolation),
+        # instead of coming back in a new part, with a fresh delivery count, for ever.
+        job_id = _claim_job_id(feed.id, claim)
+        summary, rerun = _rerun_unfinished_parts(engine, job_id, settings)
     fresh, seen = _not_yet_stored(engine, feed.id, articles, settings)
     gap = not seen and _is_gap(engine, feed, parsed)
     sent = {id(raw) for raw in fresh}
@@ -543,15 +565,12 @@ def _store_entries(
         ]
     documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in fresh]
     page_documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in later]
-    summary: IngestSummary | None = None
     committed = True
     if documents or page_documents:
-        summary = IngestSummary()
-        own_job = job_id is None
-        if job_id is None:
-            job_id = job_service.create_job(
-                engine=engine, request={"feed_id": feed.id, "feed": feed.url}
-            )
+        summary = summary or IngestSummary()
+        job_id = job_service.create_job(
+            engine=engine, request={"feed_id": feed.id, "feed": feed.url}, job_id=job_id
+        )
 
         def run_here(job: str, part_no: int, _kind: str) -> None:
             nonlocal summary
@@ -580,6 +599,8 @@ def _store_entries(
                 )
         if own_job:
             job_service.seal_job(engine=engine, job_id=job_id)
+    elif rerun and job_id is not None:
+        job_service.seal_job(engine=engine, job_id=job_id)
     choice = _interval(feed, settings, fetched_at, result.headers, parsed, gap=gap)
     interval = choice.seconds
     if gap:
@@ -605,7 +626,7 @@ def _store_entries(
     outcome = FeedFetch(
         feed_id=feed.id, url=feed.url, outcome="fetched", http_status=result.status,
         entries=len(articles), unchanged=len(articles) - len(fresh) - len(later),
-        summary=summary, job_id=job_id if documents or page_documents else None,
+        summary=summary, job_id=job_id if documents or page_documents or rerun else None,
         next_fetch_at=next_fetch_at, warnings=tuple(parsed.warnings), gap=gap,
     )  # fmt: skip
     log.info(
@@ -619,6 +640,33 @@ def _store_entries(
         interval_s=interval,
     )
     return outcome
+
+
+def _claim_job_id(feed_id: int, claim: FeedClaim) -> str:
+    """The job of one claimed fetch: the same for a `feeds.fetch` redelivered under the
+    same claim."""
+    key = f"news-ingest:feed-fetch:{feed_id}:{claim.token.isoformat()}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def _rerun_unfinished_parts(
+    engine: Engine, job_id: str, settings: Settings
+) -> tuple[IngestSummary | None, bool]:
+    """Run again the parts an earlier delivery of this claimed fetch left unfinished; their
+    counts, and whether there were any."""
+    with engine.connect() as connection:
+        unfinished = job_rows.unfinished_parts(connection=connection, job_id=job_id)
+    if not unfinished:
+        return None, False
+    log.warning("feed fetch redelivered: running its unfinished parts again", job_id=job_id)
+    summary = IngestSummary()
+    for part_no in unfinished:
+        done = job_service.run_part(
+            engine=engine, job_id=job_id, part_no=part_no, settings=settings
+        )
+        if done is not None:
+            summary += done
+    return summary, True
 
 
 def _as_feed_entry(
@@ -652,6 +700,7 @@ def _not_yet_stored(
     article, one more sighting)."""
     if not articles:
         return [], 0
+    articles = _not_rejected_before(engine, feed_id, articles)
     urls = {
         raw.url: canonical_url(raw.url, keep_fragment=bool(raw.extra.get("fragment_identifies")))
         for raw in articles
@@ -699,6 +748,35 @@ def _is_gap(engine: Engine, feed: FeedSource, parsed: ParsedFeed) -> bool:
         return False
     with engine.connect() as connection:
         return feed_rows.has_sightings(connection=connection, feed_id=feed.id)
+
+
+def _not_rejected_before(
+    engine: Engine, feed_id: int, articles: Sequence[RawArticle]
+) -> list[RawArticle]:
+    """The entries not rejected before with the same guid and text (`feed_entry_rejects`):
+    a poison entry is dealt with once, not on every fetch of its feed."""
+    keys = [
+        entry_key(
+            storable_text(str(raw.extra.get("feed_url", ""))),
+            guid=raw.guid, url=raw.url, title=raw.title, body=raw.body,
+        )
+        for raw in articles
+    ]  # fmt: skip
+    with engine.connect() as connection:
+        rejected = rejected_entries(
+            connection=connection, source_id=feed_id, guid_keys=[key.guid_key for key in keys]
+        )
+    if not rejected:
+        return list(articles)
+    kept = [
+        raw
+        for raw, key in zip(articles, keys, strict=True)
+        if (key.guid_key, key.content_key) not in rejected
+    ]
+    log.info(
+        "feed entries rejected before left out", feed_id=feed_id, left_out=len(articles) - len(kept)
+    )
+    return kept
 
 
 def _interval(

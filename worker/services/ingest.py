@@ -120,8 +120,10 @@ def ingest_batch(
     part_no: int,
     arrivals: Sequence[Arrival],
     settings: Settings | None = None,
+    dry_run: bool = False,
 ) -> IngestSummary | None:
-    """Store one batch. Returns its counts, or None if an earlier delivery already stored it."""
+    """Store one batch. Returns its counts, or None if an earlier delivery already stored it.
+    `dry_run` does everything but commit (services.isolation finds a refused input so)."""
     settings = settings or get_settings()
     started = time.perf_counter()
     prepared, rejected = _prepare(arrivals, settings)
@@ -147,6 +149,9 @@ def ingest_batch(
             log.info("batch already stored", job_id=job_id, part_no=part_no)
             return None
         decision = _store(connection, job_id, prepared, rejected, candidates, settings)
+        if dry_run:
+            connection.rollback()
+            return decision.summary
         jobs.finish_part(
             connection=connection, job_id=job_id, part_no=part_no, summary=decision.summary
         )

@@ -114,31 +114,33 @@ def add_article_parts(
 def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Settings) -> None:
     """Turn a producer's `ingest.articles` message into a one-part job, once per message.
 
-    A payload that is not a list, or a batch over NEWS_INGEST_MAX_BATCH_SIZE, is accepted as
-    a part whose inputs are all rejected with the reason: checked before any work is done,
-    never retried.
+    A payload that is not a list, a batch over NEWS_INGEST_MAX_BATCH_SIZE, or a message
+    refused before decoding (`{"__refused__": reason, "count": n}`, see
+    worker.tasks.messages) becomes a failed part with ONE reject that counts its inputs:
+    checked before any work is done, never retried, and never a row per item (200,000
+    tiny items once wrote 176 MB of reject rows).
     """
-    if not isinstance(articles, list):
-        articles = [
-            {
-                "__rejected__": "payload is not a list of RawArticle documents",
-                "payload": repr(articles)[:10_000],
-            }
-        ]
+    refusal: tuple[str, int, bytes | None] | None = None
+    if isinstance(articles, dict) and isinstance(articles.get("__refused__"), str):
+        count = articles.get("count")
+        refusal = (articles["__refused__"], count if isinstance(count, int) else 1, None)
+    elif not isinstance(articles, list):
+        shown = repr(articles)[:10_000].encode("utf-8", "replace")
+        refusal = ("payload is not a list of RawArticle documents", 1, shown)
     elif len(articles) > settings.max_batch_size:
         reason = (
             f"batch of {len(articles)} articles exceeds "
             f"NEWS_INGEST_MAX_BATCH_SIZE={settings.max_batch_size}"
         )
-        articles = [
-            {"__rejected__": reason, "payload": f"article {i}"} for i in range(len(articles))
-        ]
+        refusal = (reason, len(articles), None)
     with engine.begin() as connection:
         jobs.create_job(
             connection=connection, request={"producer": "ingest.articles"}, job_id=job_id
         )
         job = jobs.get_job(connection=connection, job_id=job_id)
-        if job is not None and job["parts_total"] == 0:
+        if job is None or job["parts_total"] != 0:
+            return
+        if refusal is None:
             jobs.add_parts(
                 connection=connection,
                 job_id=job_id,
@@ -146,6 +148,35 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
                 payloads=[{"articles": articles}],
             )
             jobs.seal_job(connection=connection, job_id=job_id)
+            return
+        reason, count, head = refusal
+        (part_no,) = jobs.add_parts(
+            connection=connection,
+            job_id=job_id,
+            kind="articles",
+            payloads=[{"refused": reason, "count": count}],
+        )
+        jobs.seal_job(connection=connection, job_id=job_id)
+        insert_rejects(
+            connection=connection,
+            rows=[
+                {
+                    "job_id": job_id,
+                    "location": f"ingest.articles message ({count} inputs)",
+                    "reason": reason,
+                    "raw": head,
+                    "created_at": utcnow(),
+                }
+            ],
+        )
+        jobs.finish_part(
+            connection=connection,
+            job_id=job_id,
+            part_no=part_no,
+            summary=IngestSummary(received=count, rejected=count),
+            status="failed",
+            error=reason,
+        )
 
 
 def seal_job(*, engine: Engine, job_id: str) -> None:
@@ -187,15 +218,15 @@ def run_part(
 
         return run_claimed_full_text_part(engine=engine, part=claim, settings=settings)
     arrivals = arrivals_of(claim, settings)
-    if claim.attempts > settings.max_task_deliveries:
+    if claim.attempts > settings.max_task_deliveries and claim.current_input is None:
+        # Died that often and never while on one input in particular (a delivery that died
+        # on one leaves it in `current_input`: that input alone is rejected, see isolation).
         return _give_up(engine, claim, arrivals, settings)
     # Imported here: queueing (`enqueue`, the API) needs this module, not the pipeline's
     # numpy and text libraries, and loads this module in 0.25 s instead of 0.49 s.
-    from worker.services.ingest import ingest_batch
+    from worker.services.isolation import store_part
 
-    return ingest_batch(
-        engine=engine, job_id=job_id, part_no=part_no, arrivals=arrivals, settings=settings
-    )
+    return store_part(engine=engine, claim=claim, arrivals=arrivals, settings=settings)
 
 
 def resume_stalled(

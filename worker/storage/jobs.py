@@ -18,6 +18,8 @@ jobs = table_of(IngestJob)
 parts = table_of(IngestJobPart)
 
 SUMMARY_FIELDS = tuple(IngestSummary.model_fields)
+# A job whose every input was rejected ends `failed` with this error, not `done`.
+EVERY_INPUT_REJECTED = "every input was rejected (see `news-ingest rejects --job ID`)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,17 @@ class PartClaim:
     payload: dict[str, Any]
     attempts: int
     status: str
+    current_input: int | None = None  # the input a delivery was last working on
+    current_input_attempt: int | None = None  # which delivery that was
+    poisoned_inputs: tuple[int, ...] = ()  # inputs rejected for killing their worker
+
+    @property
+    def died_on(self) -> int | None:
+        """The input an earlier delivery was working on when it died or timed out (a Celery
+        retry after a transient fault is the same delivery: not a death)."""
+        if self.current_input is None or self.current_input_attempt is None:
+            return None
+        return self.current_input if self.attempts > self.current_input_attempt else None
 
 
 def create_job(
@@ -93,8 +106,11 @@ def add_parts(
 
 
 def seal_job(*, connection: Connection, job_id: str) -> None:
-    """No more parts will come: a job whose parts are all done is done now."""
+    """No more parts will come: a job whose parts are all done is done now (failed if every
+    one of its inputs was rejected)."""
     now = utcnow()
+    finished = jobs.c.parts_done >= jobs.c.parts_total
+    all_rejected = and_(jobs.c.received > 0, jobs.c.rejected >= jobs.c.received)
     connection.execute(
         update(jobs)
         .where(jobs.c.id == job_id)
@@ -102,9 +118,15 @@ def seal_job(*, connection: Connection, job_id: str) -> None:
             sealed=True,
             updated_at=now,
             status=case(
-                (jobs.c.parts_done >= jobs.c.parts_total, JobStatus.done.value), else_=jobs.c.status
+                (and_(finished, all_rejected), JobStatus.failed.value),
+                (finished, JobStatus.done.value),
+                else_=jobs.c.status,
             ),
-            finished_at=case((jobs.c.parts_done >= jobs.c.parts_total, now), else_=None),
+            error=case(
+                (and_(finished, all_rejected, jobs.c.error.is_(None)), EVERY_INPUT_REJECTED),
+                else_=jobs.c.error,
+            ),
+            finished_at=case((finished, now), else_=None),
         )
     )
 
@@ -117,14 +139,25 @@ def claim_part(
     A Celery retry after a transient fault is not a new delivery: `count_delivery=False`."""
     now = utcnow()
     row = connection.execute(
-        select(parts.c.kind, parts.c.payload, parts.c.attempts, parts.c.status)
+        select(
+            parts.c.kind,
+            parts.c.payload,
+            parts.c.attempts,
+            parts.c.status,
+            parts.c.current_input,
+            parts.c.current_input_attempt,
+            parts.c.poisoned_inputs,
+        )
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
         .with_for_update()
     ).one_or_none()
     if row is None:
         return None
+    progress = (row.current_input, row.current_input_attempt, tuple(row.poisoned_inputs or ()))
     if row.status in ("done", "failed"):
-        return PartClaim(job_id, part_no, row.kind, row.payload, row.attempts, row.status)
+        return PartClaim(
+            job_id, part_no, row.kind, row.payload, row.attempts, row.status, *progress
+        )
     connection.execute(
         update(parts)
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
@@ -136,8 +169,39 @@ def claim_part(
         .values(status=JobStatus.running.value, updated_at=now)
     )
     return PartClaim(
-        job_id, part_no, row.kind, row.payload, row.attempts + int(count_delivery), "running"
+        job_id,
+        part_no,
+        row.kind,
+        row.payload,
+        row.attempts + int(count_delivery),
+        "running",
+        *progress,
     )
+
+
+def mark_current_input(
+    *, connection: Connection, job_id: str, part_no: int, index: int | None, attempt: int
+) -> None:
+    """Record the input delivery `attempt` is about to work on (None: none in particular),
+    in its own committed transaction, so the next delivery knows what a dead one was doing."""
+    connection.execute(
+        update(parts)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .values(current_input=index, current_input_attempt=attempt, started_at=utcnow())
+    )
+
+
+def poison_input(
+    *, connection: Connection, job_id: str, part_no: int, index: int, poisoned: Sequence[int]
+) -> tuple[int, ...]:
+    """Mark an input as one that killed its worker: every later delivery rejects it."""
+    marked = tuple(sorted({*poisoned, index}))
+    connection.execute(
+        update(parts)
+        .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
+        .values(poisoned_inputs=list(marked), current_input=None, current_input_attempt=None)
+    )
+    return marked
 
 
 def lock_part_if_open(*, connection: Connection, job_id: str, part_no: int) -> bool:
@@ -169,13 +233,23 @@ def finish_part(
         .values(status=status, finished_at=now, error=error, **counts)
     )
     all_done = and_(jobs.c.sealed, jobs.c.parts_done + 1 >= jobs.c.parts_total)
+    received = jobs.c.received + summary.received
+    all_rejected = and_(received > 0, jobs.c.rejected + summary.rejected >= received)
     connection.execute(
         update(jobs)
         .where(jobs.c.id == job_id)
         .values(
             parts_done=jobs.c.parts_done + 1,
             updated_at=now,
-            status=case((all_done, JobStatus.done.value), else_=JobStatus.running.value),
+            status=case(
+                (and_(all_done, all_rejected), JobStatus.failed.value),
+                (all_done, JobStatus.done.value),
+                else_=JobStatus.running.value,
+            ),
+            error=case(
+                (and_(all_done, all_rejected, jobs.c.error.is_(None)), EVERY_INPUT_REJECTED),
+                else_=jobs.c.error,
+            ),
             finished_at=case((all_done, now), else_=None),
             **{name: getattr(jobs.c, name) + value for name, value in counts.items()},
         )
@@ -213,6 +287,16 @@ def touch_parts(*, connection: Connection, keys: Sequence[tuple[str, int]]) -> N
             .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
             .values(enqueued_at=now, started_at=None, status="queued")
         )
+
+
+def unfinished_parts(*, connection: Connection, job_id: str) -> list[int]:
+    """The numbers of a job's parts not done or failed yet."""
+    query = (
+        select(parts.c.part_no)
+        .where(parts.c.job_id == job_id, parts.c.status.not_in(("done", "failed")))
+        .order_by(parts.c.part_no)
+    )
+    return list(connection.execute(query).scalars())
 
 
 def get_job(*, connection: Connection, job_id: str) -> dict[str, Any] | None:

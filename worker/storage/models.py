@@ -254,6 +254,11 @@ class IngestJobPart(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Set (and committed) before each input while a redelivered part goes one input at a
+    # time: a delivery that dies leaves the input it died on, which the next one rejects.
+    current_input: Mapped[int | None] = mapped_column(Integer)
+    current_input_attempt: Mapped[int | None] = mapped_column(Integer)  # the delivery that set it
+    poisoned_inputs: Mapped[list[Any] | None]  # indexes rejected for killing their worker
 
 
 class Reject(Base):
@@ -316,6 +321,19 @@ class SourceFile(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str | None] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedEntryReject(Base):
+    """A feed entry that was rejected (limits, refused by the database, killed its worker):
+    the next fetch of its feed leaves it out until its text changes."""
+
+    __tablename__ = "feed_entry_rejects"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    guid_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the guid
+    content_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the text
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -122,7 +122,9 @@ def _message_source(args: tuple[object, ...], kwargs: dict[str, object]) -> str 
     if isinstance(articles, list):
         names = sorted(
             {
-                str(a["source"])
+                str(a["source"])[
+                    :200
+                ]  # a hostile 8,000-character source stays out of every log line
                 for a in articles[:1000]
                 if isinstance(a, dict) and isinstance(a.get("source"), str)
             }

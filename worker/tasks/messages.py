@@ -13,12 +13,24 @@ One level down, an item in the queue that is not a kombu envelope at all is hand
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import structlog
 from celery.exceptions import InvalidTaskError
 from celery.worker.strategy import default as default_strategy
 
+from worker.settings import get_settings
+from worker.sources.bounds import json_refusal
+
 __all__ = ["checked_strategy"]
+
+log = structlog.get_logger(__name__)
+
+# What an `ingest.articles` message too large, too deep or with too many items to decode
+# becomes: a message whose `articles` name the reason, which the task turns into one job
+# with one reject (services.jobs.accept_message).
+REFUSED_KEY = "__refused__"
 
 
 def checked_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Any:
@@ -28,6 +40,8 @@ def checked_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Any:
     def on_message(
         message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kwargs: Any
     ) -> Any:
+        if body is None:
+            _bound_before_decoding(task.name, message)
         try:
             _check_shape(message, body)
         except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -37,6 +51,35 @@ def checked_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Any:
         return handle(message, body, ack, reject, callbacks, **kwargs)
 
     return on_message
+
+
+def _bound_before_decoding(task_name: str, message: Any) -> None:
+    """Measure the raw body (size, JSON depth, number of values) before anything decodes
+    it: decoding a body 100,000 levels deep raised RecursionError here and stopped the
+    worker; one of 200,000 tiny items took it to 511 MB. An `ingest.articles` message over
+    the limits is replaced by a stand-in carrying the reason (one reject, never retried);
+    any other task's is dropped as malformed."""
+    raw = message.body
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
+    settings = get_settings()
+    refusal = json_refusal(
+        data,
+        max_bytes=settings.max_message_bytes,
+        max_depth=settings.max_json_depth,
+        max_values=settings.max_message_items,
+        what="message",
+    )
+    if refusal is None:
+        return
+    reason, _ = refusal
+    if task_name != "ingest.articles":
+        raise InvalidTaskError(f"malformed {task_name} message: {reason}")
+    # Each RawArticle has a body: a cheap count of the articles the message held.
+    articles = max(1, data.count(b'"body"'))
+    log.warning("message refused before decoding", task=task_name, reason=reason)
+    stand_in = [[], {"articles": {REFUSED_KEY: reason, "count": articles}}, {}]
+    message.body = json.dumps(stand_in).encode()
+    message._decoded_cache = None
 
 
 def _check_shape(message: Any, body: Any) -> None:
