@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from schemas import IngestSummary, RawArticle
-from worker.errors import FetchError, RejectedInput
+from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_article
@@ -669,15 +669,16 @@ def _record_failure(
 ) -> FeedFetch:
     now = utcnow()
     status = int(error.kind[5:]) if error.kind.startswith("http_") else None
+    shown = public_fetch_error(error)  # the kind and a fixed text; the details are logged
     with engine.begin() as connection:
         if error.kind == "gone":
-            feed_rows.record_gone(connection=connection, claim=claim, message=str(error))
+            feed_rows.record_gone(connection=connection, claim=claim, message=shown)
             log.warning("feed gone: disabled", feed_id=claim.feed_id, url=claim.url)
             return FeedFetch(
                 feed_id=claim.feed_id,
                 url=claim.url,
                 outcome="gone",
-                error=str(error),
+                error=shown,
                 http_status=410,
             )
         current = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id, for_update=True)
@@ -697,7 +698,7 @@ def _record_failure(
         feed_rows.record_failure(
             connection=connection,
             claim=claim,
-            message=str(error),
+            message=shown,
             next_fetch_at=next_fetch_at,
             retry_after_until=retry_until,
         )
@@ -716,7 +717,7 @@ def _record_failure(
         feed_id=claim.feed_id,
         url=claim.url,
         outcome="failed",
-        error=str(error),
+        error=shown,
         http_status=status,
         next_fetch_at=next_fetch_at,
     )
