@@ -17,7 +17,7 @@ from worker.api.limits import BodySizeLimit
 from worker.api.metrics import build_registry
 from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs
-from worker.api.security import ApiKeyGuard, HostAllowList, allowed_hosts
+from worker.api.security import ApiKeyGuard, HostAllowList
 from worker.settings import get_settings
 from worker.storage.session import get_engine
 
@@ -47,8 +47,8 @@ def create_app() -> FastAPI:
     # Outermost first on the way in: Host, then the key, then the body cap, so a request
     # from a wrong Host or without the key is answered before its body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
-    app.add_middleware(ApiKeyGuard, api_key=settings.api_key, read_key=settings.api_read_key)
-    app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
+    app.add_middleware(ApiKeyGuard)
+    app.add_middleware(HostAllowList)
     for module in (jobs, articles, feeds, health):
         app.include_router(module.router)
 

@@ -82,18 +82,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class HostAllowList:
-    """400 problem for a request whose Host is not an allowed name (probes excepted)."""
+    """400 problem for a request whose Host is not an allowed name (probes excepted).
+    The names come from the settings at each request (`get_settings` is cached)."""
 
-    def __init__(self, app: ASGIApp, *, hosts: frozenset[str] | None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.hosts is None or scope.get("path") in PROBES:
+        if scope["type"] != "http" or scope.get("path") in PROBES:
+            await self.app(scope, receive, send)
+            return
+        hosts = allowed_hosts(get_settings())
+        if hosts is None:
             await self.app(scope, receive, send)
             return
         host = _header(scope, b"host")
-        if host is None or _host_name(host) not in self.hosts:
+        if host is None or _host_name(host) not in hosts:
             response = problem_response(
                 400,
                 "this Host is not served here (NEWS_INGEST_API_ALLOWED_HOSTS)",
@@ -137,19 +141,23 @@ class ApiKeyGuard:
     are refused. No key configured: everything passes (loopback only; `serve` refuses a
     public address then)."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, read_key: str | None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.write_keys = [_digest(api_key)] if api_key else []
-        self.read_keys = [*self.write_keys, *([_digest(read_key)] if read_key else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.read_keys or scope.get("path") in PROBES:
+        settings = get_settings()  # cached; read per request so tests may change it
+        write_keys = [_digest(settings.api_key)] if settings.api_key else []
+        read_keys = [
+            *write_keys,
+            *([_digest(settings.api_read_key)] if settings.api_read_key else []),
+        ]
+        if scope["type"] != "http" or not read_keys or scope.get("path") in PROBES:
             await self.app(scope, receive, send)
             return
         offered = _offered(scope)
         reading = scope.get("method") in _READ_METHODS
-        if offered and all(_matches(value, self.read_keys) for value in offered):
-            if reading or all(_matches(value, self.write_keys) for value in offered):
+        if offered and all(_matches(value, read_keys) for value in offered):
+            if reading or all(_matches(value, write_keys) for value in offered):
                 await self.app(scope, receive, send)
                 return
             status, detail = 403, "the read key cannot write: use NEWS_INGEST_API_KEY"

@@ -246,7 +246,8 @@ def ingest_feed_url(
         with engine.begin() as connection:
             feed, _ = feed_rows.add_feed(connection=connection, url=url)
     except ValueError as error:
-        return FeedFetch(feed_id=None, url=url, outcome="failed", error=str(error))
+        shown = feed_rows.without_credentials(url)[0]
+        return FeedFetch(feed_id=None, url=shown, outcome="failed", error=str(error))
     with engine.begin() as connection:
         claim = feed_rows.claim_feed(
             connection=connection,
@@ -274,7 +275,7 @@ def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart
                 connection=connection,
                 job_id=job_id,
                 kind="feed",
-                payloads=[{"feed_id": None, "url": url[:2048]}],
+                payloads=[{"feed_id": None, "url": feed_rows.without_credentials(url)[0][:2048]}],
             )
             job_rows.finish_part(
                 connection=connection,
@@ -434,6 +435,7 @@ def _fetch_claimed(
                 last_modified=feed.last_modified,
                 settings=settings,
                 client=client,
+                auth=feed.basic_auth,
             )
         except FetchError as error:
             observe_feed_fetch(result=error.kind, seconds=time.monotonic() - started)

@@ -83,6 +83,9 @@ class Source(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[Any] | None]
+    # A feed's `user:password` (percent-encoded, as given in its URL), kept out of `name`
+    # so it is never shown or copied into sightings, events or metrics; sent as Basic auth.
+    credentials: Mapped[str | None] = mapped_column(Text)
 
 
 class Article(Base):
@@ -259,7 +262,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
-    secret: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)  # older `--secret`; see secret_ref
+    # Where the secret is read at delivery (`env:NAME`, `file:PATH`): not in this table.
+    secret_ref: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Delivery cursor: the last outbox event id delivered (or given up on).
