@@ -94,7 +94,36 @@ def insert_articles(*, connection: Connection, rows: Sequence[dict[str, Any]]) -
 
 
 def insert_sightings(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    copy_rows(connection, sightings, rows)
+    """One row per (article, source, location), with first (`seen_at`) and last
+    (`last_seen_at`) seen: an arrival already sighted moves its `last_seen_at` on instead of
+    adding a row, so re-running a seed file or re-POSTing a batch does not grow the table.
+    Called under the dedup lock, so the check and the insert do not race (the unique index
+    uq_sightings_article_source_location is the last line of defence)."""
+    unique: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["article_id"], row["source_id"], row["location"])
+        if key in unique:
+            unique[key]["last_seen_at"] = max(unique[key]["last_seen_at"], row["seen_at"])
+        else:
+            unique[key] = {**row, "last_seen_at": row["seen_at"]}
+    if not unique:
+        return
+    existing: dict[tuple[Any, Any, Any], int] = {}
+    article_ids = sorted({key[0] for key in unique})
+    for condition in in_chunks(connection, sightings.c.article_id, article_ids):
+        query = select(
+            sightings.c.id, sightings.c.article_id, sightings.c.source_id, sightings.c.location
+        ).where(condition)
+        for found in connection.execute(query):
+            existing[(found.article_id, found.source_id, found.location)] = found.id
+    again: dict[Any, list[int]] = {}
+    for key, row in unique.items():
+        if key in existing:
+            again.setdefault(row["last_seen_at"], []).append(existing[key])
+    for seen_at, ids in again.items():
+        for condition in in_chunks(connection, sightings.c.id, sorted(ids)):
+            connection.execute(update(sightings).where(condition).values(last_seen_at=seen_at))
+    copy_rows(connection, sightings, [row for key, row in unique.items() if key not in existing])
 
 
 def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

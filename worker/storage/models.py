@@ -139,6 +139,16 @@ class Sighting(Base):
     """One arrival of an article: which source, which file or URL, which guid, when."""
 
     __tablename__ = "sightings"
+    # One row per (article, source, location): an arrival seen again moves last_seen_at.
+    __table_args__ = (
+        Index(
+            "uq_sightings_article_source_location",
+            "article_id",
+            "source_id",
+            "location",
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
@@ -146,7 +156,8 @@ class Sighting(Base):
     location: Mapped[str | None] = mapped_column(Text)  # seed file path or entry URL
     guid: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)  # first seen
+    last_seen_at: Mapped[datetime | None]
 
 
 class StoryBand(Base):

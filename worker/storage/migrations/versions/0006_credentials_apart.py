@@ -1,4 +1,4 @@
-"""Secrets kept apart: a feed's URL credentials in `sources.credentials`, a webhook's secret
+"""Secrets kept apart, and one sighting per place: a feed's URL credentials in `sources.credentials`, a webhook's secret
 read from where `subscribers.secret_ref` names.
 
 Feeds added as `https://user:password@host/rss` had the credentials in `sources.name`, and
@@ -32,10 +32,43 @@ def upgrade() -> None:
     with op.batch_alter_table("subscribers") as batch:
         batch.add_column(sa.Column("secret_ref", sa.Text(), nullable=True))
     _move_feed_credentials(op.get_bind())
+    _one_sighting_per_location(op.get_bind())
+
+
+def _one_sighting_per_location(bind: Any) -> None:
+    """Sightings: one row per (article, source, location), first seen (`seen_at`, the
+    earliest row's) and last seen (`last_seen_at`); the repeats are folded into it."""
+    with op.batch_alter_table("sightings") as batch:
+        batch.add_column(sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True))
+    groups = (
+        "SELECT MIN(id) AS keep, MAX(seen_at) AS last FROM sightings "
+        "GROUP BY article_id, source_id, location"
+    )
+    bind.execute(
+        sa.text(
+            f"UPDATE sightings SET last_seen_at = g.last FROM ({groups}) AS g "
+            "WHERE sightings.id = g.keep"
+        )
+    )
+    bind.execute(
+        sa.text(
+            "DELETE FROM sightings WHERE id NOT IN "
+            "(SELECT MIN(id) FROM sightings GROUP BY article_id, source_id, location)"
+        )
+    )
+    op.create_index(
+        "uq_sightings_article_source_location",
+        "sightings",
+        ["article_id", "source_id", "location"],
+        unique=True,
+    )
 
 
 def downgrade() -> None:
     # The credentials are not put back into URLs: that is what this revision removed.
+    op.drop_index("uq_sightings_article_source_location", table_name="sightings")
+    with op.batch_alter_table("sightings") as batch:
+        batch.drop_column("last_seen_at")
     with op.batch_alter_table("subscribers") as batch:
         batch.drop_column("secret_ref")
     with op.batch_alter_table("sources") as batch:
