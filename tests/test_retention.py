@@ -1,18 +1,29 @@
 """Tables that do not grow for ever (issue 20, item 7, in part): one sighting per
-(article, source, location), with first and last seen, however often it arrives again."""
+(article, source, location), with first and last seen, however often it arrives again;
+retention for job part payloads, old jobs, rejects (raw capped) and revisions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, select
+from sqlalchemy import Engine, create_engine, func, insert, select, update
 
 from tests.factories import distinct_article
+from tests.polling import wait_for
 from tests.store import store_articles
 from worker.storage.migrate import upgrade
-from worker.storage.models import Article, Sighting, Source, utcnow
+from worker.storage.models import (
+    Article,
+    ArticleRevision,
+    IngestJob,
+    IngestJobPart,
+    Reject,
+    Sighting,
+    Source,
+    utcnow,
+)
 
 
 def _sightings(engine: Engine) -> list[Any]:
@@ -96,3 +107,96 @@ class TestMigrationFoldsRepeats:
             ("/seeds/001.txt", times[0], times[2]),
             ("/seeds/002.txt", times[1], times[1]),
         ]
+
+
+def _count(engine: Engine, model: Any) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model.__table__)).scalar_one()
+
+
+def _age_everything(engine: Engine, days: int) -> None:
+    """Make every finished job, part, reject and revision `days` old."""
+    then = utcnow() - timedelta(days=days)
+    with engine.begin() as connection:
+        connection.execute(update(IngestJob.__table__).values(finished_at=then))
+        connection.execute(update(IngestJobPart.__table__).values(finished_at=then))
+        connection.execute(update(Reject.__table__).values(created_at=then))
+        connection.execute(update(ArticleRevision.__table__).values(replaced_at=then))
+
+
+def _fill(engine: Engine) -> None:
+    """A job with stored articles, one changed text (a revision) and one reject."""
+    store_articles(engine, [{"body": distinct_article(5), "url": "https://a.example/5"}])
+    store_articles(
+        engine,
+        [
+            {"body": distinct_article(6), "url": "https://a.example/5"},  # changed text
+            {"body": "   "},  # rejected: no text
+        ],
+    )
+
+
+class TestRetention:
+    def test_each_rule_prunes_only_what_is_older_than_its_setting(self, engine: Engine) -> None:
+        """At 10 days old: part payloads (7 d) are emptied, jobs (90 d), rejects (30 d) and
+        revisions (90 d) are kept; at 100 days everything old is deleted; 0 keeps for ever."""
+        from worker.services.retention import prune_stored
+        from worker.settings import Settings
+
+        _fill(engine)
+        assert (_count(engine, Reject), _count(engine, ArticleRevision)) == (1, 1)
+        parts = _count(engine, IngestJobPart)
+        _age_everything(engine, 10)
+        counts = prune_stored(engine=engine)
+        assert counts == {"part_payloads": parts, "jobs": 0, "rejects": 0, "revisions": 0}
+        with engine.connect() as connection:
+            payloads = connection.execute(select(IngestJobPart.payload)).scalars().all()
+        assert payloads == [{"pruned": True}] * parts
+        assert prune_stored(engine=engine)["part_payloads"] == 0  # idempotent
+
+        _age_everything(engine, 100)
+        keep_all = Settings(
+            retention_part_payload_s=0,
+            retention_jobs_s=0,
+            retention_rejects_s=0,
+            retention_revisions_s=0,
+        )
+        assert set(prune_stored(engine=engine, settings=keep_all).values()) == {0}
+        counts = prune_stored(engine=engine)
+        assert counts == {"part_payloads": 0, "jobs": 2, "rejects": 1, "revisions": 1}
+        assert [_count(engine, m) for m in (IngestJob, IngestJobPart, Reject, ArticleRevision)] == [
+            0,
+            0,
+            0,
+            0,
+        ]
+        assert _count(engine, Article) == 1  # articles and their sightings are kept
+
+    def test_a_rejects_raw_input_is_capped(self, engine: Engine) -> None:
+        """A rejected input keeps at most NEWS_INGEST_REJECT_RAW_MAX_BYTES of its bytes."""
+        from worker.storage.articles import insert_rejects
+
+        with engine.begin() as connection:
+            insert_rejects(
+                connection=connection,
+                rows=[{"reason": "binary", "raw": b"\x00" * 300_000, "created_at": utcnow()}],
+            )
+        with engine.connect() as connection:
+            (raw,) = connection.execute(select(Reject.raw)).scalars().all()
+        assert len(raw) == 64 * 1024
+
+    def test_beat_task_prunes_on_a_worker(self, celery_worker: object, postgres_db: str) -> None:
+        """`retention.prune`, as beat sends it, runs on a real worker and prunes."""
+        from worker.app import app
+        from worker.storage.session import get_engine
+
+        engine = get_engine()
+        _fill(engine)
+        _age_everything(engine, 100)
+        app.send_task("retention.prune")
+        wait_for(
+            lambda: _count(engine, IngestJob) == 0 and _count(engine, Reject) == 0,
+            timeout=60,
+            what="the retention task",
+        )
+        assert "prune-retained" in app.conf.beat_schedule

@@ -31,6 +31,7 @@ def create_app() -> Celery:
             "worker.tasks.events",
             "worker.tasks.sources",
             "worker.tasks.feeds",
+            "worker.tasks.retention",
         ],
     )
     app.conf.update(
@@ -87,6 +88,11 @@ def create_app() -> Celery:
             },
             "prune-events": {
                 "task": "events.prune",
+                "schedule": schedule(3600.0),
+                "options": {"expires": 3600},
+            },
+            "prune-retained": {
+                "task": "retention.prune",
                 "schedule": schedule(3600.0),
                 "options": {"expires": 3600},
             },

@@ -164,6 +164,17 @@ class Settings(BaseSettings):
     api_allowed_hosts: str = ""
     # The address `serve --host` bound (set by `serve` for its server processes).
     api_bind_host: str | None = None
+
+    # Retention (worker/services/retention.py, beat's `retention.prune` hourly); 0 keeps
+    # for ever. Finished job parts lose their payload (the documents or paths they carried)
+    # after this long; finished jobs and their parts are deleted after this long:
+    retention_part_payload_s: int = Field(default=7 * 86400, ge=0)
+    retention_jobs_s: int = Field(default=90 * 86400, ge=0)
+    # Rejects are deleted after this long, and keep at most this much of their raw input.
+    retention_rejects_s: int = Field(default=30 * 86400, ge=0)
+    reject_raw_max_bytes: int = Field(default=64 * 1024, ge=0)
+    # Earlier texts of changed articles (article_revisions) are deleted after this long.
+    retention_revisions_s: int = Field(default=90 * 86400, ge=0)
     # Worker metrics: a Prometheus endpoint on this port in each worker's main process
     # (see worker/metrics.py); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -13,6 +13,7 @@ from typing import Any
 import zstandard
 from sqlalchemy import Connection, func, insert, literal, select, text, update
 
+from worker.settings import get_settings
 from worker.storage.models import Article, ArticleRevision, OutboxEvent, Reject, Sighting, Source
 from worker.storage.sql import copy_rows, in_chunks, is_postgres
 from worker.storage.sql import insert as insert_on_conflict
@@ -127,8 +128,15 @@ def insert_sightings(*, connection: Connection, rows: Sequence[dict[str, Any]]) 
 
 
 def insert_rejects(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Rejected inputs with their reason; the raw bytes capped at
+    NEWS_INGEST_REJECT_RAW_MAX_BYTES (enough to see what it was, not a copy of a 5 MiB file)."""
     if rows:
-        connection.execute(insert(rejects), list(rows))
+        cap = get_settings().reject_raw_max_bytes
+        capped = [
+            {**row, "raw": row["raw"][:cap]} if row.get("raw") and len(row["raw"]) > cap else row
+            for row in rows
+        ]
+        connection.execute(insert(rejects), capped)
 
 
 def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
