@@ -200,3 +200,38 @@ class TestRetention:
             what="the retention task",
         )
         assert "prune-retained" in app.conf.beat_schedule
+
+
+class TestBoundedResponses:
+    def test_a_page_of_articles_stops_at_the_byte_cap(
+        self, pg_url: str, postgres_db: str, redis_client: object, tmp_path: Path
+    ) -> None:
+        """With NEWS_INGEST_API_MAX_PAGE_BYTES=2048, pages of ~1,450-character articles hold
+        one article each whatever the limit, and following next_cursor still yields every
+        article once."""
+        from tests.apiserver import running_api
+        from worker.storage.session import get_engine
+
+        store_articles(
+            get_engine(postgres_db),
+            [{"body": distinct_article(n), "url": f"https://a.example/{n}"} for n in range(5)],
+        )
+        seen: list[int] = []
+        sizes: list[int] = []
+        with (
+            running_api(
+                pg_url, tmp_path / "server.log", NEWS_INGEST_API_MAX_PAGE_BYTES="2048"
+            ) as server,
+            server.client() as api,
+        ):
+            cursor = None
+            while True:
+                params: dict[str, object] = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+                page = api.get("/articles", params=params).json()
+                sizes.append(len(page["items"]))
+                seen.extend(item["id"] for item in page["items"])
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+        assert sizes == [1, 1, 1, 1, 1]
+        assert seen == sorted(set(seen)) and len(seen) == 5

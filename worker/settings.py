@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     api_allowed_hosts: str = ""
     # The address `serve --host` bound (set by `serve` for its server processes).
     api_bind_host: str | None = None
+    # A page of GET /articles stops before its titles and bodies pass this many characters
+    # (at least one article; follow `next_cursor` for the rest).
+    api_max_page_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     # Retention (worker/services/retention.py, beat's `retention.prune` hourly); 0 keeps
     # for ever. Finished job parts lose their payload (the documents or paths they carried)
