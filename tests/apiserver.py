@@ -41,9 +41,11 @@ class ApiServer:
 
 
 @contextmanager
-def running_api(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]:
-    """Start the server with these settings and wait (with a deadline) until /healthz
-    answers; stop it afterwards."""
+def running_api(
+    database_url: str, log: Path, *, host: str = "127.0.0.1", **env: str
+) -> Iterator[ApiServer]:
+    """Start the server with these settings, bound to `host`, and wait (with a deadline)
+    until /healthz answers on 127.0.0.1; stop it afterwards."""
     port = free_port()
     environment = {
         **os.environ,
@@ -54,7 +56,7 @@ def running_api(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [console_script("news-ingest"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [console_script("news-ingest"), "serve", "--host", host, "--port", str(port)],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,

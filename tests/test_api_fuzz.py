@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,16 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.factories import STORY, distinct_article
 from tests.store import store_articles
 from worker.api.app import create_app
+from worker.settings import get_settings
 
 pytestmark = pytest.mark.fuzz
 API_KEY = "fuzz-key"
 
-# Built once, in-process (ASGI): settings that matter per request (database, seed roots)
-# are read when a request comes, so the fixture below can point them at the test stores.
+# Built once, in-process (ASGI): settings that matter per request (database, seed roots,
+# keys) are read when a request comes, so the fixture below can point them at the test
+# stores. The ASGI test client sends `Host: testserver`, which the API must be told of.
+os.environ["NEWS_INGEST_API_ALLOWED_HOSTS"] = "testserver"
+get_settings.cache_clear()
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 
 
@@ -28,7 +33,6 @@ def stored(
     """The test Postgres and Redis with a few articles to find, writes guarded by a key, and
     seed paths confined to an empty scratch directory (a fuzzed "/" must not make the API
     scan the disk)."""
-    from worker.settings import get_settings
     from worker.storage.session import get_engine
 
     monkeypatch.setenv("NEWS_INGEST_API_SEED_ROOTS", str(tmp_path))

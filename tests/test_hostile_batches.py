@@ -607,7 +607,7 @@ class TestFeedPoisonEntry:
             )
         fetched = feed_service.fetch_feed_now(engine=engine, feed_id=feed.id)
         assert fetched.error == (
-            "feed markup nested 50003 levels deep exceeds NEWS_INGEST_MAX_FEED_DEPTH=256"
+            "too_deep: the feed's markup is nested deeper than NEWS_INGEST_MAX_FEED_DEPTH"
         )
         with engine.connect() as connection:
             stored = feed_rows.get_feed(connection=connection, feed_id=feed.id)

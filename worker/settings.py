@@ -160,13 +160,26 @@ class Settings(BaseSettings):
     reject_raw_max_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
     revisions_kept: int = Field(default=10, ge=0)
 
-    # HTTP API (`news-ingest serve`): writes (POST, DELETE) need this key when it is set,
-    # as `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+    # HTTP API (`news-ingest serve`): with this key set, every route but /healthz and
+    # /readyz needs it, as `Authorization: Bearer KEY` or `X-API-Key: KEY`; `serve` refuses
+    # a non-loopback address without it.
     api_key: str | None = None
     api_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    # Directories `POST /jobs` may read seed paths from (comma-separated); empty: any path
-    # the server can read. Set it whenever the API is reachable by anyone but operators.
+    # Directories `POST /jobs` may read seed paths from (comma-separated); empty: `paths`
+    # are refused (fail closed).
     api_seed_roots: str = ""
+    # A key that reads (GET) but never writes: for Prometheus and dashboards.
+    api_read_key: str | None = None
+    # Host names the API answers to besides localhost, 127.0.0.1, [::1] and the address it
+    # is bound to (comma-separated; "*" for any): a web page that rebinds its own name to
+    # 127.0.0.1 gets a 400, not the API.
+    api_allowed_hosts: str = ""
+    # The address `serve --host` bound (set by `serve` for its server processes).
+    api_bind_host: str | None = None
+    # A page of GET /articles stops before its titles and bodies pass this many characters
+    # (at least one article; follow `next_cursor` for the rest).
+    api_max_page_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
     # Worker metrics: a Prometheus endpoint on this port in each worker's main process
     # (see worker/metrics.py); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

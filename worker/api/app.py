@@ -17,6 +17,7 @@ from worker.api.limits import BodySizeLimit
 from worker.api.metrics import build_registry
 from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs, rejects, stories
+from worker.api.security import ApiKeyGuard, HostAllowList
 from worker.settings import get_settings
 from worker.storage.session import get_engine, use_statement_timeout
 
@@ -44,7 +45,11 @@ def create_app() -> FastAPI:
     app.state.redis = broker
     install_problem_handlers(app)
     _install_unavailable_handlers(app)
+    # Outermost first on the way in: Host, then the key, then the body cap, so a request
+    # from a wrong Host or without the key is answered before its body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(ApiKeyGuard)
+    app.add_middleware(HostAllowList)
     for module in (jobs, articles, stories, rejects, feeds, health):
         app.include_router(module.router)
 

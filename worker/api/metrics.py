@@ -194,6 +194,7 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
     ]  # fmt: skip
 
 
+_STATED_KIND = re.compile(r"^([a-z][a-z0-9_]{1,30}): ")
 _HTTP_STATUS = re.compile(r"\bHTTP[ :/]*([1-5]\d\d)\b", re.IGNORECASE)
 # The kinds of worker.sources.fetch.FetchError, recognised from the message it leaves in
 # `sources.last_error`; first match wins.
@@ -220,6 +221,9 @@ def classify_feed_error(message: str | None) -> str:
     `timeout`, `connect`, `ssrf_refused`, ... (`other` when nothing matches)."""
     if not message:
         return "unknown"
+    stated = _STATED_KIND.match(message)  # `<kind>: ...`, as worker.errors stores it
+    if stated:
+        return stated.group(1)
     status = _HTTP_STATUS.search(message)
     if status:
         return f"http_{status.group(1)}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from worker.cli.common import fail
+from worker.settings import get_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +32,18 @@ def serve(
             f"the HTTP API needs the api extra ({error.name} is missing): "
             "pip install 'news-ingest[api]'"
         )
+    from worker.api.security import is_loopback_host
+
+    settings = get_settings()
+    if not is_loopback_host(host) and not settings.api_key:
+        fail(
+            f"refusing to serve on {host} without an API key: anyone who reaches it could "
+            "queue jobs and read the store; set NEWS_INGEST_API_KEY (or serve on 127.0.0.1)"
+        )
+    # The server processes (uvicorn imports the app anew) learn the bound address here,
+    # for the Host allow-list.
+    os.environ["NEWS_INGEST_API_BIND_HOST"] = host
+    get_settings.cache_clear()
     # log_config=None: uvicorn's loggers go through the structlog setup of `main`, so the
     # access log is JSON in production like every other line.
     uvicorn.run(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from worker.cli.common import console, database_engine, fail, print_json
+from worker.cli.common import console, database_engine, fail, print_json, warn
 
 app = typer.Typer(help="Webhook subscribers of the event stream.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -18,6 +18,7 @@ PUBLIC = (
     "enabled",
     "status",
     "signed",
+    "secret_source",
     "last_event_id",
     "backlog",
     "next_attempt_at",
@@ -31,8 +32,30 @@ PUBLIC = (
 @app.command()
 def add(
     url: Annotated[str, typer.Argument(help="http(s) URL that receives POSTed events.")],
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-env",
+            metavar="NAME",
+            help="Sign each delivery with the secret in this environment variable, read "
+            "by whoever delivers (workers, `subscribers deliver`).",
+        ),
+    ] = None,
+    secret_file: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-file",
+            metavar="PATH",
+            help="Sign each delivery with the secret in this file (a Docker secret), read "
+            "at each delivery.",
+        ),
+    ] = None,
     secret: Annotated[
-        str | None, typer.Option(help="Sign each body with HMAC-SHA256 and this.")
+        str | None,
+        typer.Option(
+            help="Deprecated: the secret itself, visible in the process list and stored in "
+            "the database; use --secret-env or --secret-file."
+        ),
     ] = None,
     from_start: Annotated[
         bool, typer.Option("--from-start", help="Also deliver every event already in the outbox.")
@@ -40,11 +63,28 @@ def add(
     json_output: JsonOpt = False,
 ) -> None:
     """Register a webhook; it receives the events written from now on."""
-    from worker.services.webhooks import add_subscriber
+    from worker.services.webhooks import SecretUnavailable, add_subscriber, secret_reference
 
+    if sum(option is not None for option in (secret_env, secret_file, secret)) > 1:
+        fail("give one of --secret-env, --secret-file and --secret")
+    reference = None
+    if secret_env is not None or secret_file is not None:
+        try:
+            reference = secret_reference(env=secret_env, file=secret_file)
+        except (SecretUnavailable, ValueError) as error:
+            fail(str(error))
+    if secret is not None:
+        warn(
+            "--secret puts the secret in the process list and the database; "
+            "use --secret-env NAME or --secret-file PATH"
+        )
     try:
         subscriber_id = add_subscriber(
-            engine=database_engine(), url=url, secret=secret, from_start=from_start
+            engine=database_engine(),
+            url=url,
+            secret=secret,
+            secret_ref=reference,
+            from_start=from_start,
         )
     except ValueError as error:
         fail(str(error))

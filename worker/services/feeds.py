@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from schemas import IngestSummary, RawArticle
-from worker.errors import FetchError, RejectedInput
+from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch, observe_feed_gap
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_article
@@ -260,7 +260,8 @@ def ingest_feed_url(
         with engine.begin() as connection:
             feed, _ = feed_rows.add_feed(connection=connection, url=url)
     except ValueError as error:
-        return FeedFetch(feed_id=None, url=url, outcome="failed", error=str(error))
+        shown = feed_rows.without_credentials(url)[0]
+        return FeedFetch(feed_id=None, url=shown, outcome="failed", error=str(error))
     with engine.begin() as connection:
         claim = feed_rows.claim_feed(
             connection=connection,
@@ -288,7 +289,7 @@ def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart
                 connection=connection,
                 job_id=job_id,
                 kind="feed",
-                payloads=[{"feed_id": None, "url": url[:2048]}],
+                payloads=[{"feed_id": None, "url": feed_rows.without_credentials(url)[0][:2048]}],
             )
             job_rows.finish_part(
                 connection=connection,
@@ -461,6 +462,7 @@ def _fetch_claimed(
                 last_modified=feed.last_modified,
                 settings=settings,
                 client=client,
+                auth=feed.basic_auth,
             )
         except FetchError as error:
             observe_feed_fetch(result=error.kind, seconds=time.monotonic() - started)
@@ -857,15 +859,16 @@ def _record_failure(
 ) -> FeedFetch:
     now = utcnow()
     status = int(error.kind[5:]) if error.kind.startswith("http_") else None
+    shown = public_fetch_error(error)  # the kind and a fixed text; the details are logged
     with engine.begin() as connection:
         if error.kind == "gone":
-            feed_rows.record_gone(connection=connection, claim=claim, message=str(error))
+            feed_rows.record_gone(connection=connection, claim=claim, message=shown)
             log.warning("feed gone: disabled", feed_id=claim.feed_id, url=claim.url)
             return FeedFetch(
                 feed_id=claim.feed_id,
                 url=claim.url,
                 outcome="gone",
-                error=str(error),
+                error=shown,
                 http_status=410,
             )
         current = feed_rows.get_feed(connection=connection, feed_id=claim.feed_id, for_update=True)
@@ -885,7 +888,7 @@ def _record_failure(
         feed_rows.record_failure(
             connection=connection,
             claim=claim,
-            message=str(error),
+            message=shown,
             next_fetch_at=next_fetch_at,
             retry_after_until=retry_until,
         )
@@ -904,7 +907,7 @@ def _record_failure(
         feed_id=claim.feed_id,
         url=claim.url,
         outcome="failed",
-        error=str(error),
+        error=shown,
         http_status=status,
         next_fetch_at=next_fetch_at,
     )

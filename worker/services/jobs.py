@@ -21,6 +21,7 @@ from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
 from worker.storage.articles import insert_rejects
+from worker.storage.feeds import without_credentials
 from worker.storage.models import utcnow
 
 log = structlog.get_logger(__name__)
@@ -31,6 +32,10 @@ SendPart = Callable[[str, int, str], None]  # (job_id, part_no, kind) -> None
 def create_job(
     *, engine: Engine, request: dict[str, Any] | None = None, job_id: str | None = None
 ) -> str:
+    if request and request.get("feeds"):
+        # A feed URL's `user:password@` is the feed's to keep (sources.credentials), never
+        # the job's record, which `jobs show` and GET /jobs print.
+        request = {**request, "feeds": [without_credentials(u)[0] for u in request["feeds"]]}
     with engine.begin() as connection:
         return jobs.create_job(connection=connection, request=request, job_id=job_id)
 

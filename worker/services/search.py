@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Select, exists, func, select
 
 from schemas import ArticlePublic, SightingPublic
 from worker.pipeline.metadata import language_tag
+from worker.settings import get_settings
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source, table_of
 from worker.storage.text_search import matches_text
@@ -63,10 +64,33 @@ def find_articles(
         if query is None:
             return ArticlePage([], None)
         query = query.where(_articles.c.id > after_id)
-        # One row more than asked says whether there is a next page.
-        rows = connection.execute(query.order_by(_articles.c.id).limit(limit + 1)).mappings().all()
-        more = len(rows) > limit
-        found = _public(connection, rows[:limit])
+        # One row more than asked says whether there is a next page. Sizes first, so a page
+        # of huge bodies is cut at NEWS_INGEST_API_MAX_PAGE_BYTES before any body is read.
+        ids = _within_bytes(
+            connection.execute(
+                query.with_only_columns(
+                    _articles.c.id,
+                    func.length(_articles.c.title) + func.length(_articles.c.body),
+                )
+                .order_by(_articles.c.id)
+                .limit(limit + 1)
+            ).all(),
+            limit=limit,
+            max_bytes=get_settings().api_max_page_bytes,
+        )
+        more = ids.more
+        rows = (
+            connection.execute(
+                select(*_PUBLIC_COLUMNS)
+                .where(_articles.c.id.in_(ids.kept))
+                .order_by(_articles.c.id)
+            )
+            .mappings()
+            .all()
+            if ids.kept
+            else []
+        )
+        found = _public(connection, rows)
     return ArticlePage(found, found[-1].id if more and found else None)
 
 
@@ -123,6 +147,25 @@ def _filtered(
     if where.text:
         query = query.where(matches_text(connection, where.text))
     return query
+
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    kept: list[int]
+    more: bool
+
+
+def _within_bytes(sized: Sequence[Any], *, limit: int, max_bytes: int) -> _Cut:
+    """The ids of the first rows (id, size) whose sizes fit in `max_bytes` (always at least
+    one, so a single huge article can still be read), at most `limit` of them."""
+    kept: list[int] = []
+    total = 0
+    for article_id, size in sized[:limit]:
+        total += size or 0
+        if kept and total > max_bytes:
+            return _Cut(kept, True)
+        kept.append(article_id)
+    return _Cut(kept, len(sized) > limit)
 
 
 def get_article(*, engine: Engine, article_id: int) -> ArticlePublic | None:

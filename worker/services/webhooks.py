@@ -9,9 +9,20 @@ skipped, and the failure stays visible in `subscribers list` (status, last_error
 Requests: `POST <url>` with the ArticleEvent as JSON and the headers
 `X-News-Ingest-Event` (type), `X-News-Ingest-Idempotency-Key`, `X-News-Ingest-Timestamp`
 (Unix seconds) and, when the subscriber has a secret,
-`X-News-Ingest-Signature: sha256=<hex HMAC-SHA256 of the body, keyed with the secret>`.
-Connections go through the feed fetcher's SSRF guard: private, loopback, link-local and
-similar addresses are refused unless NEWS_INGEST_ALLOW_PRIVATE_NETWORKS=1.
+`X-News-Ingest-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`: the
+timestamp is signed with the body, so a receiver that refuses old timestamps cannot be sent
+a captured delivery again later.
+
+The secret is read when a delivery is signed, from the environment variable or file the
+subscriber names (`--secret-env`, `--secret-file`), so neither the command line nor the
+database holds it; a secret stored by the older `--secret` still works. A secret that cannot
+be read fails the delivery (retried with backoff): an event is never sent unsigned instead.
+
+Each delivery has a total deadline (NEWS_INGEST_WEBHOOK_TIMEOUT_S) over connect, send and
+the response headers together, so a receiver that trickles bytes cannot hold it longer; the
+subscribers of a run are served concurrently, each in its own thread, so a slow one never
+delays another. Connections go through the feed fetcher's SSRF guard: private, loopback,
+link-local and similar addresses are refused unless NEWS_INGEST_ALLOW_PRIVATE_NETWORKS=1.
 """
 
 from __future__ import annotations
@@ -19,12 +30,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpcore
 import httpx
 import structlog
 from sqlalchemy import Engine
@@ -37,10 +52,13 @@ from worker.storage.models import utcnow
 
 __all__ = [
     "DeliveryReport",
+    "SecretUnavailable",
     "add_subscriber",
     "check_webhook_url",
     "deliver_webhooks",
+    "secret_reference",
     "sign",
+    "verify",
 ]
 
 log = structlog.get_logger(__name__)
@@ -50,6 +68,13 @@ SIGNATURE_HEADER = "X-News-Ingest-Signature"
 # so a lease never expires while its holder is still posting.
 _LEASE = timedelta(seconds=300)
 _BACKOFF_BASE_S = 5.0
+# Subscribers served at once by one run (one thread each).
+_CONCURRENCY = 16
+_MAX_SECRET_BYTES = 4096
+
+
+class SecretUnavailable(Exception):
+    """A subscriber's secret could not be read from where it is kept."""
 
 
 @dataclass(slots=True)
@@ -63,9 +88,66 @@ class DeliveryReport:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The signature header's value: `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+    message = str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(
+    header: str, body: bytes, secret: str, *, tolerance_s: float = 300, now: float | None = None
+) -> bool:
+    """What a receiver does (see the README): the signature over `<t>.<body>` must match
+    (constant-time) and `t` must be within `tolerance_s` of now."""
+    fields: dict[str, list[str]] = {}
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        fields.setdefault(key, []).append(value)
+    try:
+        timestamp = int(fields["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(body, secret, timestamp).rpartition("v1=")[2]
+    return any(hmac.compare_digest(expected, offered) for offered in fields.get("v1", []))
+
+
+def secret_reference(*, env: str | None = None, file: str | None = None) -> str:
+    """Where a subscriber's secret is kept, as stored: `env:NAME` or `file:/absolute/path`.
+    Checked now (it must be readable here) so a typo fails at `subscribers add`."""
+    if (env is None) == (file is None):
+        raise ValueError("give the secret's environment variable or its file, not both")
+    reference = f"env:{env}" if env is not None else f"file:{Path(file or '').resolve()}"
+    read_secret(reference)
+    return reference
+
+
+def read_secret(reference: str) -> str:
+    """The secret an `env:`/`file:` reference names; SecretUnavailable if it cannot be read."""
+    kind, _, where = reference.partition(":")
+    if kind == "env":
+        value = os.environ.get(where, "")
+    elif kind == "file":
+        try:
+            with open(where, "rb") as handle:
+                value = handle.read(_MAX_SECRET_BYTES + 1).decode().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise SecretUnavailable(
+                f"the secret file {where} cannot be read ({type(error).__name__})"
+            ) from None
+        if len(value) > _MAX_SECRET_BYTES:
+            raise SecretUnavailable(
+                f"the secret file {where} is larger than {_MAX_SECRET_BYTES} bytes"
+            )
+    else:
+        raise SecretUnavailable(f"unknown secret reference {kind!r}")
+    if not value:
+        raise SecretUnavailable(
+            f"the secret {'variable' if kind == 'env' else 'file'} {where} is unset or empty"
+        )
+    return value
 
 
 def check_webhook_url(url: str) -> str:
@@ -80,14 +162,24 @@ def check_webhook_url(url: str) -> str:
 
 
 def add_subscriber(
-    *, engine: Engine, url: str, secret: str | None, from_start: bool = False
+    *,
+    engine: Engine,
+    url: str,
+    secret: str | None = None,
+    secret_ref: str | None = None,
+    from_start: bool = False,
 ) -> int | None:
-    """Register a webhook receiving events from now on (or every retained event)."""
+    """Register a webhook receiving events from now on (or every retained event), signed
+    with the secret `secret_ref` names (see `secret_reference`) or, older style, `secret`."""
     url = check_webhook_url(url)
     with engine.begin() as connection:
         start = 0 if from_start else outbox.last_event_id(connection=connection)
         return subscriber_rows.add_subscriber(
-            connection=connection, url=url, secret=secret or None, last_event_id=start
+            connection=connection,
+            url=url,
+            secret=secret or None,
+            secret_ref=secret_ref,
+            last_event_id=start,
         )
 
 
@@ -113,19 +205,34 @@ def deliver_webhooks(
         from worker.sources.fetch import new_client
 
         client = new_client(settings)
+
+    def deliver(subscriber: subscriber_rows.DueSubscriber) -> DeliveryReport:
+        own = DeliveryReport(subscribers=1)
+        assert client is not None
+        _deliver_to(
+            engine,
+            client,
+            subscriber,
+            settings=settings,
+            now=now,
+            batch=batch,
+            rng=rng,
+            report=own,
+        )
+        return own
+
     try:
-        for subscriber in due:
-            report.subscribers += 1
-            _deliver_to(
-                engine,
-                client,
-                subscriber,
-                settings=settings,
-                now=now,
-                batch=batch,
-                rng=rng,
-                report=report,
-            )
+        # A thread per subscriber (the client's pool and the engine are thread-safe): a
+        # receiver that takes the whole deadline on every event holds its own thread only.
+        with ThreadPoolExecutor(
+            max_workers=min(len(due), _CONCURRENCY), thread_name_prefix="news-ingest-webhook"
+        ) as pool:
+            for own in pool.map(deliver, due):
+                report.subscribers += own.subscribers
+                report.delivered += own.delivered
+                report.failed += own.failed
+                report.skipped += own.skipped
+                report.errors.update(own.errors)
     finally:
         if own_client:
             client.close()
@@ -218,29 +325,45 @@ def _post(
     settings: Settings,
 ) -> str | None:
     """POST one event; None on a 2xx, else what went wrong (one line)."""
+    from worker.sources.fetch import total_deadline
+
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "Accept": "*/*",
         "X-News-Ingest-Event": event.event_type,
         "X-News-Ingest-Idempotency-Key": event.idempotency_key,
-        "X-News-Ingest-Timestamp": str(int(time.time())),
+        "X-News-Ingest-Timestamp": str(timestamp),
     }
-    if subscriber.secret:
-        headers[SIGNATURE_HEADER] = sign(body, subscriber.secret)
     try:
-        # Streamed and closed unread: a subscriber's response body is of no interest, and
-        # an endless one must not be read.
-        with client.stream(
-            "POST",
-            subscriber.url,
-            content=body,
-            headers=headers,
-            timeout=httpx.Timeout(settings.webhook_timeout_s),
-        ) as response:
+        secret = subscriber.secret or (
+            read_secret(subscriber.secret_ref) if subscriber.secret_ref else None
+        )
+    except SecretUnavailable as error:
+        return f"secret_unavailable: {error}"
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(body, secret, timestamp)
+    deadline_s = settings.webhook_timeout_s
+    try:
+        # One deadline for connect, send and the response headers together (every socket
+        # operation is clamped to it); streamed and closed unread: a subscriber's response
+        # body is of no interest, and an endless one must not be read.
+        with (
+            total_deadline(deadline_s),
+            client.stream(
+                "POST",
+                subscriber.url,
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(deadline_s),
+            ) as response,
+        ):
             status = response.status_code
     except FetchError as error:
         return f"{error.kind}: {error}"
+    except (httpx.TimeoutException, httpcore.TimeoutException):
+        return f"timeout: no answer within {deadline_s:g} s"
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         # InvalidURL: a malformed Location (`http:99999`) in the subscriber's answer.
         return f"{type(error).__name__}: {error}".rstrip(": ")
@@ -254,4 +377,4 @@ def _post(
 def _backoff(failures: int, cap_s: float, rng: Callable[[], float]) -> float:
     """Exponential backoff with jitter: half the delay fixed, half random."""
     delay = min(cap_s, _BACKOFF_BASE_S * 2 ** min(failures - 1, 30))
-    return delay / 2 + rng() * delay / 2
+    return float(delay / 2 + rng() * delay / 2)

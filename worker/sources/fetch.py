@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ __all__ = [
     "is_public_address",
     "new_client",
     "parse_retry_after",
+    "total_deadline",
 ]
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -165,6 +167,17 @@ def _clamp(timeout: float | None, on_expiry: type[Exception]) -> float | None:
     if remaining <= 0:
         raise on_expiry("total fetch deadline exceeded")
     return remaining if timeout is None else min(timeout, remaining)
+
+
+@contextmanager
+def total_deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation of a `new_client` client inside this block ends within
+    `seconds` from now (webhook deliveries use it; `fetch_feed` sets its own)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -368,8 +381,12 @@ def fetch_feed(
     last_modified: str | None = None,
     settings: Settings | None = None,
     client: httpx.Client | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> FetchResult:
     """GET a feed document, conditionally; raise `FetchError` for anything but 2xx/304.
+
+    `auth` (user, password) is sent as Basic auth to the URL's origin only, never to a
+    redirect elsewhere; credentials in the URL itself are taken out of it and used so.
 
     Pass a client from `new_client` to pool connections across feeds. Any other client
     is refused unless private networks are allowed, because only ours checks addresses
@@ -379,7 +396,12 @@ def fetch_feed(
     if client is None:
         with new_client(settings) as own_client:
             return fetch_feed(
-                url, etag=etag, last_modified=last_modified, settings=settings, client=own_client
+                url,
+                etag=etag,
+                last_modified=last_modified,
+                settings=settings,
+                client=own_client,
+                auth=auth,
             )
     if not isinstance(client, FeedClient) and not settings.allow_private_networks:
         raise TypeError("fetch_feed needs a client from new_client(): it enforces the SSRF policy")
@@ -396,6 +418,7 @@ def fetch_feed(
             settings=settings,
             started=started,
             deadline=deadline,
+            auth=auth,
         )
     except httpx.HTTPError as exc:
         raise _fetch_error_from(exc) from exc
@@ -420,8 +443,16 @@ def _fetch(
     started: float,
     deadline: float,
     accept: str | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> FetchResult:
     current = _checked_url(url)
+    if current.userinfo:
+        # Never carried in a URL: it would be copied into the result, the entries' links
+        # resolved against it, and every log line naming it.
+        auth = auth or (current.username, current.password)
+        current = current.copy_with(username=None, password=None)
+    origin = (current.scheme, current.host, current.port)
+    basic = httpx.BasicAuth(*auth) if auth else None
     visited = {_without_fragment(current)}
     conditional: dict[str, str] = {"Accept": accept} if accept else {}
     if etag:
@@ -443,7 +474,8 @@ def _fetch(
                 remaining, connect=min(settings.fetch_connect_timeout, remaining)
             ),
         )
-        response = client.send(request, stream=True)
+        same_origin = (current.scheme, current.host, current.port) == origin
+        response = client.send(request, stream=True, auth=basic if same_origin else None)
         try:
             status = response.status_code
             if status in _REDIRECT_STATUSES and "location" in response.headers:

@@ -12,10 +12,10 @@ matches has been superseded and does nothing. Two beats, two workers, or a worke
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
 
@@ -55,6 +55,7 @@ __all__ = [
     "record_success",
     "release_claim",
     "remove_feed",
+    "without_credentials",
 ]
 
 sources = table_of(Source)
@@ -93,6 +94,16 @@ class FeedSource:
     created_at: datetime
     gap_detected_at: datetime | None = None
     interval_reason: str | None = None
+    # `user:password` from the URL it was added with, percent-encoded; never public.
+    credentials: str | None = field(default=None, repr=False)
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        """(user, password) to fetch with, or None."""
+        if not self.credentials:
+            return None
+        user, _, password = self.credentials.partition(":")
+        return unquote(user), unquote(password)
 
     def public(self) -> dict[str, Any]:
         """The `feeds list --json` record (datetimes as ISO 8601 UTC)."""
@@ -141,35 +152,59 @@ class KnownEntry:
 # Registry
 
 
+def without_credentials(url: str) -> tuple[str, str | None]:
+    """`url` without its `user:password@` part, and that part (None when there is none).
+    Textual only: any string comes back, valid URL or not, so it can redact what is logged
+    or stored about a URL that will be refused."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url, None
+    start = scheme_end + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    userinfo, at, host = url[start:end].rpartition("@")
+    if not at:
+        return url, None
+    return url[:start] + host + url[end:], userinfo or None
+
+
 def feed_url(url: str) -> str:
     """The registry form of a feed URL: as given, with scheme and host lower-cased, the
-    host's trailing dot, a default port and the fragment removed, "/" for an empty path.
+    host's trailing dot, a default port and the fragment removed, "/" for an empty path,
+    and no credentials (`user:password@`: see `without_credentials`; stored apart).
     The query is kept untouched (feed URLs often carry meaningful parameters).
     Raises ValueError with a readable reason for anything but an absolute http(s) URL."""
-    text = url.strip()
+    text, _ = without_credentials(url.strip())
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as error:
-        raise ValueError(f"not a valid URL: {url!r} ({error})") from None
+        raise ValueError(f"not a valid URL: {text!r} ({error})") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise ValueError(f"not an http(s) URL: {text!r}")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise ValueError(f"URL without a host: {url!r}")
+        raise ValueError(f"URL without a host: {text!r}")
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError as error:
-            raise ValueError(f"not a valid host name in {url!r} ({error})") from None
+            raise ValueError(f"not a valid host name in {text!r} ({error})") from None
     if ":" in host:
         host = f"[{host}]"
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    netloc = f"{userinfo}{at}{host}"
+    netloc = host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port
 
 
 def add_feed(
@@ -185,9 +220,10 @@ def add_feed(
     again if it was removed or gone."""
     now = now or utcnow()
     name = feed_url(url)
+    _, credentials = without_credentials(url.strip())
     statement = (
         insert(connection, sources)
-        .values(_new_row(name, title, interval_s, now))
+        .values(_new_row(name, title, interval_s, now, credentials))
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(sources.c.id)
     )
@@ -199,6 +235,8 @@ def add_feed(
             changes["interval_s"] = interval_s
         if title:
             changes["title"] = title
+        if credentials:  # given again (perhaps changed): the new ones are used
+            changes["credentials"] = credentials
         current = get_feed_by_url(connection=connection, url=name)
         if current is not None and not current.enabled:
             changes.update(
@@ -225,23 +263,37 @@ def add_feeds(
     Bulk statements, so hundreds of feeds cost a few round trips."""
     now = now or utcnow()
     wanted: dict[str, str | None] = {}
+    credentials: dict[str, str] = {}
     invalid: list[str] = []
     for url, title in feeds:
         try:
             name = feed_url(url)
         except ValueError:
-            invalid.append(url)
+            invalid.append(without_credentials(url)[0])
             continue
         if name not in wanted or (wanted[name] is None and title):
             wanted[name] = title
+        secret = without_credentials(url.strip())[1]
+        if secret:
+            credentials[name] = secret
     names = list(wanted)
     existing: set[str] = set()
     for condition in in_chunks(connection, sources.c.name, names):
         existing.update(connection.execute(select(sources.c.name).where(condition)).scalars())
-    rows = [_new_row(name, wanted[name], None, now) for name in names if name not in existing]
+    rows = [
+        _new_row(name, wanted[name], None, now, credentials.get(name))
+        for name in names
+        if name not in existing
+    ]
     for batch in chunks(rows, 1000):
         statement = insert(connection, sources).on_conflict_do_nothing(index_elements=["name"])
         connection.execute(statement, list(batch))
+    for name in sorted(existing & set(credentials)):
+        connection.execute(
+            update(sources)
+            .where(sources.c.name == name, sources.c.kind == KIND)
+            .values(credentials=credentials[name])
+        )
     # Feeds removed earlier and listed again are subscribed again.
     for condition in in_chunks(connection, sources.c.name, sorted(existing)):
         connection.execute(
@@ -254,10 +306,14 @@ def add_feeds(
     return len(rows), len(existing), invalid
 
 
-def _new_row(name: str, title: str | None, interval_s: int | None, now: datetime) -> dict[str, Any]:
+def _new_row(
+    name: str, title: str | None, interval_s: int | None, now: datetime,
+    credentials: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     return {
         "kind": KIND, "name": name, "title": title, "created_at": now, "status": "active",
         "enabled": True, "interval_s": interval_s, "next_fetch_at": now, "error_count": 0,
+        "credentials": credentials,
     }  # fmt: skip
 
 
@@ -288,11 +344,15 @@ def move_feed(*, connection: Connection, feed_id: int, url: str) -> bool:
     """Give a feed the URL it permanently redirects to, keeping its id, state and history.
     False (nothing changed) when another source already has that URL."""
     name = feed_url(url)
+    current = get_feed(connection=connection, feed_id=feed_id)
+    values: dict[str, Any] = {"name": name}
+    if current is not None and _origin(current.url) != _origin(name):
+        values["credentials"] = None  # credentials belong to the origin they were given for
     taken = select(sources.c.id).where(sources.c.name == name).exists()
     moved = connection.execute(
         update(sources)
         .where(sources.c.id == feed_id, sources.c.kind == KIND, ~taken)
-        .values(name=name)
+        .values(**values)
         .returning(sources.c.id)
     ).first()
     return moved is not None
@@ -335,6 +395,7 @@ def _feed(row: Any) -> FeedSource:
         last_error=row["last_error"], etag=row["etag"], last_modified=row["last_modified"],
         warnings=row["warnings"], created_at=row["created_at"],
         gap_detected_at=row["gap_detected_at"], interval_reason=row["interval_reason"],
+        credentials=row["credentials"],
     )  # fmt: skip
 
 

@@ -93,6 +93,9 @@ class Source(Base):
     # Feeds: fetch the linked page of entries (auto | always | never); null: the
     # NEWS_INGEST_FULL_TEXT default. Migration 0007.
     full_text: Mapped[str | None] = mapped_column(String(8))
+    # A feed's `user:password` (percent-encoded, as given in its URL), kept out of `name`
+    # so it is never shown or copied into sightings, events or metrics; sent as Basic auth.
+    credentials: Mapped[str | None] = mapped_column(Text)
 
 
 class Article(Base):
@@ -177,7 +180,7 @@ class Sighting(Base):
     job_id: Mapped[str | None] = mapped_column(String(36), index=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column()
-    seen_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    seen_count: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class StoryBand(Base):
@@ -298,7 +301,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
-    secret: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)  # older `--secret`; see secret_ref
+    # Where the secret is read at delivery (`env:NAME`, `file:PATH`): not in this table.
+    secret_ref: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Delivery cursor: the last outbox event id delivered (or given up on).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,14 +21,20 @@ class DueSubscriber:
 
     id: int
     url: str
-    secret: str | None
+    secret: str | None = field(repr=False)
+    secret_ref: str | None  # env:NAME or file:PATH, read at delivery
     last_event_id: int
     failing_since: datetime | None
     error_count: int
 
 
 def add_subscriber(
-    *, connection: Connection, url: str, secret: str | None, last_event_id: int
+    *,
+    connection: Connection,
+    url: str,
+    secret: str | None,
+    last_event_id: int,
+    secret_ref: str | None = None,
 ) -> int | None:
     """Register a webhook; None if the URL is registered already."""
     statement = insert(connection, subscribers).on_conflict_do_nothing(index_elements=["url"])
@@ -37,6 +43,7 @@ def add_subscriber(
         {
             "url": url,
             "secret": secret,
+            "secret_ref": secret_ref,
             "enabled": True,
             "status": "active",
             "last_event_id": last_event_id,
@@ -53,15 +60,21 @@ def remove_subscriber(*, connection: Connection, subscriber_id: int) -> bool:
 
 
 def list_subscribers(*, connection: Connection) -> list[dict[str, Any]]:
-    """Every subscriber with its backlog (events not delivered yet); the secret is left out."""
+    """Every subscriber with its backlog (events not delivered yet) and where its secret
+    comes from (`env:NAME`, `file:PATH`, `stored` or None); the secret itself is left out."""
     newest = connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
-    columns = [c for c in subscribers.c if c.name != "secret"]
-    query = select(*columns, subscribers.c.secret.is_not(None).label("signed")).order_by(
-        subscribers.c.id
-    )
+    columns = [c for c in subscribers.c if c.name not in ("secret", "secret_ref")]
+    query = select(
+        *columns,
+        subscribers.c.secret.is_not(None).label("stored_secret"),
+        subscribers.c.secret_ref,
+    ).order_by(subscribers.c.id)
     rows = []
     for row in connection.execute(query).mappings():
         item = dict(row)
+        stored = item.pop("stored_secret")
+        item["secret_source"] = item.pop("secret_ref") or ("stored" if stored else None)
+        item["signed"] = item["secret_source"] is not None
         item["backlog"] = max(0, newest - row["last_event_id"])
         rows.append(item)
     return rows
@@ -79,6 +92,7 @@ def claim_due(
             subscribers.c.id,
             subscribers.c.url,
             subscribers.c.secret,
+            subscribers.c.secret_ref,
             subscribers.c.last_event_id,
             subscribers.c.failing_since,
             subscribers.c.error_count,

@@ -62,8 +62,8 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
         # Looked up first rather than trusting add_feed's flag: INSERT .. ON CONFLICT DO
         # NOTHING reports rowcount -1 through psycopg, so "created" reads False there.
         known = feed_rows.get_feed_by_url(connection=connection, url=name)
-        stored, _ = feed_rows.add_feed(
-            connection=connection, url=name, title=feed.title, interval_s=feed.interval_s
+        stored, _ = feed_rows.add_feed(  # the URL as given: its credentials are kept apart
+            connection=connection, url=feed.url, title=feed.title, interval_s=feed.interval_s
         )
     if known is not None:
         response.status_code = 200

@@ -7,6 +7,7 @@ committed before it is queued; if the broker is down the job still holds every p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,7 +45,7 @@ JobId = Annotated[
     status_code=202,
     response_model=JobAccepted,
     dependencies=[Depends(require_api_key)],
-    responses=problem_responses(400, 401, 413, 422, 501, 503),
+    responses=problem_responses(400, 401, 403, 413, 422, 501, 503),
     summary="Queue an ingestion job",
 )
 def create_job(request: JobRequest) -> JobAccepted:
@@ -142,38 +143,58 @@ class _Sender:
         self.deferred += 1
 
 
+NOT_READABLE = "no such file or directory under NEWS_INGEST_API_SEED_ROOTS"
+
+
 def _seed_paths(paths: list[str], settings: Settings) -> list[Path]:
-    """Absolute, existing paths inside NEWS_INGEST_API_SEED_ROOTS (when it is set)."""
-    roots = [Path(root).resolve() for root in settings.api_seed_roots.split(",") if root.strip()]
+    """Absolute, existing paths inside NEWS_INGEST_API_SEED_ROOTS; none at all without it.
+
+    One answer for "missing" and "not allowed", inside the roots or outside, so the API
+    tells nothing of the server's files. A path outside the roots is refused on its text
+    (os.path.normpath) before anything touches the file system; one inside is resolved
+    (symlinks followed) and must still be inside."""
+    if not paths:
+        return []
+    given_roots = [root.strip() for root in settings.api_seed_roots.split(",") if root.strip()]
+    roots = [Path(root).resolve() for root in given_roots]
+    lexical_roots = [*roots, *(Path(os.path.normpath(root)) for root in given_roots)]
+    if not roots:
+        raise ProblemError(
+            403,
+            "this server reads no seed paths: its operator has not set "
+            "NEWS_INGEST_API_SEED_ROOTS (send articles or feeds instead)",
+        )
     resolved: list[Path] = []
     problems: list[dict[str, str]] = []
     for given in paths:
-        reason = None
-        path = Path(given)
-        if "\x00" in given or not path.is_absolute():
-            reason = "not an absolute path"
-        else:
-            try:
-                path = path.resolve()
-                exists = path.exists()
-            except (OSError, RuntimeError, ValueError):
-                exists = False
-            if not exists:
-                reason = "no such file or directory"
-            elif roots and not any(path.is_relative_to(root) for root in roots):
-                reason = "outside the directories this API may read (NEWS_INGEST_API_SEED_ROOTS)"
-        if reason:
-            problems.append({"path": given[:1000], "reason": reason})
+        path = _inside_roots(given, roots, lexical_roots)
+        if path is None:
+            problems.append({"path": given[:1000], "reason": NOT_READABLE})
         else:
             resolved.append(path)
     if problems:
+        log.info("seed paths refused", paths=[p["path"] for p in problems[:20]])
         raise ProblemError(
             400,
-            f"{len(problems)} path(s) cannot be read: "
-            f"{problems[0]['path']!r}: {problems[0]['reason']}",
+            f"{len(problems)} path(s) cannot be read: {problems[0]['path']!r}: {NOT_READABLE}",
             paths=problems[:100],
         )
     return resolved
+
+
+def _inside_roots(given: str, roots: list[Path], lexical_roots: list[Path]) -> Path | None:
+    if "\x00" in given or not os.path.isabs(given):
+        return None
+    lexical = Path(os.path.normpath(given))
+    if not any(lexical.is_relative_to(root) for root in lexical_roots):
+        return None
+    try:
+        path = lexical.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not any(path.is_relative_to(root) for root in roots):
+        return None
+    return path
 
 
 def _feed_url(url: str) -> str:
