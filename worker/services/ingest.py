@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from schemas import ArticleEvent, IngestSummary
 from worker.errors import RejectedInput
-from worker.pipeline import dedup
+from worker.pipeline import dedup, stories
 from worker.pipeline.identify import content_hash
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
@@ -70,6 +70,12 @@ class _Prepared:
     estimates: dict[int, float] = field(default_factory=dict)  # candidate -> signature estimate
     sketched: bool = False
     shared_seen: int = 0  # how much of `_Candidates.shared_log` compare_shingles reflects
+    specifics: stories.SpecificText | None = None  # made when a near candidate is found
+
+    def specific_text(self) -> stories.SpecificText:
+        if self.specifics is None:
+            self.specifics = stories.specific_text(self.article.body)
+        return self.specifics
 
     def prepare_as_new(self, settings: Settings) -> None:
         """Sketch the text and pack the raw input: what storing it as new needs."""
@@ -408,6 +414,7 @@ class _Match:
     article_id: int  # the story's closest candidate
     score: float
     jaccard: float  # the best Jaccard with any of the story's candidates
+    agreement: stories.Agreement  # of the specific content, with the closest candidate
 
 
 class _Candidates:
@@ -447,6 +454,10 @@ class _Candidates:
         self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
         self.expanded: set[int] = set()  # stories whose members were read
         self.members: dict[int, list[int]] = {}  # story id -> its articles in `articles`
+        # Normalized bodies of the candidates compared exactly and of their stories' first
+        # articles, and their specific content (`stories.specific_text`), made when needed.
+        self.bodies: dict[int, str] = {}
+        self.specifics: dict[int, stories.SpecificText] = {}
 
     @classmethod
     def load(
@@ -487,17 +498,23 @@ class _Candidates:
             plausible = {
                 id(item): self._plausible_owners(item, reached_by[id(item)]) for item in prepared
             }
+        wanted = {
+            owner
+            for owners in plausible.values()
+            for owner, _ in owners
+            if self.articles[owner].shingles is None
+        }
+        # A story's first article is its identity: a near copy joins the story only if its
+        # specific content agrees with it too (`_agrees_with_story`).
+        wanted |= {
+            self.articles[owner].story_id for owners in plausible.values() for owner, _ in owners
+        } - self.bodies.keys()
+        loaded = article_rows.load_bodies(connection=connection, article_ids=wanted)
+        self.bodies.update(loaded)
         bodies = {
             article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
-            for article_id, body in article_rows.load_bodies(
-                connection=connection,
-                article_ids={
-                    owner
-                    for owners in plausible.values()
-                    for owner, _ in owners
-                    if self.articles[owner].shingles is None
-                },
-            ).items()
+            for article_id, body in loaded.items()
+            if article_id in self.articles and self.articles[article_id].shingles is None
         }
         for paragraphs in bodies.values():
             self._note_notices(paragraphs)
@@ -754,22 +771,56 @@ class _Candidates:
             score = round(
                 similarity.score(min_containment_shingles=self.settings.min_containment_shingles), 4
             )
-            if similarity.is_near(self.rules):
-                previous = best.get(candidate.story_id)
-                # The story's closest article: by score, then Jaccard, then the earliest;
-                # never by the order candidates were found in.
-                closeness = (score, similarity.jaccard, -owner)
-                if previous is None or closeness > closest[candidate.story_id]:
-                    best[candidate.story_id] = _Match(
-                        candidate.story_id,
-                        owner,
-                        score,
-                        max(similarity.jaccard, previous.jaccard if previous else 0.0),
-                    )
-                    closest[candidate.story_id] = closeness
-                else:
-                    previous.jaccard = max(previous.jaccard, similarity.jaccard)
-        return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
+            if not similarity.is_near(self.rules):
+                continue
+            agreement = self._agreement(item, owner) or stories.Agreement(agreed=0, differed=0)
+            if not agreement.same_story():
+                continue  # one template, other figures or names: another story
+            previous = best.get(candidate.story_id)
+            # The story's closest article: by score, then Jaccard, then the earliest;
+            # never by the order candidates were found in.
+            closeness = (score, similarity.jaccard, -owner)
+            if previous is None or closeness > closest[candidate.story_id]:
+                best[candidate.story_id] = _Match(
+                    candidate.story_id,
+                    owner,
+                    score,
+                    max(similarity.jaccard, previous.jaccard if previous else 0.0),
+                    agreement,
+                )
+                closest[candidate.story_id] = closeness
+            else:
+                previous.jaccard = max(previous.jaccard, similarity.jaccard)
+        return sorted(
+            (match for match in best.values() if self._agrees_with_story(item, match)),
+            key=lambda match: (-match.score, match.story_id),
+        )
+
+    def _specific_text(self, article_id: int) -> stories.SpecificText | None:
+        found = self.specifics.get(article_id)
+        if found is None:
+            body = self.bodies.get(article_id)
+            if body is None:
+                return None
+            found = self.specifics[article_id] = stories.specific_text(body)
+        return found
+
+    def _agreement(self, item: _Prepared, article_id: int) -> stories.Agreement | None:
+        """The agreement of the item's specific content with an article's, if its body was
+        read."""
+        theirs = self._specific_text(article_id)
+        if theirs is None:
+            return None
+        return stories.specific_agreement(item.specific_text(), theirs)
+
+    def _agrees_with_story(self, item: _Prepared, match: _Match) -> bool:
+        """Whether the item's specific content agrees with the story's first article too (when
+        the match is with a later member): a story grows from how it started, not by one
+        changed figure at a time through its latest copy."""
+        if match.article_id == match.story_id:
+            return True
+        agreement = self._agreement(item, match.story_id)
+        return agreement is None or agreement.same_story(slack=stories.STORY_IDENTITY_SLACK)
 
     def _measure_order(
         self, item: _Prepared, candidate: _Candidate, similarity: dedup.Similarity
@@ -847,6 +898,9 @@ class _Candidates:
     def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
         """Make a new article a candidate for the rest of the batch; returns the band keys
         it is the first to have (to be indexed)."""
+        self.bodies[article_id] = item.article.body
+        if item.specifics is not None:
+            self.specifics[article_id] = item.specifics
         self._remember(
             article_id,
             _Candidate(

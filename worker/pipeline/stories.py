@@ -1,0 +1,223 @@
+"""Whether two near copies tell the same story: the agreement of their specific content.
+
+Word shingles say that two texts share their wording. On wire copy that is not enough: a
+recurring report (a central bank's weekly statement, a bill auction, a stake filing, a
+results table, a match result) is written from one template, and two issues of it share
+most of their shingles while their figures, dates and names differ. They are different
+stories. A resent copy (a corrected figure, the dateline a day later, a typo fixed, a
+paragraph added) is the same story.
+
+So a pair that the shingle rules call near is aligned word by word (`difflib`, on the
+paragraphs the fingerprint compares), and its specific tokens are counted: numbers (amounts,
+percentages, days, scores) and names (capitalised words, tickers). A specific token in a
+span both texts hold word for word *agrees*; a span that one text replaces with another (the
+slot of a template) *differs* when each side holds a specific token the other lacks, once
+per distinct replacement (a figure added or dropped, or a sentence rewritten around the
+same facts, does not differ). Text that only one side has (a paragraph added, a lead-only copy, an update)
+neither agrees nor differs: it says nothing about whether the common part is one story.
+
+Two texts are the same story when at most `max_differing(agreed + differed)` replacements
+differ: one (a corrected figure) plus one per `SPECIFIC_PER_EXTRA_DIFFERENCE` specific
+tokens, and one day moved in a date (a dateline resent the next day) is free. An issue of a
+templated report changes several slots at once; a resend changes one.
+
+Pure: no database, no I/O. `services.ingest` asks `specific_agreement` of each near pair
+and of the story's first article (the story's identity: an article joins a story only if
+it agrees with how the story started, not just with one member, so that one changed slot
+at a time cannot chain a story across a series of reports).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from worker.pipeline.normalize import story_paragraphs
+
+# A number (with its decimal point, thousands separators, fraction or range: "4.262",
+# "1,500", "6-3/16", "2-1") or a word.
+_TOKEN = re.compile(r"\d+(?:[.,:/-]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+_SENTENCE_BREAK = re.compile(r"[.!?:;]")
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_MONTH_FORMS = {
+    **{name: number for number, name in enumerate(MONTHS, 1)},
+    **{name[:3]: number for number, name in enumerate(MONTHS, 1)},
+    "sept": 9,
+}
+# Capitalised words that name no one: weekdays (a resend a day later says "Tuesday" for
+# "today"), titles, corporate suffixes, and the pronoun. Months are specific: dates.
+_NOT_NAMES = frozenset(
+    [
+        *["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        *["i", "mr", "mrs", "ms", "dr", "sir", "inc", "corp", "co", "ltd", "plc", "llc", "the"],
+    ]
+)
+# A longer replaced span is rewritten text (a sentence changed, a passage swapped), not the
+# slot of a template: it neither agrees nor differs.
+MAX_SLOT_WORDS = 6
+# Names this alike (difflib's ratio) are one name spelled two ways.
+RESPELLED_RATIO = 0.8
+# One more differing slot is tolerated per this many specific tokens compared.
+SPECIFIC_PER_EXTRA_DIFFERENCE = 20
+# Alignment cost grows with length: texts are compared on at most this many tokens.
+MAX_TOKENS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class SpecificText:
+    """A text as the specific-content comparison reads it: its words in order (folded to
+    lower case) and which of them are specific (numbers and names)."""
+
+    words: tuple[str, ...]
+    specific: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """How much of two texts' specific content agrees: tokens in common passages (`agreed`),
+    distinct replaced slots holding a specific token (`differed`), and dates moved by a day
+    (`moved_days`, the first of which is free)."""
+
+    agreed: int
+    differed: int
+    moved_days: int = 0
+
+    @property
+    def counted(self) -> int:
+        """Differing slots that count: a date moved by a day once is a resend's dateline."""
+        return self.differed + max(0, self.moved_days - 1)
+
+    @property
+    def share(self) -> float:
+        """The agreeing share of the specific tokens compared (1.0 with none)."""
+        total = self.agreed + self.counted
+        return round(self.agreed / total, 4) if total else 1.0
+
+    def same_story(self, *, slack: int = 0) -> bool:
+        """At most one differing slot, plus one per `SPECIFIC_PER_EXTRA_DIFFERENCE` specific
+        tokens compared, plus `slack` (`STORY_IDENTITY_SLACK` against a story's first
+        article)."""
+        return self.counted <= max_differing(self.agreed + self.counted) + slack
+
+
+# Against a story's first article, one more slot may differ: two resends of one report that
+# each correct a different figure differ from each other by two, from the first by one each.
+# A chain of one-slot changes drifts away from the first article after two steps.
+STORY_IDENTITY_SLACK = 1
+
+
+def max_differing(specific_tokens: int) -> int:
+    """How many slots may differ between two copies of one story with this many specific
+    tokens compared: one corrected figure, and one more per `SPECIFIC_PER_EXTRA_DIFFERENCE`."""
+    return 1 + specific_tokens // SPECIFIC_PER_EXTRA_DIFFERENCE
+
+
+def specific_text(body: str) -> SpecificText:
+    """`SpecificText` of a normalized body, on the paragraphs near-copy comparison uses
+    (`normalize.story_paragraphs`). A capitalised word is a name unless it opens a sentence
+    and the text never capitalises it elsewhere, or it is a calendar word or title; in a
+    paragraph written in capitals (a headline) only numbers are specific."""
+    words: list[str] = []
+    candidates: list[tuple[int, bool]] = []  # (index, opens a sentence) of capitalised words
+    numbers: set[int] = set()
+    inner_capitals: set[str] = set()
+    for paragraph in story_paragraphs(body):
+        letters = [ch for ch in paragraph if ch.isalpha()]
+        shouting = sum(ch.isupper() for ch in letters) > 0.6 * len(letters)
+        end = 0
+        for match in _TOKEN.finditer(paragraph):
+            opens = end == 0 or bool(_SENTENCE_BREAK.search(paragraph, end, match.start()))
+            end = match.end()
+            token = match.group(0)
+            if token[0].isdigit():
+                numbers.add(len(words))
+                words.append(token.replace(",", ""))
+                continue
+            folded = unicodedata.normalize("NFKC", token).casefold().replace("\u2019", "'")
+            if token[0].isupper() and not shouting and folded not in _NOT_NAMES:
+                candidates.append((len(words), opens))
+                if not opens:
+                    inner_capitals.add(folded)
+            words.append(folded)
+            if len(words) >= MAX_TOKENS:
+                break
+        if len(words) >= MAX_TOKENS:
+            break
+    names = {index for index, opens in candidates if not opens or words[index] in inner_capitals}
+    return SpecificText(words=tuple(words), specific=frozenset(numbers | names))
+
+
+def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
+    """Align two texts word by word and count their agreeing and differing specific content
+    (see the module's docstring)."""
+    matcher = SequenceMatcher(None, a.words, b.words, autojunk=False)
+    agreed = 0
+    slots: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    moved = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            agreed += sum(1 for i in range(i1, i2) if i in a.specific)
+        elif tag == "replace":
+            old = {a.words[i] for i in range(i1, i2) if i in a.specific}
+            new = {b.words[j] for j in range(j1, j2) if j in b.specific}
+            agreed += len(old & new)
+            if not (old - new and new - old):
+                continue  # a fact added or dropped, or text rewritten around the same facts
+            if max(i2 - i1, j2 - j1) > MAX_SLOT_WORDS or _respelled(old - new, new - old):
+                continue
+            slot = (a.words[i1:i2], b.words[j1:j2])
+            if slot in slots:
+                continue
+            if _moved_a_day(a.words, i1, tuple(sorted(old - new)), tuple(sorted(new - old))):
+                moved += 1
+            slots.add(slot)
+    return Agreement(agreed=agreed, differed=len(slots) - moved, moved_days=moved)
+
+
+def _respelled(old: set[str], new: set[str]) -> bool:
+    """Whether a slot only spells names differently: each name on either side is within
+    a letter or two of one on the other ("Ilawarra" / "Illawarra"; a typo fixed). Figures
+    are never respelled: "100" / "109" is a corrected figure."""
+    if any(not word.isalpha() for word in old | new):
+        return False
+    return all(
+        any(SequenceMatcher(None, word, other).ratio() >= RESPELLED_RATIO for other in theirs)
+        for mine, theirs in ((old, new), (new, old))
+        for word in mine
+    )
+
+
+def _moved_a_day(
+    words: tuple[str, ...], start: int, old: tuple[str, ...], new: tuple[str, ...]
+) -> bool:
+    """Whether a replaced slot is a date moved by one day: "April 6" -> "April 7" (the month
+    before the slot, or in it), or "April 30" -> "May 1"."""
+    before = words[start - 1] if start else ""
+    dates = []
+    for span in (old, new):
+        months = [word for word in span if word in _MONTH_FORMS] or [before]
+        days = [word for word in span if word.isdigit()]
+        if len(months) != 1 or len(days) != 1 or months[0] not in _MONTH_FORMS:
+            return False
+        dates.append((_MONTH_FORMS[months[0]], int(days[0])))
+    (month_a, day_a), (month_b, day_b) = dates
+    if month_a == month_b:
+        return abs(day_a - day_b) == 1
+    forward = (month_b - month_a) % 12 == 1 and day_a >= 28 and day_b == 1
+    backward = (month_a - month_b) % 12 == 1 and day_b >= 28 and day_a == 1
+    return forward or backward
