@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -70,6 +71,15 @@ _NOT_NAMES = frozenset(
 # A longer replaced span is rewritten text (a sentence changed, a passage swapped), not the
 # slot of a template: it neither agrees nor differs.
 MAX_SLOT_WORDS = 6
+# A dateline opening one of the first paragraphs, more loosely than `normalize`'s (which
+# decides what is shingled): "CITY 3 (Wire) - ", "NEW YORK, Aug 14 (Reuters) - ". Its date
+# is the day it was sent, which a resend moves; the story's own dates are in its text.
+_LOOSE_DATELINE = re.compile(
+    r"^(?:[A-Z]{2}[^\n]{0,58}?|\([A-Za-z][A-Za-z .]{0,20}\))\s(?:-{1,2}|[–—])\s"
+)
+# A replaced figure or name is a template's slot only in a sentence whose other words agree
+# this much (words outside specific tokens, in the first text).
+TEMPLATE_SENTENCE_SHARE = 0.8
 # Names this alike (difflib's ratio) are one name spelled two ways.
 RESPELLED_RATIO = 0.8
 # One more differing slot is tolerated per this many specific tokens compared.
@@ -85,6 +95,7 @@ class SpecificText:
 
     words: tuple[str, ...]
     specific: frozenset[int]
+    sentences: tuple[int, ...]  # the number of the sentence each word is in
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +144,14 @@ def specific_text(body: str) -> SpecificText:
     and the text never capitalises it elsewhere, or it is a calendar word or title; in a
     paragraph written in capitals (a headline) only numbers are specific."""
     words: list[str] = []
+    sentences: list[int] = []
+    sentence = -1
     candidates: list[tuple[int, bool]] = []  # (index, opens a sentence) of capitalised words
     numbers: set[int] = set()
     inner_capitals: set[str] = set()
-    for paragraph in story_paragraphs(body):
+    for number, paragraph in enumerate(story_paragraphs(body)):
+        if number < 2:
+            paragraph = _LOOSE_DATELINE.sub("", paragraph, count=1)
         letters = [ch for ch in paragraph if ch.isalpha()]
         shouting = sum(ch.isupper() for ch in letters) > 0.6 * len(letters)
         end = 0
@@ -144,6 +159,9 @@ def specific_text(body: str) -> SpecificText:
             opens = end == 0 or bool(_SENTENCE_BREAK.search(paragraph, end, match.start()))
             end = match.end()
             token = match.group(0)
+            if opens and (not shouting or not words):
+                sentence += 1
+            sentences.append(sentence)
             if token[0].isdigit():
                 numbers.add(len(words))
                 words.append(token.replace(",", ""))
@@ -159,20 +177,23 @@ def specific_text(body: str) -> SpecificText:
         if len(words) >= MAX_TOKENS:
             break
     names = {index for index, opens in candidates if not opens or words[index] in inner_capitals}
-    return SpecificText(words=tuple(words), specific=frozenset(numbers | names))
+    return SpecificText(
+        words=tuple(words), specific=frozenset(numbers | names), sentences=tuple(sentences)
+    )
 
 
 def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
     """Align two texts word by word and count their agreeing and differing specific content
     (see the module's docstring)."""
-    matcher = SequenceMatcher(None, a.words, b.words, autojunk=False)
+    opcodes = SequenceMatcher(None, a.words, b.words, autojunk=False).get_opcodes()
+    templated = _templated_sentences(a, opcodes)
     agreed = 0
     slots: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     moved = 0
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
             agreed += sum(1 for i in range(i1, i2) if i in a.specific)
-        elif tag == "replace":
+        elif tag == "replace" and a.sentences[i1] in templated:
             old = {a.words[i] for i in range(i1, i2) if i in a.specific}
             new = {b.words[j] for j in range(j1, j2) if j in b.specific}
             agreed += len(old & new)
@@ -187,6 +208,29 @@ def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
                 moved += 1
             slots.add(slot)
     return Agreement(agreed=agreed, differed=len(slots) - moved, moved_days=moved)
+
+
+def _templated_sentences(
+    a: SpecificText, opcodes: Sequence[tuple[str, int, int, int, int]]
+) -> set[int]:
+    """The sentences of `a` whose other words the other text has word for word (at least
+    `TEMPLATE_SENTENCE_SHARE` of them): where a replaced figure or name is the slot of one
+    template. In a sentence rewritten or swapped for another, what replaced it says nothing
+    of whether the facts of the story changed."""
+    words: dict[int, int] = {}
+    kept: dict[int, int] = {}
+    for tag, i1, i2, _, _ in opcodes:
+        for i in range(i1, i2):
+            if i not in a.specific:
+                sentence = a.sentences[i]
+                words[sentence] = words.get(sentence, 0) + 1
+                if tag == "equal":
+                    kept[sentence] = kept.get(sentence, 0) + 1
+    return {
+        sentence
+        for sentence in set(a.sentences)
+        if kept.get(sentence, 0) >= TEMPLATE_SENTENCE_SHARE * words.get(sentence, 0)
+    }
 
 
 def _respelled(old: set[str], new: set[str]) -> bool:
@@ -221,3 +265,51 @@ def _moved_a_day(
     forward = (month_b - month_a) % 12 == 1 and day_a >= 28 and day_b == 1
     backward = (month_a - month_b) % 12 == 1 and day_b >= 28 and day_a == 1
     return forward or backward
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMatch:
+    """A story a new article is a near copy of: the story's closest candidate, its measured
+    score, the best Jaccard with any of the story's candidates, and the specific-content
+    agreement with the closest."""
+
+    story_id: int
+    article_id: int
+    score: float
+    jaccard: float
+    agreement: Agreement
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Where a new article goes: its story, the article it duplicates (None for a new story),
+    the scores that decided it, and the stories it proved to be this one (merged into
+    `story_id`)."""
+
+    story_id: int
+    duplicate_of: int | None = None
+    similarity: float | None = None
+    agreement: Agreement | None = None
+    merged: tuple[int, ...] = ()
+
+
+def decide_story(
+    article_id: int, matches: Sequence[StoryMatch], bridges: Sequence[bool]
+) -> StoryDecision:
+    """The decision for a new article from its `matches` (best first) and, for each match
+    after the first, whether the article proves that story one with the first (`bridges`):
+    the lowest id of the stories proved one names the story."""
+    if not matches:
+        return StoryDecision(story_id=article_id)
+    best = matches[0]
+    joined = sorted(
+        {best.story_id}
+        | {match.story_id for match, bridge in zip(matches[1:], bridges, strict=True) if bridge}
+    )
+    return StoryDecision(
+        story_id=joined[0],
+        duplicate_of=joined[0],
+        similarity=best.score,
+        agreement=best.agreement,
+        merged=tuple(joined[1:]),
+    )

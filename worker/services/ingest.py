@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from schemas import ArticleEvent, IngestSummary
 from worker.errors import RejectedInput
 from worker.pipeline import dedup, stories
-from worker.pipeline.identify import content_hash
+from worker.pipeline.identity import Identity, KnownArticle, KnownArticles, content_hash
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
@@ -133,15 +133,11 @@ def ingest_batch(
     # Exact-copy and candidate lookups, and the shingling of candidates, happen before the
     # lock, on what is committed now; under the lock only what changed in between is read.
     with engine.connect() as connection:
-        known = _Known.load(
-            connection,
-            prepared,
-            lookup_sources(
-                connection=connection,
-                names=[p.arrival.source for p in prepared if p.arrival.source],
-            ),
+        source_ids = lookup_sources(
+            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]
         )
-        unmatched = [p for p in prepared if known.match(p) is None]
+        known = _load_known(connection, prepared, source_ids)
+        unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
         for item in unmatched:
             item.prepare_as_new(settings)
         candidates = _Candidates.load(connection, unmatched, settings)
@@ -229,8 +225,8 @@ def _store(
         decision.summary.rejected += 1
 
     index.lock_for_dedup(connection=connection)
-    known = _Known.load(connection, prepared, source_ids)
-    unmatched = [p for p in prepared if known.match(p) is None]
+    known = _load_known(connection, prepared, source_ids)
+    unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
     for item in unmatched:
         item.prepare_as_new(settings)  # a no-op unless a stored copy changed since the pre-read
     candidates.expanded.clear()  # stories may have gained members since the first read
@@ -241,9 +237,9 @@ def _store(
 
     for item in prepared:
         source_id = source_ids.get(item.arrival.source or "")
-        match = known.match(item)
+        match = known.match(_identity(item, source_ids))
         if match is not None:
-            article_id, story_id, stored_hash = match
+            article_id, story_id, stored_hash = match.article_id, match.story_id, match.content_hash
             if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
                 # Same URL or guid, new text: update the article, keep the earlier text.
                 article_rows.replace_text(
@@ -265,31 +261,25 @@ def _store(
                     )
                 )
             elif stored_hash != item.content_hash:
-                article_id = known.hash_owner(item.content_hash)  # type: ignore[assignment]
+                article_id = known.hash_owner(item.content_hash) or article_id
             decision.summary.duplicates += 1
         else:
             article_id = next(new_ids)
-            story_id, duplicate_of, score = article_id, None, None
             matches = candidates.matches(item)
-            if matches:
-                story_id, score = matches[0].story_id, matches[0].score
-                merged = sorted(
-                    {
-                        other.story_id
-                        for other in matches[1:]
-                        if candidates.same_story(item, matches[0], other)
-                    }
-                    | {story_id}
-                )
-                if len(merged) > 1:
-                    story_id = merged[0]
-                    for other in merged[1:]:
-                        candidates.merge_story(other, into=story_id)
-                        decision.merge_story(other, into=story_id)
-                duplicate_of = story_id
-                decision.summary.near_duplicates += 1
-            else:
+            story = stories.decide_story(
+                article_id,
+                matches,
+                [candidates.same_story(item, matches[0], other) for other in matches[1:]],
+            )
+            story_id, duplicate_of, score = story.story_id, story.duplicate_of, story.similarity
+            agreement = story.agreement
+            for other in story.merged:
+                candidates.merge_story(other, into=story_id)
+                decision.merge_story(other, into=story_id)
+            if duplicate_of is None:
                 decision.summary.new += 1
+            else:
+                decision.summary.near_duplicates += 1
             decision.new_rows.append(
                 {
                     "id": article_id,
@@ -299,11 +289,15 @@ def _store(
                     "story_id": story_id,
                     "duplicate_of": duplicate_of,
                     "similarity": score,
+                    "specific_agreed": agreement.agreed if agreement else None,
+                    "specific_differed": agreement.counted if agreement else None,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
-            known.add(item, article_id, story_id, source_id)
+            known.add(
+                KnownArticle(article_id, story_id, item.content_hash), _identity(item, source_ids)
+            )
             decision.events.append(
                 _event(
                     "article.created",
@@ -406,15 +400,6 @@ class _Candidate:
     shingles: np.ndarray | None  # loaded only for candidates that pass the signature filter
     paragraphs: list[tuple[int, str]] | None = None  # what `shingles` were made from
     shared_seen: int = 0  # as `_Prepared.shared_seen`
-
-
-@dataclass(slots=True)
-class _Match:
-    story_id: int
-    article_id: int  # the story's closest candidate
-    score: float
-    jaccard: float  # the best Jaccard with any of the story's candidates
-    agreement: stories.Agreement  # of the specific content, with the closest candidate
 
 
 class _Candidates:
@@ -751,13 +736,14 @@ class _Candidates:
         )
         return len(self.articles) > before
 
-    def matches(self, item: _Prepared) -> list[_Match]:
+    def matches(self, item: _Prepared) -> list[stories.StoryMatch]:
         """Every story with a similar enough candidate, best first."""
         self._share_held_notices(item)
         if self._is_stale(item, item.paragraphs):
             item.compare_shingles = self._compare_shingles(item.paragraphs)
-        best: dict[int, _Match] = {}
+        best: dict[int, stories.StoryMatch] = {}
         closest: dict[int, tuple[float, float, int]] = {}
+        jaccards: dict[int, float] = {}  # the best Jaccard with any of a story's candidates
         for owner, _ in self._plausible_owners(item):
             candidate = self.articles[owner]
             if candidate.shingles is None:
@@ -776,23 +762,20 @@ class _Candidates:
             agreement = self._agreement(item, owner) or stories.Agreement(agreed=0, differed=0)
             if not agreement.same_story():
                 continue  # one template, other figures or names: another story
-            previous = best.get(candidate.story_id)
+            story_id = candidate.story_id
+            jaccards[story_id] = max(jaccards.get(story_id, 0.0), similarity.jaccard)
             # The story's closest article: by score, then Jaccard, then the earliest;
             # never by the order candidates were found in.
             closeness = (score, similarity.jaccard, -owner)
-            if previous is None or closeness > closest[candidate.story_id]:
-                best[candidate.story_id] = _Match(
-                    candidate.story_id,
-                    owner,
-                    score,
-                    max(similarity.jaccard, previous.jaccard if previous else 0.0),
-                    agreement,
-                )
-                closest[candidate.story_id] = closeness
-            else:
-                previous.jaccard = max(previous.jaccard, similarity.jaccard)
+            if story_id not in best or closeness > closest[story_id]:
+                best[story_id] = stories.StoryMatch(story_id, owner, score, 0.0, agreement)
+                closest[story_id] = closeness
         return sorted(
-            (match for match in best.values() if self._agrees_with_story(item, match)),
+            (
+                replace(match, jaccard=jaccards[story_id])
+                for story_id, match in best.items()
+                if self._agrees_with_story(item, match)
+            ),
             key=lambda match: (-match.score, match.story_id),
         )
 
@@ -813,7 +796,7 @@ class _Candidates:
             return None
         return stories.specific_agreement(item.specific_text(), theirs)
 
-    def _agrees_with_story(self, item: _Prepared, match: _Match) -> bool:
+    def _agrees_with_story(self, item: _Prepared, match: stories.StoryMatch) -> bool:
         """Whether the item's specific content agrees with the story's first article too (when
         the match is with a later member): a story grows from how it started, not by one
         changed figure at a time through its latest copy."""
@@ -866,7 +849,9 @@ class _Candidates:
             self._compare_text(paragraphs), size=self.settings.shingle_words
         )
 
-    def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
+    def same_story(
+        self, item: _Prepared, first: stories.StoryMatch, other: stories.StoryMatch
+    ) -> bool:
         """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
         with the other story's article, it must hold a good part of that article
         (`story_bridge_share`; a lead quoted in a long article is contained in it, and no
@@ -927,21 +912,21 @@ class _Candidates:
         return new_keys
 
 
-class _Known:
-    """Exact-identity lookups: stored articles plus the ones this batch adds."""
+def _identity(item: _Prepared, source_ids: dict[str, int]) -> Identity:
+    return Identity(
+        content_hash=item.content_hash,
+        url=item.article.url,
+        source_id=source_ids.get(item.arrival.source or ""),
+        guid=item.article.guid,
+    )
 
-    def __init__(self, source_ids: dict[str, int]) -> None:
-        self.source_ids = source_ids
-        self.by_hash: dict[str, tuple[int, int, str]] = {}
-        self.by_url: dict[str, tuple[int, int, str]] = {}
-        self.by_guid: dict[tuple[int, str], tuple[int, int, str]] = {}
 
-    @classmethod
-    def load(
-        cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
-    ) -> _Known:
-        known = cls(source_ids)
-        stored = article_rows.find_by_identity(
+def _load_known(
+    connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
+) -> KnownArticles:
+    """The stored articles the batch may be exact copies of."""
+    return KnownArticles(
+        article_rows.find_by_identity(
             connection=connection,
             content_hashes=sorted({p.content_hash for p in prepared}),
             urls=sorted({p.article.url for p in prepared if p.article.url}),
@@ -953,43 +938,4 @@ class _Known:
                 }
             ),
         )
-        for row in stored:
-            entry = (row.id, row.story_id, row.content_hash)
-            known.by_hash[row.content_hash] = entry
-            if row.url:
-                known.by_url[row.url] = entry
-            if row.guid and row.source_id is not None:
-                known.by_guid[(row.source_id, row.guid)] = entry
-        return known
-
-    def match(self, item: _Prepared) -> tuple[int, int, str] | None:
-        source_id = self.source_ids.get(item.arrival.source or "")
-        if item.article.guid and source_id is not None:
-            found = self.by_guid.get((source_id, item.article.guid))
-            if found:
-                return found
-        if item.article.url and item.article.url in self.by_url:
-            return self.by_url[item.article.url]
-        return self.by_hash.get(item.content_hash)
-
-    def hash_owner(self, content_hash: str) -> int | None:
-        found = self.by_hash.get(content_hash)
-        return found[0] if found else None
-
-    def add(self, item: _Prepared, article_id: int, story_id: int, source_id: int | None) -> None:
-        entry = (article_id, story_id, item.content_hash)
-        self.by_hash[item.content_hash] = entry
-        if item.article.url:
-            self.by_url[item.article.url] = entry
-        if item.article.guid and source_id is not None:
-            self.by_guid[(source_id, item.article.guid)] = entry
-
-    def rehash(self, article_id: int, old_hash: str, new_hash: str) -> None:
-        old = self.by_hash.pop(old_hash, None)
-        if old is not None:
-            entry = (article_id, old[1], new_hash)
-            self.by_hash[new_hash] = entry
-            for table in (self.by_url, self.by_guid):
-                for key, value in list(table.items()):  # type: ignore[attr-defined]
-                    if value[0] == article_id:
-                        table[key] = entry  # type: ignore[index]
+    )
