@@ -12,7 +12,7 @@ paragraphs the fingerprint compares), and its specific tokens are counted: numbe
 percentages, days, scores) and names (capitalised words, tickers). A specific token in a
 span both texts hold word for word *agrees*; a span that one text replaces with another (the
 slot of a template) *differs* when each side holds a specific token the other lacks, once
-per distinct replacement (a figure added or dropped, or a sentence rewritten around the
+per distinct replacement and per figure in it (a figure added or dropped, or a sentence rewritten around the
 same facts, does not differ). Text that only one side has (a paragraph added, a lead-only copy, an update)
 neither agrees nor differs: it says nothing about whether the common part is one story.
 
@@ -188,7 +188,7 @@ def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
     opcodes = SequenceMatcher(None, a.words, b.words, autojunk=False).get_opcodes()
     templated = _templated_sentences(a, opcodes)
     agreed = 0
-    slots: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    slots: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # slot -> its weight
     moved = 0
     for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
@@ -206,8 +206,16 @@ def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
                 continue
             if _moved_a_day(a.words, i1, tuple(sorted(old - new)), tuple(sorted(new - old))):
                 moved += 1
-            slots.add(slot)
-    return Agreement(agreed=agreed, differed=len(slots) - moved, moved_days=moved)
+                slots[slot] = 0
+                continue
+            # Each figure is a fact: a slot of several figures ("2 3 5 8 14 20", a table
+            # row) differs once per figure; a name of several words is one name.
+            slots[slot] = max(
+                1,
+                sum(1 for word in old - new if word[0].isdigit()),
+                sum(1 for word in new - old if word[0].isdigit()),
+            )
+    return Agreement(agreed=agreed, differed=sum(slots.values()), moved_days=moved)
 
 
 def _templated_sentences(

@@ -1,5 +1,7 @@
-"""Ingest one batch: normalize, identify and sketch outside the transaction, then decide and
-store everything in one transaction that also marks the batch done (exactly-once effect)."""
+"""Ingest one batch, in named phases: `_prepare` (normalize, hash: CPU only), `_read` (exact
+copies and near-duplicate candidates, before any lock), then one transaction that locks the
+part, `_decide`s (exact identity: `pipeline.identity`; stories: `pipeline.candidates` and
+`pipeline.stories`), `_write`s and finishes the part (exactly-once effect)."""
 
 from __future__ import annotations
 
@@ -90,25 +92,14 @@ def ingest_batch(
     started = time.perf_counter()
     prepared, rejected = _prepare(arrivals, settings)
     prepared_at = time.perf_counter()
-    # Exact-copy and candidate lookups, and the shingling of candidates, happen before the
-    # lock, on what is committed now; under the lock only what changed in between is read.
-    with engine.connect() as connection:
-        source_ids = lookup_sources(
-            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]
-        )
-        known = _load_known(connection, prepared, source_ids)
-        unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
-        for item in unmatched:
-            item.prepare_as_new(settings)
-        candidates = Candidates.load(
-            index.CandidateStore(connection), [p.text for p in unmatched], settings
-        )
+    candidates = _read(engine, prepared, settings)
     candidates_at = time.perf_counter()
     with engine.begin() as connection:
         if not jobs.lock_part_if_open(connection=connection, job_id=job_id, part_no=part_no):
             log.info("batch already stored", job_id=job_id, part_no=part_no)
             return None
-        decision = _store(connection, job_id, prepared, rejected, candidates, settings)
+        decision = _decide(connection, job_id, prepared, rejected, candidates, settings)
+        _write(connection, decision, candidates)
         jobs.finish_part(
             connection=connection, job_id=job_id, part_no=part_no, summary=decision.summary
         )
@@ -122,6 +113,22 @@ def ingest_batch(
         store_ms=round((time.perf_counter() - candidates_at) * 1000),
     )
     return decision.summary
+
+
+def _read(engine: Engine, prepared: list[_Prepared], settings: Settings) -> Candidates:
+    """Exact-copy and candidate lookups, and the shingling of candidates, before the lock, on
+    what is committed now; under the lock (`_decide`) only what changed in between is read."""
+    with engine.connect() as connection:
+        source_ids = lookup_sources(
+            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]
+        )
+        known = _load_known(connection, prepared, source_ids)
+        unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
+        for item in unmatched:
+            item.prepare_as_new(settings)
+        return Candidates.load(
+            index.CandidateStore(connection), [p.text for p in unmatched], settings
+        )
 
 
 def _prepare(
@@ -159,7 +166,7 @@ def _prepare(
     return prepared, rejected
 
 
-def _store(
+def _decide(
     connection: Connection,
     job_id: str,
     prepared: list[_Prepared],
@@ -284,7 +291,11 @@ def _store(
             }
         )
     decision.summary.received = len(prepared) + len(rejected)
+    return decision
 
+
+def _write(connection: Connection, decision: _Decision, candidates: Candidates) -> None:
+    """Write what was decided, in bulk, inside the transaction that decided it."""
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(connection=connection, rows=decision.sightings)
@@ -298,7 +309,6 @@ def _store(
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
     # The transactional outbox: events commit with the articles or not at all.
     article_rows.insert_events(connection=connection, rows=decision.events)
-    return decision
 
 
 def _event(
