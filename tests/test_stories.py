@@ -103,6 +103,20 @@ class TestSpecificAgreement:
         )
         assert specific_agreement(specific_text(FIRST), specific_text(edited)).same_story()
 
+    def test_a_slot_of_several_figures_differs_once_per_figure(self) -> None:
+        """Two draws of one lottery differ in one span of numbers, five figures apart."""
+        draw = (
+            "The winning numbers in the state Lotto drawing on Friday night were {}, lottery "
+            "officials said. The jackpot for the drawing was an estimated 19 million dlrs, "
+            "officials said, and 3 tickets matched all six numbers."
+        )
+        agreement = specific_agreement(
+            specific_text(draw.format("2 3 5 8 14 20")),
+            specific_text(draw.format("2 10 32 33 37 47")),
+        )
+        assert agreement.differed == 5
+        assert not agreement.same_story()
+
     def test_more_specific_content_tolerates_more_corrections(self) -> None:
         """One slot may differ, one more per 20 specific tokens compared."""
         assert [max_differing(n) for n in (0, 19, 20, 45)] == [1, 1, 2, 3]
