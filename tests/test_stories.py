@@ -117,6 +117,19 @@ class TestSpecificAgreement:
         assert agreement.differed == 5
         assert not agreement.same_story()
 
+    def test_a_name_both_texts_have_does_not_hide_the_slots_around_it(self) -> None:
+        """Two tallies naming one candidate in different places still differ: the aligner
+        pairs the shared surname across slots, and the long spans count by their names and
+        figures."""
+        tally = (
+            "With 81 pct of precincts reporting in the {} District race, {} had {} votes and "
+            "{} had {} votes, according to unofficial returns."
+        )
+        first = tally.format("First", "Martin Perelman", "67,896", "Nelson Jacobs", "39,014")
+        other = tally.format("Third", "Walter Jacobs", "69,643", "Martin Bass", "26,132")
+        for a, b in ((first, other), (other, first)):
+            assert not specific_agreement(specific_text(a), specific_text(b)).same_story()
+
     def test_more_specific_content_tolerates_more_corrections(self) -> None:
         """One slot may differ, one more per 20 specific tokens compared."""
         assert [max_differing(n) for n in (0, 19, 20, 45)] == [1, 1, 2, 3]

@@ -812,7 +812,7 @@ CHROME_MAX_WORDS = 7
 # syndication credit, the subscription pitch, the helpline and the corrections footer that
 # outlets append to every story. Such a paragraph says nothing about the story it follows,
 # so once two stories share one it is left out of their comparison (see
-# `services.ingest._Candidates`) instead of making them look alike.
+# `pipeline.candidates.Candidates`) instead of making them look alike.
 _STRONG_NOTICE = re.compile(
     r"\b(?:copyright|all rights reserved"
     r"|(?:may|must) not be (?:re ?)?(?:published|produced|printed|copied|broadcast"

@@ -68,8 +68,8 @@ _NOT_NAMES = frozenset(
         *["i", "mr", "mrs", "ms", "dr", "sir", "inc", "corp", "co", "ltd", "plc", "llc", "the"],
     ]
 )
-# A longer replaced span is rewritten text (a sentence changed, a passage swapped), not the
-# slot of a template: it neither agrees nor differs.
+# A longer replaced span (the aligner pairing a name both texts have, "Jacobs", across two
+# slots) is known by the specific tokens that differ in it, not by its words.
 MAX_SLOT_WORDS = 6
 # A dateline opening one of the first paragraphs, more loosely than `normalize`'s (which
 # decides what is shingled): "CITY 3 (Wire) - ", "NEW YORK, Aug 14 (Reuters) - ". Its date
@@ -199,9 +199,11 @@ def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
             agreed += len(old & new)
             if not (old - new and new - old):
                 continue  # a fact added or dropped, or text rewritten around the same facts
-            if max(i2 - i1, j2 - j1) > MAX_SLOT_WORDS or _respelled(old - new, new - old):
+            if _respelled(old - new, new - old):
                 continue
             slot = (a.words[i1:i2], b.words[j1:j2])
+            if max(i2 - i1, j2 - j1) > MAX_SLOT_WORDS:  # named by what differs in it
+                slot = (tuple(sorted(old - new)), tuple(sorted(new - old)))
             if slot in slots:
                 continue
             if _moved_a_day(a.words, i1, tuple(sorted(old - new)), tuple(sorted(new - old))):
