@@ -70,6 +70,9 @@ _NOT_NAMES = frozenset(
 )
 # A longer replaced span (the aligner pairing a name both texts have, "Jacobs", across two
 # slots) is known by the specific tokens that differ in it, not by its words.
+# Longer still, it is rewritten or spliced text (a sentence changed, a cut copy's ending
+# joined to another sentence), not template slots: it neither agrees nor differs.
+MAX_SPAN_WORDS = 12
 MAX_SLOT_WORDS = 6
 # A dateline opening one of the first paragraphs, more loosely than `normalize`'s (which
 # decides what is shingled): "CITY 3 (Wire) - ", "NEW YORK, Aug 14 (Reuters) - ". Its date
@@ -199,7 +202,7 @@ def specific_agreement(a: SpecificText, b: SpecificText) -> Agreement:
             agreed += len(old & new)
             if not (old - new and new - old):
                 continue  # a fact added or dropped, or text rewritten around the same facts
-            if _respelled(old - new, new - old):
+            if max(i2 - i1, j2 - j1) > MAX_SPAN_WORDS or _respelled(old - new, new - old):
                 continue
             slot = (a.words[i1:i2], b.words[j1:j2])
             if max(i2 - i1, j2 - j1) > MAX_SLOT_WORDS:  # named by what differs in it
