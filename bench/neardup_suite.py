@@ -117,7 +117,7 @@ SUITE = [
 WIRE = [
     *[(f"wire-dev-{seed}", seed, "dev", "tuned") for seed in (0, 1)],
     *[(f"wire-dev-{seed}", seed, "dev", "held-out") for seed in range(2, 6)],
-    *[(f"wire-holdout-{seed}", seed, "holdout", "held-out") for seed in (0, 1, 2, 3, 4, 5)],
+    *[(f"wire-holdout-{seed}", seed, "holdout", "held-out") for seed in range(8)],
 ]
 
 
