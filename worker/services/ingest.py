@@ -378,17 +378,7 @@ def _load_known(
     connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
 ) -> KnownArticles:
     """The stored articles the batch may be exact copies of."""
-    return KnownArticles(
-        article_rows.find_by_identity(
-            connection=connection,
-            content_hashes=sorted({p.content_hash for p in prepared}),
-            urls=sorted({p.article.url for p in prepared if p.article.url}),
-            source_guids=sorted(
-                {
-                    (source_ids[p.arrival.source], p.article.guid)
-                    for p in prepared
-                    if p.article.guid and p.arrival.source in source_ids
-                }
-            ),
-        )
+    return index.load_known_articles(
+        connection=connection,
+        identities=[_identity(p, source_ids) for p in prepared],
     )

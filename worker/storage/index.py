@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from worker.pipeline.candidates import ParagraphStories
+from worker.pipeline.identity import Identity, KnownArticles
 from worker.storage import articles as article_rows
 from worker.storage.models import Article, CommonParagraph, StoryBand
 from worker.storage.sql import copy_tuples, in_chunks, is_postgres
@@ -142,3 +143,22 @@ class CandidateStore:
 
     def paragraph_stories(self, paragraph_hashes: list[int]) -> dict[int, ParagraphStories]:
         return paragraph_stories(connection=self.connection, paragraph_hashes=paragraph_hashes)
+
+
+def load_known_articles(*, connection: Connection, identities: Sequence[Identity]) -> KnownArticles:
+    """The stored articles a batch with these identities may be exact copies of: by content
+    hash, canonical URL, or (source, guid)."""
+    return KnownArticles(
+        article_rows.find_by_identity(
+            connection=connection,
+            content_hashes=sorted({identity.content_hash for identity in identities}),
+            urls=sorted({identity.url for identity in identities if identity.url}),
+            source_guids=sorted(
+                {
+                    (identity.source_id, identity.guid)
+                    for identity in identities
+                    if identity.guid and identity.source_id is not None
+                }
+            ),
+        )
+    )
