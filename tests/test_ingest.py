@@ -47,9 +47,10 @@ def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> di
 
 
 def _reword(text: str, sentences: int) -> str:
-    """Change a number in every sentence of a distinct_article text and two words in the
-    first `sentences` sentences."""
-    bumped = re.sub(r"on day (\d+)", lambda match: f"on day {int(match.group(1)) + 1}", text)
+    """Change a word in every sentence of a distinct_article text and two words in the
+    first `sentences` sentences. Its figures stay: a copy with every figure changed is another
+    issue of a template, not an edited copy (`tests/test_stories.py`)."""
+    bumped = re.sub(r" on day (\d+)", r" upon day \1", text)
     return bumped.replace(" office near the ", " bureau by the ", sentences)
 
 

@@ -77,9 +77,8 @@ class Settings(BaseSettings):
     single_passage_min_shingles: int = Field(default=30, ge=1)
     # A text close to two stories merges them if it holds on Jaccard this high with the
     # other one, or holds `story_bridge_share` of its article and the parts of it each
-    # story shares overlap
-    # (see `_Candidates.same_story`): containment alone is not enough, as a round-up
-    # quotes the leads of many stories.
+    # story shares overlap (see `pipeline.candidates.Candidates.same_story`): containment
+    # alone is not enough, as a round-up quotes the leads of many stories.
     story_merge_jaccard: float = Field(default=0.7, gt=0.0, le=1.0)
     # 0.4, not less: a short copy of one story that holds the sentence another story quotes
     # holds ~0.3 of that other story, and the shared parts overlap (they are the quote).

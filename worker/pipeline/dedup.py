@@ -235,7 +235,8 @@ def word_shingles(words: list[str], *, size: int) -> np.ndarray:
     combined ^= combined >> np.uint64(27)
     combined *= np.uint64(0x94D049BB133111EB)
     combined ^= combined >> np.uint64(31)
-    return combined
+    result: np.ndarray = combined
+    return result
 
 
 def sketch(shingle_hashes: np.ndarray, *, perms: int, bands: int, rows: int) -> Sketch:
@@ -340,7 +341,9 @@ def stack_signatures(
     valid = np.array([row is not None and len(row) == perms for row in values], dtype=bool)
     matrix = np.zeros((len(values), perms), dtype="<u4")
     if valid.any():
-        matrix[valid] = np.stack([row for row, ok in zip(values, valid, strict=True) if ok])
+        matrix[valid] = np.stack(
+            [row for row, ok in zip(values, valid, strict=True) if ok and row is not None]
+        )
     return matrix, valid
 
 
@@ -368,7 +371,10 @@ def estimated_pair_scores(
     smaller = np.minimum(mine, theirs)
     common = jaccard * (mine + theirs) / (1.0 + jaccard)
     containment = np.minimum(1.0, common / np.maximum(smaller, 1.0))
-    return np.where(smaller >= min_containment_shingles, np.maximum(jaccard, containment), jaccard)
+    scores: np.ndarray = np.where(
+        smaller >= min_containment_shingles, np.maximum(jaccard, containment), jaccard
+    )
+    return scores
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> Similarity:

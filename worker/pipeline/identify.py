@@ -1,10 +1,7 @@
-"""Identity of an article: the keys that make two arrivals exact copies of each other."""
+"""Identity of an article: `worker.pipeline.identity` (this name is kept for its importers)."""
 
 from __future__ import annotations
 
-import hashlib
+from worker.pipeline.identity import content_hash
 
-
-def content_hash(body: str) -> str:
-    """SHA-256 of the normalized body: equal for exact copies, whatever their source."""
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+__all__ = ["content_hash"]

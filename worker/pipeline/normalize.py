@@ -857,7 +857,7 @@ CHROME_MAX_WORDS = 7
 # syndication credit, the subscription pitch, the helpline and the corrections footer that
 # outlets append to every story. Such a paragraph says nothing about the story it follows,
 # so once two stories share one it is left out of their comparison (see
-# `services.ingest._Candidates`) instead of making them look alike.
+# `pipeline.candidates.Candidates`) instead of making them look alike.
 _STRONG_NOTICE = re.compile(
     r"\b(?:copyright|all rights reserved"
     r"|(?:may|must) not be (?:re ?)?(?:published|produced|printed|copied|broadcast"
@@ -927,3 +927,25 @@ def _drop_mark_else_space(match: re.Match[str]) -> str:
     # signs, accents NFKC cannot compose): keep them rather than split the word.
     char = match.group(0)
     return char if unicodedata.category(char)[0] == "M" else " "
+
+
+def story_paragraphs(body: str) -> list[str]:
+    """The paragraphs of a normalized body that `fingerprint_paragraphs` compares, as written
+    (case kept, so that names can be told from words): the dateline, links, notes added
+    after the first paragraph and very short lines left out, as there."""
+    paragraphs = body.split("\n\n")
+    if paragraphs:
+        paragraphs[0] = _DATELINE.sub("", paragraphs[0], count=1)
+    found = [
+        (paragraph, len(fingerprint_words(paragraph)), index)
+        for index, paragraph in enumerate(paragraphs)
+    ]
+    found = [item for item in found if item[1]]
+    kept = [
+        paragraph
+        for paragraph, words, index in found
+        if words > CHROME_MAX_WORDS
+        and not _LINK_LINE.match(paragraph)
+        and not (index and _ADDENDUM.match(paragraph))
+    ]
+    return kept or [paragraph for paragraph, _, _ in found]

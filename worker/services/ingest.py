@@ -1,29 +1,29 @@
-"""Ingest one batch: normalize, identify and sketch outside the transaction, then decide and
-store everything in one transaction that also marks the batch done (exactly-once effect)."""
+"""Ingest one batch, in named phases: `_prepare` (normalize, hash: CPU only), `_read` (exact
+copies and near-duplicate candidates, before any lock), then one transaction that locks the
+part, `_decide`s (exact identity: `pipeline.identity`; stories: `pipeline.candidates` and
+`pipeline.stories`), `_write`s and finishes the part (exactly-once effect)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import cast
 
-import numpy as np
 import structlog
 from sqlalchemy import Connection, Engine
 
 from schemas import ArticleEvent, IngestSummary
 from worker.errors import RejectedInput
-from worker.pipeline import dedup
-from worker.pipeline.identify import content_hash
+from worker.pipeline import stories
+from worker.pipeline.candidates import Candidates, StoryText
+from worker.pipeline.candidates import sketch_body as sketch_body  # for its importers
+from worker.pipeline.identity import Identity, KnownArticle, KnownArticles, content_hash
 from worker.pipeline.metadata import metadata_columns, public_metadata
 from worker.pipeline.normalize import (
     NORMALIZER_VERSION,
     NormalizedArticle,
-    fingerprint_paragraphs,
-    looks_like_notice,
     normalize_article,
 )
 from worker.services.arrivals import Arrival
@@ -36,50 +36,18 @@ from worker.storage.sources import ensure_sources, lookup_sources
 log = structlog.get_logger(__name__)
 
 
-def sketch_body(
-    body: str, settings: Settings
-) -> tuple[list[tuple[int, str]], np.ndarray, dedup.Sketch]:
-    """The compared paragraphs (hash, fingerprint) of a normalized body, and the shingles
-    and sketch of their text with the configured shingling and banding (ingest and
-    `renormalize` must agree on them)."""
-    texts = fingerprint_paragraphs(body)
-    shingles, sketch = dedup.sketch_text(
-        " ".join(texts),
-        size=settings.shingle_words,
-        perms=settings.minhash_perms,
-        bands=settings.lsh_bands,
-        rows=settings.lsh_rows,
-        lead_shingles=settings.lead_shingles,
-        lead_bands=settings.lead_bands,
-    )
-    return dedup.paragraph_fingerprints(texts), shingles, sketch
-
-
 @dataclass(slots=True)
 class _Prepared:
     arrival: Arrival
     article: NormalizedArticle
     content_hash: str
-    # Sketched, and the raw input packed, only when the article is not an exact copy of a
-    # stored one: a re-run of known files skips the shingling, MinHash and compression.
+    text: StoryText
+    # Packed only when the article is not an exact copy of a stored one.
     packed_raw: bytes | None = None
-    shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
-    sketch: dedup.Sketch = dedup.EMPTY_SKETCH
-    paragraphs: list[tuple[int, str]] = field(default_factory=list)
-    # The shingles compared with candidates: the text without paragraphs that are shared
-    # by several stories (footers, disclaimers). The sketch keeps the whole text.
-    compare_shingles: np.ndarray = field(default_factory=lambda: dedup.EMPTY_SHINGLES)
-    estimates: dict[int, float] = field(default_factory=dict)  # candidate -> signature estimate
-    sketched: bool = False
-    shared_seen: int = 0  # how much of `_Candidates.shared_log` compare_shingles reflects
 
     def prepare_as_new(self, settings: Settings) -> None:
         """Sketch the text and pack the raw input: what storing it as new needs."""
-        if not self.sketched:
-            self.paragraphs, self.shingles, self.sketch = sketch_body(self.article.body, settings)
-            self.compare_shingles = self.shingles
-            self.shared_seen = 0
-            self.sketched = True
+        self.text.sketch_once(settings)
         self.raw_bytes()
 
     def raw_bytes(self) -> bytes:
@@ -128,27 +96,14 @@ def ingest_batch(
     started = time.perf_counter()
     prepared, rejected = _prepare(arrivals, settings)
     prepared_at = time.perf_counter()
-    # Exact-copy and candidate lookups, and the shingling of candidates, happen before the
-    # lock, on what is committed now; under the lock only what changed in between is read.
-    with engine.connect() as connection:
-        known = _Known.load(
-            connection,
-            prepared,
-            lookup_sources(
-                connection=connection,
-                names=[p.arrival.source for p in prepared if p.arrival.source],
-            ),
-        )
-        unmatched = [p for p in prepared if known.match(p) is None]
-        for item in unmatched:
-            item.prepare_as_new(settings)
-        candidates = _Candidates.load(connection, unmatched, settings)
+    candidates = _read(engine, prepared, settings)
     candidates_at = time.perf_counter()
     with engine.begin() as connection:
         if not jobs.lock_part_if_open(connection=connection, job_id=job_id, part_no=part_no):
             log.info("batch already stored", job_id=job_id, part_no=part_no)
             return None
-        decision = _store(connection, job_id, prepared, rejected, candidates, settings)
+        decision = _decide(connection, job_id, prepared, rejected, candidates, settings)
+        _write(connection, decision, candidates)
         if dry_run:
             connection.rollback()
             return decision.summary
@@ -165,6 +120,22 @@ def ingest_batch(
         store_ms=round((time.perf_counter() - candidates_at) * 1000),
     )
     return decision.summary
+
+
+def _read(engine: Engine, prepared: list[_Prepared], settings: Settings) -> Candidates:
+    """Exact-copy and candidate lookups, and the shingling of candidates, before the lock, on
+    what is committed now; under the lock (`_decide`) only what changed in between is read."""
+    with engine.connect() as connection:
+        source_ids = lookup_sources(
+            connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]
+        )
+        known = _load_known(connection, prepared, source_ids)
+        unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
+        for item in unmatched:
+            item.prepare_as_new(settings)
+        return Candidates.load(
+            index.CandidateStore(connection), [p.text for p in unmatched], settings
+        )
 
 
 def _prepare(
@@ -196,17 +167,18 @@ def _prepare(
                 arrival=arrival,
                 article=article,
                 content_hash=content_hash(article.body),
+                text=StoryText(article.body),
             )
         )
     return prepared, rejected
 
 
-def _store(
+def _decide(
     connection: Connection,
     job_id: str,
     prepared: list[_Prepared],
     rejected: list[tuple[Arrival, RejectedInput]],
-    candidates: _Candidates,
+    candidates: Candidates,
     settings: Settings,
 ) -> _Decision:
     now = utcnow()
@@ -230,21 +202,21 @@ def _store(
         decision.summary.rejected += 1
 
     index.lock_for_dedup(connection=connection)
-    known = _Known.load(connection, prepared, source_ids)
-    unmatched = [p for p in prepared if known.match(p) is None]
+    known = _load_known(connection, prepared, source_ids)
+    unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
     for item in unmatched:
         item.prepare_as_new(settings)  # a no-op unless a stored copy changed since the pre-read
     candidates.expanded.clear()  # stories may have gained members since the first read
-    candidates.refresh(connection, unmatched)
+    candidates.refresh(index.CandidateStore(connection), [p.text for p in unmatched])
     new_ids = iter(article_rows.allocate_article_ids(connection=connection, count=len(unmatched)))
     # `allocate` over-reserves when in-batch copies turn out to be exact duplicates; gaps in
     # ids are harmless and cheaper than a second round trip.
 
     for item in prepared:
         source_id = source_ids.get(item.arrival.source or "")
-        match = known.match(item)
+        match = known.match(_identity(item, source_ids))
         if match is not None:
-            article_id, story_id, stored_hash = match
+            article_id, story_id, stored_hash = match.article_id, match.story_id, match.content_hash
             if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
                 # Same URL or guid, new text: update the article, keep the earlier text.
                 article_rows.replace_text(
@@ -266,31 +238,25 @@ def _store(
                     )
                 )
             elif stored_hash != item.content_hash:
-                article_id = known.hash_owner(item.content_hash)  # type: ignore[assignment]
+                article_id = known.hash_owner(item.content_hash) or article_id
             decision.summary.duplicates += 1
         else:
             article_id = next(new_ids)
-            story_id, duplicate_of, score = article_id, None, None
-            matches = candidates.matches(item)
-            if matches:
-                story_id, score = matches[0].story_id, matches[0].score
-                merged = sorted(
-                    {
-                        other.story_id
-                        for other in matches[1:]
-                        if candidates.same_story(item, matches[0], other)
-                    }
-                    | {story_id}
-                )
-                if len(merged) > 1:
-                    story_id = merged[0]
-                    for other in merged[1:]:
-                        candidates.merge_story(other, into=story_id)
-                        decision.merge_story(other, into=story_id)
-                duplicate_of = story_id
-                decision.summary.near_duplicates += 1
-            else:
+            matches = candidates.matches(item.text)
+            story = stories.decide_story(
+                article_id,
+                matches,
+                [candidates.same_story(item.text, matches[0], other) for other in matches[1:]],
+            )
+            story_id, duplicate_of, score = story.story_id, story.duplicate_of, story.similarity
+            agreement = story.agreement
+            for other in story.merged:
+                candidates.merge_story(other, into=story_id)
+                decision.merge_story(other, into=story_id)
+            if duplicate_of is None:
                 decision.summary.new += 1
+            else:
+                decision.summary.near_duplicates += 1
             decision.new_rows.append(
                 {
                     "id": article_id,
@@ -300,11 +266,15 @@ def _store(
                     "story_id": story_id,
                     "duplicate_of": duplicate_of,
                     "similarity": score,
+                    "specific_agreed": agreement.agreed if agreement else None,
+                    "specific_differed": agreement.counted if agreement else None,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
-            known.add(item, article_id, story_id, source_id)
+            known.add(
+                KnownArticle(article_id, story_id, item.content_hash), _identity(item, source_ids)
+            )
             decision.events.append(
                 _event(
                     "article.created",
@@ -316,7 +286,7 @@ def _store(
                     similarity=score,
                 )
             )
-            decision.bands.update(candidates.add(item, article_id, story_id))
+            decision.bands.update(candidates.add(item.text, article_id, story_id))
         decision.sightings.append(
             {
                 "article_id": article_id,
@@ -328,7 +298,11 @@ def _store(
             }
         )
     decision.summary.received = len(prepared) + len(rejected)
+    return decision
 
+
+def _write(connection: Connection, decision: _Decision, candidates: Candidates) -> None:
+    """Write what was decided, in bulk, inside the transaction that decided it."""
     article_rows.insert_articles(connection=connection, rows=decision.new_rows)
     index.add_bands(connection=connection, rows=decision.bands.items())
     article_rows.insert_sightings(
@@ -346,7 +320,6 @@ def _store(
     article_rows.insert_rejects(connection=connection, rows=decision.rejects)
     # The transactional outbox: events commit with the articles or not at all.
     article_rows.insert_events(connection=connection, rows=decision.events)
-    return decision
 
 
 def _event(
@@ -370,7 +343,7 @@ def _event(
         type=event_type,
         idempotency_key=key,
         article_id=article_id,
-        story_id=story_id,  # type: ignore[arg-type]
+        story_id=story_id,
         duplicate_of=duplicate_of,
         similarity=similarity,
         content_hash=item.content_hash,
@@ -396,8 +369,8 @@ def _text_values(item: _Prepared) -> dict[str, object]:
         "url": item.article.url,
         "published_at": item.article.published_at,
         "content_hash": item.content_hash,
-        "shingle_count": item.sketch.shingle_count,
-        "signature": item.sketch.signature,
+        "shingle_count": item.text.sketch.shingle_count,
+        "signature": item.text.sketch.signature,
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(item.article.warnings) or None,
         "raw": item.raw_bytes(),
@@ -409,550 +382,20 @@ def _event_metadata(item: _Prepared) -> dict[str, object]:
     return public_metadata(metadata_columns(item.arrival.raw), fields=ArticleEvent.METADATA_FIELDS)
 
 
-@dataclass(slots=True)
-class _Candidate:
-    story_id: int
-    signature: np.ndarray | None  # dedup.signature_values
-    shingle_count: int
-    shingles: np.ndarray | None  # loaded only for candidates that pass the signature filter
-    paragraphs: list[tuple[int, str]] | None = None  # what `shingles` were made from
-    shared_seen: int = 0  # as `_Prepared.shared_seen`
+def _identity(item: _Prepared, source_ids: dict[str, int]) -> Identity:
+    return Identity(
+        content_hash=item.content_hash,
+        url=item.article.url,
+        source_id=source_ids.get(item.arrival.source or ""),
+        guid=item.article.guid,
+    )
 
 
-@dataclass(slots=True)
-class _Match:
-    story_id: int
-    article_id: int  # the story's closest candidate
-    score: float
-    jaccard: float  # the best Jaccard with any of the story's candidates
-
-
-class _Candidates:
-    """Near-duplicate candidates: indexed articles reached through shared band keys or an
-    identical paragraph, plus the articles this batch adds. All database reads happen in
-    `refresh`, in bulk."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.rules = dedup.NearRules(
-            threshold=settings.near_dup_threshold,
-            containment_threshold=settings.near_dup_containment_threshold,
-            containment_min_jaccard=settings.containment_min_jaccard,
-            edited_containment=settings.edited_copy_containment,
-            edited_jaccard=settings.edited_copy_jaccard,
-            edited_passages=settings.edited_copy_passages,
-            single_passage_min_shingles=settings.single_passage_min_shingles,
-            min_containment_shingles=settings.min_containment_shingles,
-            short_lead_min_shingles=settings.short_lead_min_shingles,
-            short_lead_containment=settings.short_lead_containment,
-        )
-        self.owners: dict[int, int] = {}  # band key -> article id
-        self.articles: dict[int, _Candidate] = {}
-        self.paragraphs: dict[int, index.ParagraphStories] = {}  # by paragraph hash
-        # Left out of comparisons: paragraphs seen in `common_paragraph_stories` stories,
-        # and publisher's notices (`normalize.looks_like_notice`) held by two articles. The
-        # log (the same keys, in the order they became shared) tells which compared
-        # shingles are stale.
-        self.shared: set[int] = set()
-        self.shared_log: list[int] = []
-        # Text of paragraphs seen after a first paragraph (where notices are), and which of
-        # them read as notices: judged only for paragraphs another article holds, which
-        # few new paragraphs are.
-        self.later_paragraphs: dict[int, str] = {}
-        self.notices: dict[int, bool] = {}
-        self.added_paragraphs: dict[int, index.ParagraphStories] = {}  # to record
-        self.changed_paragraphs: dict[int, index.ParagraphStories] = {}
-        self.expanded: set[int] = set()  # stories whose members were read
-        self.members: dict[int, list[int]] = {}  # story id -> its articles in `articles`
-
-    @classmethod
-    def load(
-        cls, connection: Connection, prepared: list[_Prepared], settings: Settings
-    ) -> _Candidates:
-        candidates = cls(settings)
-        candidates.refresh(connection, prepared)
-        return candidates
-
-    def refresh(self, connection: Connection, prepared: list[_Prepared]) -> None:
-        """Read the band owners and paragraph counts of the batch, and the sketches (and, if
-        plausible, the shingles) of candidates not read before. Called before the lock and
-        again under it: a band key's owner never changes once set, so the second call reads
-        only the keys that were free."""
-        for item in prepared:
-            self._note_notices(item.paragraphs)
-        self._read_paragraphs(connection, [key for item in prepared for key, _ in item.paragraphs])
-        self.owners.update(
-            index.find_band_owners(
-                connection=connection,
-                band_keys=[
-                    key
-                    for item in prepared
-                    for key in item.sketch.band_keys
-                    if key not in self.owners
-                ],
-            )
-        )
-        reached = set(self.owners.values())
-        reached.update(owner for item in prepared for owner in self._paragraph_owners(item))
-        self._load_sketches(connection, reached - self.articles.keys())
-        reached_by = {id(item): self._reached(item) for item in prepared}
-        self._estimate_reached(prepared, reached_by)
-        plausible = {
-            id(item): self._plausible_owners(item, reached_by[id(item)]) for item in prepared
-        }
-        if self._expand_stories(connection, plausible.values()):
-            plausible = {
-                id(item): self._plausible_owners(item, reached_by[id(item)]) for item in prepared
-            }
-        bodies = {
-            article_id: dedup.paragraph_fingerprints(fingerprint_paragraphs(body))
-            for article_id, body in article_rows.load_bodies(
-                connection=connection,
-                article_ids={
-                    owner
-                    for owners in plausible.values()
-                    for owner, _ in owners
-                    if self.articles[owner].shingles is None
-                },
-            ).items()
-        }
-        for paragraphs in bodies.values():
-            self._note_notices(paragraphs)
-        self._read_paragraphs(
-            connection,
-            [
-                key
-                for paragraphs in bodies.values()
-                for key, _ in paragraphs
-                if key not in self.paragraphs
-            ],
-        )
-        for article_id, paragraphs in bodies.items():
-            candidate = self.articles[article_id]
-            candidate.paragraphs = paragraphs
-            candidate.shingles = self._compare_shingles(paragraphs)
-            candidate.shared_seen = len(self.shared_log)
-
-    def _load_sketches(self, connection: Connection, article_ids: set[int]) -> None:
-        self._remember_stored(
-            article_rows.load_sketches(connection=connection, article_ids=article_ids)
-        )
-
-    def _remember_stored(self, sketches: dict[int, tuple[int, bytes, int]]) -> None:
-        for article_id, (story_id, signature, count) in sketches.items():
-            self._remember(
-                article_id,
-                _Candidate(
-                    story_id,
-                    dedup.signature_values(signature, self.settings.minhash_perms),
-                    count,
-                    None,
-                ),
-            )
-
-    def _read_paragraphs(self, connection: Connection, hashes: list[int]) -> None:
-        for key, state in index.paragraph_stories(
-            connection=connection, paragraph_hashes=hashes
-        ).items():
-            self.paragraphs[key] = state  # counts only grow: the latest read is the truth
-            self._count(key, state)
-
-    def _note_notices(self, paragraphs: list[tuple[int, str]]) -> None:
-        """Remember a text's paragraphs that could be a publisher's notice: not its first,
-        as notices follow the story."""
-        self.later_paragraphs.update(paragraphs[1:])
-
-    def _is_notice(self, key: int) -> bool:
-        found = self.notices.get(key)
-        if found is None:
-            text = self.later_paragraphs.get(key)
-            if text is None:  # seen only as a first paragraph, so far
-                return False
-            found = self.notices[key] = looks_like_notice(text)
-        return found
-
-    def _count(self, key: int, state: index.ParagraphStories) -> None:
-        if state.count >= self.settings.common_paragraph_stories or (
-            state.count >= 2 and self._is_notice(key)
-        ):
-            self._share(key)
-
-    def _share(self, key: int) -> None:
-        if key not in self.shared:
-            self.shared.add(key)
-            self.shared_log.append(key)
-
-    def _share_held_notices(self, item: _Prepared) -> None:
-        """A notice of the item that another article already holds is common from now on:
-        two stories with one disclaimer must not look alike for it, even on an empty
-        database (where three stories would come too late)."""
-        for key, _ in item.paragraphs:
-            if key in self.paragraphs and self._is_notice(key):
-                self._share(key)
-
-    def _is_stale(self, holder: _Prepared | _Candidate, paragraphs: list[tuple[int, str]]) -> bool:
-        """Whether paragraphs shared since the holder's compared shingles were made are in
-        them (and note that they are now up to date with the log)."""
-        if holder.shared_seen == len(self.shared_log):
-            return False
-        since = self.shared_log[holder.shared_seen :]
-        holder.shared_seen = len(self.shared_log)
-        keys = {key for key, _ in paragraphs}
-        return any(key in keys for key in since)
-
-    def _compare_text(self, paragraphs: list[tuple[int, str]]) -> str:
-        """A text's paragraphs without the shared ones: what is compared."""
-        return " ".join(text for key, text in paragraphs if key not in self.shared)
-
-    def _compare_shingles(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
-        return dedup.shingles(self._compare_text(paragraphs), size=self.settings.shingle_words)
-
-    def _paragraph_owners(self, item: _Prepared) -> list[int]:
-        """Articles that have one of the item's paragraphs word for word (common ones
-        aside). Band keys find a lead-only copy of a long story with probability ~0.8 when
-        its Jaccard is ~0.1; an unedited paragraph finds it every time, at no extra index
-        rows: the paragraph counts are kept anyway."""
-        owners = []
-        for key, _ in item.paragraphs:
-            state = self.paragraphs.get(key)
-            if state is not None and key not in self.shared:
-                owners.extend(state.article_ids)
-        return owners
-
-    def _plausible_owners(
-        self, item: _Prepared, reached: tuple[list[int], set[int]] | None = None
-    ) -> list[tuple[int, float]]:
-        """Candidates worth an exact check, with their signature estimates: those sharing a
-        paragraph, and band-key owners and story members whose estimate is close enough.
-        `reached` is `_reached(item)` if made since the candidates last changed."""
-        owners, by_paragraphs = reached or self._reached(item)
-        scored = self._scored(item, owners, by_paragraphs)
-        if not scored:
-            return scored
-        ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
-        uncertain = {self.articles[owner].story_id for owner, score in scored if score < ceiling}
-        members = [
-            member
-            for story_id in sorted(uncertain)
-            for member in self.members.get(story_id, ())
-            if member not in owners
-        ]
-        return scored + self._scored(item, members, set())
-
-    def _reached(self, item: _Prepared) -> tuple[list[int], set[int]]:
-        """The known articles an item's band keys and paragraphs lead to, and those of them
-        the paragraphs do."""
-        by_paragraphs = self._paragraph_owners(item)
-        found = dict.fromkeys(by_paragraphs)
-        found.update(dict.fromkeys(map(self.owners.get, item.sketch.band_keys)))
-        found.pop(None, None)
-        return list(filter(self.articles.__contains__, found)), set(by_paragraphs)
-
-    def _estimate_reached(
-        self, prepared: list[_Prepared], reached_by: dict[int, tuple[list[int], set[int]]]
-    ) -> None:
-        """Signature estimates of every item against the articles it reaches, for the whole
-        batch in one numpy pass (a pass per item cost more in numpy's overhead than in
-        arithmetic); `_scored` then finds them made."""
-        # Python touches each pair as little as it can: thousands per batch, most of them
-        # articles sharing a stock phrase, estimated far below the floor.
-        todo = []
-        for item in prepared:
-            if item.sketch.signature:
-                known = item.estimates
-                owners = [owner for owner in reached_by[id(item)][0] if owner not in known]
-                if owners:
-                    todo.append((item, owners))
-        if not todo:
-            return
-        perms = self.settings.minhash_perms
-        distinct = list(dict.fromkeys(chain.from_iterable(owners for _, owners in todo)))
-        owner_row = dict(zip(distinct, range(len(distinct)), strict=False))
-        candidates = [self.articles[owner] for owner in distinct]
-        mine, _ = dedup.stack_signatures(
-            [dedup.signature_values(item.sketch.signature, perms) for item, _ in todo], perms
-        )
-        theirs, valid = dedup.stack_signatures([c.signature for c in candidates], perms)
-        sizes = [len(owners) for _, owners in todo]
-        scores = dedup.estimated_pair_scores(
-            mine,
-            np.array([item.sketch.shingle_count for item, _ in todo]),
-            np.repeat(np.arange(len(todo), dtype=np.intp), sizes),
-            theirs,
-            valid,
-            np.array([c.shingle_count for c in candidates]),
-            np.fromiter(
-                map(owner_row.__getitem__, chain.from_iterable(o for _, o in todo)),
-                dtype=np.intp,
-                count=sum(sizes),
-            ),
-            min_containment_shingles=self._estimate_min_shingles(),
-        ).tolist()
-        start = 0
-        for (item, owners), size in zip(todo, sizes, strict=True):
-            item.estimates.update(zip(owners, scores[start : start + size], strict=True))
-            start += size
-
-    def _estimate_min_shingles(self) -> int:
-        # containment is estimated for short leads too, which it may decide
-        return min(self.settings.min_containment_shingles, self.settings.short_lead_min_shingles)
-
-    def _scored(
-        self, item: _Prepared, owners: list[int], keep: set[int]
-    ) -> list[tuple[int, float]]:
-        """(owner, signature estimate) of the owners at or above the filter's floor, and of
-        those in `keep`. Estimates are kept on the item: a pair is estimated once."""
-        estimates = item.estimates
-        missing = [owner for owner in owners if owner not in estimates]
-        if missing:
-            scores = dedup.estimated_scores(
-                item.sketch,
-                [self.articles[owner].signature for owner in missing],
-                [self.articles[owner].shingle_count for owner in missing],
-                min_containment_shingles=self._estimate_min_shingles(),
-            )
-            item.estimates.update(zip(missing, scores.tolist(), strict=True))
-        floor = self.settings.near_dup_threshold - self.settings.estimate_margin
-        if not keep and max(map(estimates.__getitem__, owners), default=0.0) < floor:
-            return []  # the common case, in C: nothing close
-        return [
-            (owner, estimates[owner])
-            for owner in owners
-            if estimates[owner] >= floor or owner in keep
-        ]
-
-    def _remember(self, article_id: int, candidate: _Candidate) -> None:
-        if article_id not in self.articles:
-            self.articles[article_id] = candidate
-            self.members.setdefault(candidate.story_id, []).append(article_id)
-
-    def _expand_stories(
-        self, connection: Connection, plausible: Iterable[list[tuple[int, float]]]
-    ) -> bool:
-        """The index returns the first article with a band key or paragraph, not every
-        copy: when that article is only an uncertain match (a lead-only copy, say), the
-        other members of its story are candidates too. One query for the batch; True if
-        it read any."""
-        ceiling = self.settings.near_dup_threshold + self.settings.estimate_margin
-        wanted = {
-            self.articles[owner].story_id
-            for owners in plausible
-            for owner, score in owners
-            if score < ceiling
-        } - self.expanded
-        if not wanted:
-            return False
-        self.expanded.update(wanted)
-        before = len(self.articles)
-        self._remember_stored(
-            article_rows.load_story_sketches(
-                connection=connection, story_ids=wanted, per_story=self.settings.story_candidates
-            )
-        )
-        return len(self.articles) > before
-
-    def matches(self, item: _Prepared) -> list[_Match]:
-        """Every story with a similar enough candidate, best first."""
-        self._share_held_notices(item)
-        if self._is_stale(item, item.paragraphs):
-            item.compare_shingles = self._compare_shingles(item.paragraphs)
-        best: dict[int, _Match] = {}
-        closest: dict[int, tuple[float, float, int]] = {}
-        for owner, _ in self._plausible_owners(item):
-            candidate = self.articles[owner]
-            if candidate.shingles is None:
-                continue
-            paragraphs = candidate.paragraphs
-            if paragraphs is not None and self._is_stale(candidate, paragraphs):
-                candidate.shingles = self._compare_shingles(paragraphs)
-            similarity = self._measure_order(
-                item, candidate, dedup.similarity(item.compare_shingles, candidate.shingles)
-            )
-            score = round(
-                similarity.score(min_containment_shingles=self.settings.min_containment_shingles), 4
-            )
-            if similarity.is_near(self.rules):
-                previous = best.get(candidate.story_id)
-                # The story's closest article: by score, then Jaccard, then the earliest;
-                # never by the order candidates were found in.
-                closeness = (score, similarity.jaccard, -owner)
-                if previous is None or closeness > closest[candidate.story_id]:
-                    best[candidate.story_id] = _Match(
-                        candidate.story_id,
-                        owner,
-                        score,
-                        max(similarity.jaccard, previous.jaccard if previous else 0.0),
-                    )
-                    closest[candidate.story_id] = closeness
-                else:
-                    previous.jaccard = max(previous.jaccard, similarity.jaccard)
-        return sorted(best.values(), key=lambda match: (-match.score, match.story_id))
-
-    def _measure_order(
-        self, item: _Prepared, candidate: _Candidate, similarity: dedup.Similarity
-    ) -> dedup.Similarity:
-        """Measure how the shared text lies, when that decides (rarely): in how many
-        passages the smaller text is shared, and the longest (`passages`), and whether the
-        smaller text is the opening of the longer (`leading`). Where the Jaccard is low, only
-        an item shorter than its candidate counts as its opening: a text that opens with the
-        lead of another story (quoted or swapped in) would otherwise join that story's
-        lead-only copy, and that is the order a story never arrives in first."""
-        if candidate.paragraphs is None or candidate.shingles is None:
-            return similarity
-        item_is_shorter = len(item.compare_shingles) <= len(candidate.shingles)
-        if similarity.needs_passages(self.rules):
-            smaller, larger = (
-                (item.paragraphs, candidate.shingles)
-                if item_is_shorter
-                else (candidate.paragraphs, item.compare_shingles)
-            )
-            count, longest = dedup.shared_passages(self._in_order(smaller), larger)
-            similarity = replace(similarity, passages=count, longest_passage=longest)
-        if similarity.needs_leading(self.rules):
-            if item_is_shorter:
-                similarity = replace(
-                    similarity,
-                    leading=dedup.leading_containment(
-                        item.compare_shingles, self._in_order(candidate.paragraphs)
-                    ),
-                )
-            elif similarity.jaccard >= self.rules.containment_min_jaccard:
-                # texts of comparable size: either may open the other
-                similarity = replace(
-                    similarity,
-                    leading=dedup.leading_containment(
-                        candidate.shingles, self._in_order(item.paragraphs)
-                    ),
-                )
-        return similarity
-
-    def _in_order(self, paragraphs: list[tuple[int, str]]) -> np.ndarray:
-        """The compared shingles of a text, in text order."""
-        return dedup.shingles_in_order(
-            self._compare_text(paragraphs), size=self.settings.shingle_words
-        )
-
-    def same_story(self, item: _Prepared, first: _Match, other: _Match) -> bool:
-        """Whether a text close to two stories proves them one. Below `story_merge_jaccard`
-        with the other story's article, it must hold a good part of that article
-        (`story_bridge_share`; a lead quoted in a long article is contained in it, and no
-        more), and the parts of it the two stories hold must overlap: a round-up quoting
-        the leads of several stories shares a disjoint part of itself with each."""
-        if other.jaccard >= self.settings.story_merge_jaccard:
-            return True
-        mine = self.articles[first.article_id].shingles
-        theirs = self.articles[other.article_id].shingles
-        if mine is None or theirs is None or not len(mine) or not len(theirs):
-            return False
-        with_mine = dedup.common(item.compare_shingles, mine)
-        with_theirs = dedup.common(item.compare_shingles, theirs)
-        if len(with_theirs) < self.settings.story_bridge_share * len(theirs):
-            return False
-        overlap = dedup.common_count(with_mine, with_theirs)
-        return overlap >= self.settings.story_bridge_share * min(len(with_mine), len(with_theirs))
-
-    def merge_story(self, story_id: int, *, into: int) -> None:
-        for candidate in self.articles.values():
-            if candidate.story_id == story_id:
-                candidate.story_id = into
-        self.members.setdefault(into, []).extend(self.members.pop(story_id, ()))
-        if story_id in self.expanded:
-            self.expanded.discard(into)  # the merged story's stored members are not all read
-        for state in self.paragraphs.values():
-            state.merge_story(story_id, into=into)
-
-    def add(self, item: _Prepared, article_id: int, story_id: int) -> dict[int, int]:
-        """Make a new article a candidate for the rest of the batch; returns the band keys
-        it is the first to have (to be indexed)."""
-        self._remember(
-            article_id,
-            _Candidate(
-                story_id,
-                dedup.signature_values(item.sketch.signature, self.settings.minhash_perms),
-                item.sketch.shingle_count,
-                item.compare_shingles,
-                item.paragraphs,
-                item.shared_seen,
-            ),
-        )
-        for key, _ in item.paragraphs:
-            state = self.paragraphs.get(key)
-            if state is None:
-                self.paragraphs[key] = self.added_paragraphs[key] = index.ParagraphStories(
-                    article_id, story_id
-                )
-            elif state.add(article_id, story_id):
-                if key not in self.added_paragraphs:
-                    self.changed_paragraphs[key] = state
-                self._count(key, state)
-        new_keys = {key: article_id for key in item.sketch.band_keys if key not in self.owners}
-        self.owners.update(new_keys)
-        return new_keys
-
-
-class _Known:
-    """Exact-identity lookups: stored articles plus the ones this batch adds."""
-
-    def __init__(self, source_ids: dict[str, int]) -> None:
-        self.source_ids = source_ids
-        self.by_hash: dict[str, tuple[int, int, str]] = {}
-        self.by_url: dict[str, tuple[int, int, str]] = {}
-        self.by_guid: dict[tuple[int, str], tuple[int, int, str]] = {}
-
-    @classmethod
-    def load(
-        cls, connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
-    ) -> _Known:
-        known = cls(source_ids)
-        stored = article_rows.find_by_identity(
-            connection=connection,
-            content_hashes=sorted({p.content_hash for p in prepared}),
-            urls=sorted({p.article.url for p in prepared if p.article.url}),
-            source_guids=sorted(
-                {
-                    (source_ids[p.arrival.source], p.article.guid)
-                    for p in prepared
-                    if p.article.guid and p.arrival.source in source_ids
-                }
-            ),
-        )
-        for row in stored:
-            entry = (row.id, row.story_id, row.content_hash)
-            known.by_hash[row.content_hash] = entry
-            if row.url:
-                known.by_url[row.url] = entry
-            if row.guid and row.source_id is not None:
-                known.by_guid[(row.source_id, row.guid)] = entry
-        return known
-
-    def match(self, item: _Prepared) -> tuple[int, int, str] | None:
-        source_id = self.source_ids.get(item.arrival.source or "")
-        if item.article.guid and source_id is not None:
-            found = self.by_guid.get((source_id, item.article.guid))
-            if found:
-                return found
-        if item.article.url and item.article.url in self.by_url:
-            return self.by_url[item.article.url]
-        return self.by_hash.get(item.content_hash)
-
-    def hash_owner(self, content_hash: str) -> int | None:
-        found = self.by_hash.get(content_hash)
-        return found[0] if found else None
-
-    def add(self, item: _Prepared, article_id: int, story_id: int, source_id: int | None) -> None:
-        entry = (article_id, story_id, item.content_hash)
-        self.by_hash[item.content_hash] = entry
-        if item.article.url:
-            self.by_url[item.article.url] = entry
-        if item.article.guid and source_id is not None:
-            self.by_guid[(source_id, item.article.guid)] = entry
-
-    def rehash(self, article_id: int, old_hash: str, new_hash: str) -> None:
-        old = self.by_hash.pop(old_hash, None)
-        if old is not None:
-            entry = (article_id, old[1], new_hash)
-            self.by_hash[new_hash] = entry
-            for table in (self.by_url, self.by_guid):
-                for key, value in list(table.items()):  # type: ignore[attr-defined]
-                    if value[0] == article_id:
-                        table[key] = entry  # type: ignore[index]
+def _load_known(
+    connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
+) -> KnownArticles:
+    """The stored articles the batch may be exact copies of."""
+    return index.load_known_articles(
+        connection=connection,
+        identities=[_identity(p, source_ids) for p in prepared],
+    )

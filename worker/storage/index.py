@@ -7,10 +7,13 @@ Each key maps to the first article that had it, so a probe returns at most one r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
+from worker.pipeline.candidates import ParagraphStories
+from worker.pipeline.identity import Identity, KnownArticles
+from worker.storage import articles as article_rows
 from worker.storage.models import Article, CommonParagraph, StoryBand, table_of
 from worker.storage.sql import copy_tuples, in_chunks, is_postgres
 
@@ -46,55 +49,13 @@ def add_bands(*, connection: Connection, rows: Iterable[tuple[int, int]]) -> Non
     copy_tuples(connection, story_bands, ("band_key", "article_id"), sorted(rows))
 
 
-@dataclass(slots=True)
-class ParagraphStories:
-    """The distinct stories a paragraph was seen in, counted up to three, each by the first
-    article of that story that had the paragraph (a candidate for later copies)."""
-
-    article_id: int
-    story_id: int
-    other_article_id: int | None = None  # the first article of a second story with it
-    other_story_id: int | None = None
-    shared: bool = False  # seen in three or more stories
-
-    @property
-    def count(self) -> int:
-        if self.shared:
-            return 3
-        return 1 if self.other_story_id in (None, self.story_id) else 2
-
-    @property
-    def article_ids(self) -> tuple[int, ...]:
-        return (
-            (self.article_id,)
-            if self.other_article_id is None
-            else (self.article_id, self.other_article_id)
-        )
-
-    def add(self, article_id: int, story_id: int) -> bool:
-        """Count one more article's story; True if that changed anything."""
-        if self.shared or story_id == self.story_id or story_id == self.other_story_id:
-            return False
-        if self.count == 1:  # no second story yet, or it was merged into the first
-            self.other_article_id, self.other_story_id = article_id, story_id
-        else:
-            self.shared = True
-        return True
-
-    def merge_story(self, story_id: int, *, into: int) -> None:
-        if self.story_id == story_id:
-            self.story_id = into
-        if self.other_story_id == story_id:
-            self.other_story_id = into
-
-
 def paragraph_stories(
     *, connection: Connection, paragraph_hashes: Sequence[int]
 ) -> dict[int, ParagraphStories]:
     """paragraph hash -> the stories it was seen in, for the known hashes. Stories are read
     through the articles, so merged stories count as one. Most hashes of a new text are
     unknown: the articles are read only for the rows found."""
-    rows = []
+    rows: list[Any] = []
     for condition in in_chunks(
         connection, common_paragraphs.c.paragraph_hash, sorted(set(paragraph_hashes))
     ):
@@ -156,3 +117,49 @@ def record_paragraphs(
                 for key, state in sorted(changed.items())
             ],
         )
+
+
+class CandidateStore:
+    """`pipeline.candidates.CandidateReader` on a connection: everything the story decision
+    reads, in one place."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def band_owners(self, band_keys: list[int]) -> dict[int, int]:
+        return find_band_owners(connection=self.connection, band_keys=band_keys)
+
+    def sketches(self, article_ids: set[int]) -> dict[int, tuple[int, bytes, int]]:
+        return article_rows.load_sketches(connection=self.connection, article_ids=article_ids)
+
+    def story_sketches(
+        self, story_ids: set[int], *, per_story: int
+    ) -> dict[int, tuple[int, bytes, int]]:
+        return article_rows.load_story_sketches(
+            connection=self.connection, story_ids=story_ids, per_story=per_story
+        )
+
+    def bodies(self, article_ids: set[int]) -> dict[int, str]:
+        return article_rows.load_bodies(connection=self.connection, article_ids=article_ids)
+
+    def paragraph_stories(self, paragraph_hashes: list[int]) -> dict[int, ParagraphStories]:
+        return paragraph_stories(connection=self.connection, paragraph_hashes=paragraph_hashes)
+
+
+def load_known_articles(*, connection: Connection, identities: Sequence[Identity]) -> KnownArticles:
+    """The stored articles a batch with these identities may be exact copies of: by content
+    hash, canonical URL, or (source, guid)."""
+    return KnownArticles(
+        article_rows.find_by_identity(
+            connection=connection,
+            content_hashes=sorted({identity.content_hash for identity in identities}),
+            urls=sorted({identity.url for identity in identities if identity.url}),
+            source_guids=sorted(
+                {
+                    (identity.source_id, identity.guid)
+                    for identity in identities
+                    if identity.guid and identity.source_id is not None
+                }
+            ),
+        )
+    )

@@ -123,6 +123,10 @@ class Article(Base):
     story_id: Mapped[int] = mapped_column(BigInteger)
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     similarity: Mapped[float | None] = mapped_column(Float)
+    # What decided a near copy besides `similarity` (pipeline.stories): its specific tokens
+    # that agreed with the article it joined, and the template slots that differed.
+    specific_agreed: Mapped[int | None] = mapped_column(Integer)
+    specific_differed: Mapped[int | None] = mapped_column(Integer)
     shingle_count: Mapped[int] = mapped_column(Integer, default=0)
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, see pipeline.dedup
     normalizer_version: Mapped[int] = mapped_column(Integer)

@@ -6,7 +6,7 @@ Re-running one seed file, or a producer resending one article, added a sighting 
 there were; then a unique index on the place keeps it so.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06 03:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
