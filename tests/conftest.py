@@ -155,3 +155,34 @@ def seed_dir(tmp_path: Path) -> Path:
     for path in SEEDS.glob("*.txt"):
         (target / path.name).write_bytes(path.read_bytes())
     return target
+
+
+@pytest.fixture(autouse=True)
+def _no_statement_timeout_left_behind() -> Iterator[None]:
+    """An API app made in a test sets its statement timeout for the whole process
+    (`session.use_statement_timeout`); no later test inherits it."""
+    yield
+    from worker.storage.session import use_statement_timeout
+
+    use_statement_timeout(0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host_gates() -> Iterator[None]:
+    """Every test meets 127.0.0.1 as a host nobody asked yet: the per-host politeness state
+    (cached gates, their Redis keys) of earlier tests would otherwise hold its requests."""
+    yield
+    import redis
+
+    from worker.services.politeness import reset_gates
+
+    reset_gates()
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        keys = list(client.scan_iter("news-ingest:host:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # tests without Redis
+    finally:
+        client.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
@@ -49,8 +50,10 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
     again; a given interval or title replaces the old). A site's address is looked up for
     its best feed (its <link rel="alternate">, then the usual paths); an address that
     cannot be read now is registered as given."""
+    # A URL with credentials names its feed itself: discovery would ask without them.
+    target = feed.url if urlsplit(feed.url).username is not None else _feed_behind(feed.url)
     try:
-        name = feed_rows.feed_url(_feed_behind(feed.url))
+        name = feed_rows.feed_url(target)
     except ValueError as error:
         raise ProblemError(422, str(error)) from None
     with get_engine().begin() as connection:
@@ -62,8 +65,8 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
         # Looked up first rather than trusting add_feed's flag: INSERT .. ON CONFLICT DO
         # NOTHING reports rowcount -1 through psycopg, so "created" reads False there.
         known = feed_rows.get_feed_by_url(connection=connection, url=name)
-        stored, _ = feed_rows.add_feed(  # the URL as given: its credentials are kept apart
-            connection=connection, url=feed.url, title=feed.title, interval_s=feed.interval_s
+        stored, _ = feed_rows.add_feed(  # credentials in the URL are kept apart
+            connection=connection, url=target, title=feed.title, interval_s=feed.interval_s
         )
     if known is not None:
         response.status_code = 200
