@@ -23,6 +23,33 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 ALIASES = {"database_url": "DATABASE_URL", "broker_url": "BROKER_URL"}
 SECRET = ("api_key",)
 MEANINGS = {
+    # Blocks of settings commented once in worker/settings.py: one line each here.
+    "part_payload_retention_s": "Seconds after which a finished job part's payload (paths, "
+    "documents) is emptied (0: kept).",
+    "job_retention_s": "Seconds after which finished jobs and their parts are deleted (0: kept).",
+    "reject_retention_s": "Seconds after which rejects are deleted (0: kept).",
+    "reject_raw_max_bytes": "Bytes of a rejected input's raw content that are stored.",
+    "revisions_kept": "Earlier texts kept per article, newest first (0: all).",
+    "db_lock_timeout_s": "Seconds a Postgres statement waits for a lock (the dedup lock "
+    "included); then the batch is retried. 0: no limit.",
+    "db_idle_in_transaction_timeout_s": "Seconds a Postgres session may sit idle inside a "
+    "transaction before the server ends it (its locks go with it). 0: no limit.",
+    "api_statement_timeout_s": "Seconds an API statement may run on Postgres. 0: no limit.",
+    "migration_lock_timeout_s": "Seconds a migration waits for a table lock (`db upgrade` "
+    "retries). 0: no limit.",
+    "full_text_min_chars": "A page text shorter than this is too little text: the feed's "
+    "text is kept.",
+    "full_text_workers": "Pages read at once by one full-text task (per-host limits still apply).",
+    "robots_cache_s": "Seconds a site's robots.txt is cached.",
+    "robots_max_crawl_delay_s": "Largest robots.txt Crawl-delay honoured (a longer one is "
+    "honoured as this).",
+    "max_guid_bytes": "Longest guid accepted (UTF-8 bytes); a longer one is a reject.",
+    "max_source_bytes": "Longest source name accepted (UTF-8 bytes); a longer one is a reject.",
+    "max_title_bytes": "Longest title accepted (UTF-8 bytes); a longer one is a reject.",
+    "max_extra_depth": "Deepest nesting of an article's `extra` accepted.",
+    "max_extra_bytes": "Largest `extra` accepted, as JSON bytes.",
+    "max_json_depth": "Deepest JSON nesting of a task message or API body accepted.",
+    "max_message_items": "Most JSON values in a task message or API body accepted.",
     "database_url": "Where articles are stored: `sqlite:///PATH` (relative to the working "
     "directory) or `postgresql://USER:PASSWORD@HOST/DB`. Read-only commands never create it.",
     "broker_url": "The Celery broker (Redis).",
