@@ -4,9 +4,11 @@ and still means "the title or body contains this text"."""
 from __future__ import annotations
 
 from sqlalchemy import Engine, select, text, update
+from typer.testing import CliRunner
 
 from tests.factories import STORY, distinct_article
 from tests.store import store_articles
+from worker.cli import app as cli
 from worker.storage.models import Article, table_of
 from worker.storage.session import get_engine
 from worker.storage.text_search import matches_text
@@ -47,8 +49,11 @@ class TestMeaning:
 
 class TestIndexed:
     def test_postgres_uses_the_gin_index(self, postgres_db: str) -> None:
-        """The query's expression is the index's: Postgres can answer it from the index."""
+        """Once `db text-index` has built it, the query's expression is the index's:
+        Postgres can answer it from the index."""
         engine = get_engine()
+        result = CliRunner().invoke(cli, ["db", "text-index"])
+        assert result.exit_code == 0, result.output
         store_articles(engine, [{"body": distinct_article(n)} for n in range(20)])
         with engine.connect() as connection:
             connection.execute(text("SET enable_seqscan = off"))

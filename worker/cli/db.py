@@ -60,3 +60,19 @@ def prune(
         console.print(
             ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in pruned.items())
         )
+
+
+@app.command("text-index")
+def text_index() -> None:
+    """Postgres: build the index `q` searches use (opt-in: it slows every insert; SQLite
+    always has its FTS5 table)."""
+    from worker.cli.common import database_engine
+    from worker.storage.text_search import create_postgres_index
+
+    engine = database_engine()
+    if engine.dialect.name != "postgresql":
+        console.print("SQLite: the text index (FTS5) is always there")
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        create_postgres_index(connection)
+    console.print("text index ix_articles_text_search is built")

@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 from worker.storage.models import Article, table_of
 
-__all__ = ["INDEXED_CHARS", "MIGRATION_ONLY", "matches_text"]
+__all__ = ["INDEXED_CHARS", "MIGRATION_ONLY", "create_postgres_index", "matches_text"]
 
 # What migration 0013 builds outside the models (an expression index, an FTS5 table and the
 # tables SQLite keeps for it): schema comparisons leave these out.
@@ -63,3 +63,15 @@ def matches_text(connection: Connection, query: str) -> ColumnElement[bool]:
         .where(text("articles_text MATCH :fts_phrase").bindparams(fts_phrase=fts_phrase))
     )
     return and_(articles.c.id.in_(found), contains)
+
+
+def create_postgres_index(connection: Connection) -> None:
+    """Build the Postgres GIN index `q` searches use (`news-ingest db text-index`), without
+    blocking writes. Opt-in: it makes every article insert costlier (migration 0013). The
+    connection must be in autocommit mode (CREATE INDEX CONCURRENTLY)."""
+    connection.execute(
+        text(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_articles_text_search ON articles "
+            f"USING gin (to_tsvector('simple'::regconfig, {_PG_DOCUMENT}))"
+        )
+    )

@@ -1,7 +1,10 @@
 """Index the article text for `q` searches (worker/storage/text_search.py).
 
-Postgres: a GIN index over `to_tsvector('simple', ...)` of the title and the start of the
-body (the words, no stemming: a search finds what was written). SQLite: an FTS5 table
+Postgres: nothing here. A GIN index over `to_tsvector('simple', ...)` of the title and the
+start of the body made a COPY of the stored article rows 7x slower and the Celery ingest half
+as fast (bench/ingest_bench.py, 5,000 articles: 1,546/1,728 against 870/784 art/s), so it is
+the operator's choice: `news-ingest db text-index` builds it (CONCURRENTLY), and `q` uses it
+when it is there (worker/storage/text_search.py). SQLite: an FTS5 table
 (unicode61 words, diacritics folded) kept by triggers, holding no copy of the text
 (`content='articles'`). Without it every `q` read every body. Measured on 3,000 seed files
 with `news-ingest run`: the FTS5 table adds ~28% to the SQLite file and no ingest time
@@ -18,8 +21,6 @@ revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
-
-_PG_DOCUMENT = "left(title || ' ' || body, 200000)"  # text_search.INDEXED_CHARS
 
 _SQLITE = [
     "CREATE VIRTUAL TABLE articles_text USING fts5(title, body, content='articles', "
@@ -39,18 +40,14 @@ _SQLITE = [
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "CREATE INDEX ix_articles_text_search ON articles "
-            f"USING gin (to_tsvector('simple'::regconfig, {_PG_DOCUMENT}))"
-        )
-        return
+        return  # opt-in: `news-ingest db text-index`
     for statement in _SQLITE:
         op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX ix_articles_text_search")
+        op.execute("DROP INDEX IF EXISTS ix_articles_text_search")
         return
     for trigger in ("insert", "delete", "update"):
         op.execute(f"DROP TRIGGER articles_text_{trigger}")
