@@ -78,7 +78,7 @@ def _bodies() -> list[str]:
                     title_max_chars=200,
                 ).body
             )
-        except Exception:
+        except Exception:  # rejected seeds have no body to compare
             continue
     return bodies
 

@@ -76,7 +76,7 @@ class StoreCollector(Collector):
         try:
             with self._engine().connect() as connection:
                 metrics = _database_metrics(connection)
-        except Exception as error:
+        except Exception as error:  # a scrape must answer even when the database does not
             log.warning("metrics: database unavailable", error=f"{type(error).__name__}: {error}")
             up.add_metric([], 0)
             return [up]
@@ -105,7 +105,7 @@ class StoreCollector(Collector):
                     pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
             pipe.hlen("unacked")
             lengths = pipe.execute()
-        except Exception as error:
+        except Exception as error:  # as above, for the broker
             log.warning("metrics: broker unavailable", error=f"{type(error).__name__}: {error}")
             up.add_metric([], 0)
             return [up]

@@ -114,13 +114,14 @@ def database_label(url: str | None = None) -> str:
     """The database as a person should see it: the URL without its password, and where a
     SQLite file really is (a relative path is relative to the working directory)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from worker.settings import get_settings
 
     raw = url or get_settings().database_url
     try:
         parsed = make_url(raw)
-    except Exception:  # any unparsable URL is shown as given
+    except ArgumentError:  # an unparsable URL is shown as given
         return raw
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

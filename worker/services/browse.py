@@ -14,6 +14,7 @@ from typing import IO, Any
 from sqlalchemy import Engine
 
 from schemas import ArticlePublic
+from worker.pipeline.metadata import METADATA_COLUMNS
 from worker.services import search
 from worker.services.search import ArticleFilter, list_stories
 
@@ -27,13 +28,7 @@ EXPORT_FIELDS = (
     "story_id",
     "duplicate_of",
     "sightings",
-    "summary",
-    "body_source",
-    "full_text_error",
-    "language",
-    "authors",
-    "tags",
-    "image_url",
+    *METADATA_COLUMNS,
 )
 
 

@@ -121,7 +121,7 @@ def parse_feed(
         )
     # A third-party parser on hostile input, and our promise is "never raises": any
     # failure becomes the feed's warning.
-    except Exception as exc:
+    except Exception as exc:  # feedparser on hostile bytes: a failed fetch, never a crash
         return _empty([*warnings, f"feed could not be parsed: {type(exc).__name__}: {exc}"])
 
     if parsed.get("bozo"):

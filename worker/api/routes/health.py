@@ -62,7 +62,7 @@ async def _check(name: str, probe: Callable[[], None]) -> str:
     except TimeoutError:
         log.warning("readiness check timed out", dependency=name, timeout_s=CHECK_TIMEOUT_S)
         return "fail"
-    except Exception as error:
+    except Exception as error:  # any failure means not ready; the detail goes to the log only
         log.warning(
             "readiness check failed", dependency=name, error=f"{type(error).__name__}: {error}"
         )
