@@ -172,16 +172,13 @@ class TestBody:
         settings = local_settings(fetch_max_bytes=1024 * 1024)
         tracemalloc.start()
         try:
-            started = time.monotonic()
             error = _fetch_error(feed_server.url_for("/bomb"), settings=settings)
-            elapsed = time.monotonic() - started
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
         assert error.kind == "too_large"
         assert "after decompression" in str(error)
         assert peak < 16 * 1024 * 1024, f"peak {peak} bytes"
-        assert elapsed < 5
 
     def test_declared_length_over_cap_is_refused_before_reading(
         self, feed_server: HTTPServer
@@ -216,12 +213,12 @@ class TestDeadline:
             return Response(FEED)
 
         feed_server.expect_request("/silent").respond_with_handler(silent)
-        started = time.monotonic()
+        # The server answers after 3 s, well inside every per-read timeout: only the 1 s total
+        # deadline can make this a timeout.
         error = _fetch_error(
             feed_server.url_for("/silent"), settings=local_settings(fetch_total_timeout=1.0)
         )
         assert error.kind == "timeout"
-        assert 0.9 < time.monotonic() - started < 2.0
 
     def test_trickling_body_hits_total_deadline(self, feed_server: HTTPServer) -> None:
         """A body sent a byte every 50 ms never lets a per-read timeout fire; the total does."""
@@ -232,12 +229,11 @@ class TestDeadline:
             )
 
         feed_server.expect_request("/slow").respond_with_handler(slow)
-        started = time.monotonic()
+        # Each byte arrives within 50 ms, so no per-read timeout fires: only the total can.
         error = _fetch_error(
             feed_server.url_for("/slow"), settings=local_settings(fetch_total_timeout=1.0)
         )
         assert error.kind == "timeout"
-        assert time.monotonic() - started < 2.0
 
     def test_trickling_headers_hit_total_deadline(self) -> None:
         """Response headers sent a byte at a time are cut off at the total deadline too."""
@@ -249,12 +245,10 @@ class TestDeadline:
                 conn.sendall(piece)
 
         with raw_socket_server(drip_headers) as (host, port):
-            started = time.monotonic()
             error = _fetch_error(
                 f"http://{host}:{port}/feed", settings=local_settings(fetch_total_timeout=1.0)
             )
         assert error.kind == "timeout"
-        assert time.monotonic() - started < 2.0
 
     def test_refused_port_is_a_connect_error(self) -> None:
         """Nothing listening gives a connect error, not a hang."""
@@ -288,12 +282,10 @@ class TestStatelessClient:
 
     def test_unknown_host_is_a_dns_error(self) -> None:
         """A name that does not resolve fails as kind "dns" within the connect timeout."""
-        started = time.monotonic()
         error = _fetch_error(
             "http://no-such-host.invalid/feed", settings=local_settings(fetch_connect_timeout=2.0)
         )
         assert error.kind == "dns"
-        assert time.monotonic() - started < 3
 
 
 class TestRedirects:
@@ -489,12 +481,10 @@ class TestSsrf:
         """With private networks not allowed, these are refused and nothing is requested."""
         feed_server.expect_request("/feed").respond_with_data(FEED)
         port = feed_server.port
-        started = time.monotonic()
         error = _fetch_error(
             f"http://{host}:{port}/feed", settings=Settings(allow_private_networks=False)
         )
         assert error.kind == "ssrf_refused"
-        assert time.monotonic() - started < 1
         assert feed_server.log == []
 
     def test_env_var_allows_private_networks(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from worker.sources.opml import OpmlError, OpmlFeed, parse_opml, render_opml
@@ -49,14 +47,12 @@ class TestParse:
         ]
 
     def test_hundreds_of_feeds_round_trip(self) -> None:
-        """500 feeds rendered and parsed back are the same 500, in order, quickly."""
+        """500 feeds rendered and parsed back are the same 500, in order."""
         feeds = [
             (f"https://site{n}.example.com/feed.xml?page={n}&lang=en", f'Site <{n}> & "co"')
             for n in range(500)
         ]
-        started = time.monotonic()
         parsed = parse_opml(render_opml(feeds))
-        assert time.monotonic() - started < 1
         assert [(f.url, f.title) for f in parsed] == feeds
 
     def test_not_well_formed_opml_is_read_leniently(self) -> None:
@@ -100,10 +96,8 @@ class TestParse:
             )
             + b']><opml version="2.0"><body><outline text="&j;" xmlUrl="https://e.com/f"/></body></opml>'
         )
-        started = time.monotonic()
         with pytest.raises(OpmlError, match="entity"):
             parse_opml(bomb)
-        assert time.monotonic() - started < 1
 
     def test_external_entities_are_never_loaded(self) -> None:
         """An XXE pointing at a local file is refused; the file is never read into a title."""
