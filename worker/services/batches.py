@@ -20,7 +20,7 @@ from worker.services.isolation import store_part
 from worker.settings import Settings, get_settings
 from worker.storage import jobs
 from worker.storage.articles import insert_rejects
-from worker.storage.models import utcnow
+from worker.storage.rejects import reject_row
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +91,6 @@ def _give_up(
     input in `rejects` with the reason instead of looping forever."""
     reason = f"batch gave up after {claim.attempts - 1} deliveries (NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})"
     summary = IngestSummary(received=len(arrivals), rejected=len(arrivals))
-    now = utcnow()
     with engine.begin() as connection:
         if not jobs.lock_part_if_open(
             connection=connection, job_id=claim.job_id, part_no=claim.part_no
@@ -100,13 +99,12 @@ def _give_up(
         insert_rejects(
             connection=connection,
             rows=[
-                {
-                    "job_id": claim.job_id,
-                    "location": a.location,
-                    "reason": reason,
-                    "raw": a.raw.body.encode()[: 1024 * 1024] if a.raw else None,
-                    "created_at": now,
-                }
+                reject_row(
+                    job_id=claim.job_id,
+                    location=a.location,
+                    reason=reason,
+                    raw=a.raw.body.encode()[: 1024 * 1024] if a.raw else None,
+                )
                 for a in arrivals
             ],
         )

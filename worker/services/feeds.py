@@ -32,8 +32,8 @@ from sqlalchemy.exc import DBAPIError
 from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch, observe_feed_gap
-from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import canonical_url, normalize_article
+from worker.pipeline.identity import content_hash
+from worker.pipeline.normalize import canonical_url, normalize_as_configured
 from worker.services import full_text
 from worker.services import jobs as job_service
 from worker.services.arrivals import entry_key, storable_text
@@ -712,7 +712,6 @@ def _not_yet_stored(
         )  # fmt: skip
     if not by_guid and not by_url:
         return list(articles), 0
-    boilerplate = frozenset(word.lower() for word in settings.boilerplate)
     fresh = []
     seen = 0
     for raw in articles:
@@ -722,9 +721,7 @@ def _not_yet_stored(
         if known is not None:
             seen += 1
             try:
-                text = normalize_article(
-                    raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
-                )
+                text = normalize_as_configured(raw, settings)
             except RejectedInput:
                 pass
             else:

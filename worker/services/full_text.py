@@ -35,7 +35,7 @@ from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput
 from worker.pipeline.language import detect_language
 from worker.pipeline.metadata import language_tag
-from worker.pipeline.normalize import canonical_url, normalize_article
+from worker.pipeline.normalize import canonical_url, normalize_as_configured
 from worker.services.batches import run_articles_part
 from worker.services.jobs import SendPart
 from worker.services.politeness import HostGate, host_gate
@@ -126,11 +126,7 @@ def full_text_mode(feed_mode: str | None, settings: Settings) -> str:
 def feed_text(raw: RawArticle, settings: Settings) -> str:
     """The entry's own text, normalized as it would be stored (empty if none)."""
     try:
-        return normalize_article(
-            raw,
-            boilerplate=frozenset(word.lower() for word in settings.boilerplate),
-            title_max_chars=settings.title_max_chars,
-        ).body
+        return normalize_as_configured(raw, settings).body
     except RejectedInput:
         return ""
 

@@ -22,7 +22,7 @@ from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
 from worker.storage.articles import insert_rejects
 from worker.storage.feeds import without_credentials
-from worker.storage.models import utcnow
+from worker.storage.rejects import reject_row
 
 log = structlog.get_logger(__name__)
 
@@ -162,17 +162,10 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
             payloads=[{"refused": reason, "count": count}],
         )
         jobs.seal_job(connection=connection, job_id=job_id)
+        location = f"ingest.articles message ({count} inputs)"
         insert_rejects(
             connection=connection,
-            rows=[
-                {
-                    "job_id": job_id,
-                    "location": f"ingest.articles message ({count} inputs)",
-                    "reason": reason,
-                    "raw": head,
-                    "created_at": utcnow(),
-                }
-            ],
+            rows=[reject_row(job_id=job_id, location=location, reason=reason, raw=head)],
         )
         jobs.finish_part(
             connection=connection,
