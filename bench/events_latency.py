@@ -245,6 +245,7 @@ def measure_latency(
 
 def measure_relay(options: argparse.Namespace, redis) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from worker.services import jobs as job_service
+    from worker.services import parts as part_service
     from worker.services.events import EVENTS_STREAM, relay_outbox
     from worker.storage.session import get_engine
 
@@ -258,7 +259,7 @@ def measure_relay(options: argparse.Namespace, redis) -> dict[str, object]:  # t
     for part in job_service.add_article_parts(
         engine=engine, job_id=job_id, documents=documents, batch_size=1000
     ):
-        job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        part_service.run_part(engine=engine, job_id=job_id, part_no=part)
     started = time.perf_counter()
     published = relay_outbox(engine, redis, batch=options.relay_batch)
     elapsed = time.perf_counter() - started

@@ -80,6 +80,7 @@ def fill(url: str, start: int, stop: int, bands: int) -> float:
 def probe(sqlalchemy_url: str, files: list[Path]) -> float:
     """Ingest real seed files through the service; returns ms per article."""
     from worker.services import jobs as job_service
+    from worker.services import parts as part_service
     from worker.storage.session import get_engine
 
     engine = get_engine(sqlalchemy_url)
@@ -91,7 +92,7 @@ def probe(sqlalchemy_url: str, files: list[Path]) -> float:
             job_id=job_id,
             paths=files[start : start + 500],
             batch_size=500,
-            send_part=lambda job, part, _kind: job_service.run_part(
+            send_part=lambda job, part, _kind: part_service.run_part(
                 engine=engine, job_id=job, part_no=part
             ),
         )

@@ -65,6 +65,7 @@ class CliProcess:
 def store_articles(engine, count: int, *, start: int = 0, batch: int = 500) -> str:  # type: ignore[no-untyped-def]
     """Store `count` distinct articles through the one ingest path; returns the job id."""
     from worker.services import jobs as job_service
+    from worker.services import parts as part_service
 
     documents = [
         {"body": distinct_article(start + i), "url": f"https://news.example/{start + i}"}
@@ -74,7 +75,7 @@ def store_articles(engine, count: int, *, start: int = 0, batch: int = 500) -> s
     for part_no in job_service.add_article_parts(
         engine=engine, job_id=job_id, documents=documents, batch_size=batch
     ):
-        job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+        part_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
     job_service.seal_job(engine=engine, job_id=job_id)
     return job_id
 

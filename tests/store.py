@@ -12,13 +12,14 @@ from schemas import IngestSummary
 def store_articles(engine: Engine, documents: list[dict[str, Any]]) -> IngestSummary:
     """Ingest RawArticle documents as one job, now (what `news-ingest run` does for seeds)."""
     from worker.services import jobs as job_service
+    from worker.services import parts as part_service
 
     summary = IngestSummary()
     job_id = job_service.create_job(engine=engine, request={"test": True})
 
     def run_now(job: str, part_no: int, _kind: str) -> None:
         nonlocal summary
-        done = job_service.run_part(engine=engine, job_id=job, part_no=part_no)
+        done = part_service.run_part(engine=engine, job_id=job, part_no=part_no)
         if done is not None:
             summary += done
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from tests.factories import distinct_article
 from tests.polling import wait_for
 from worker.services import jobs as job_service
+from worker.services import parts as part_service
 from worker.settings import get_settings
 from worker.storage.index import DEDUP_LOCK_KEY
 from worker.storage.migrate import upgrade_when_ready
@@ -78,13 +79,13 @@ class TestStuckDedupLockHolder:
         engine = get_engine()
         job_id, part_no = _articles_job(engine, 5)
         with pytest.raises(OperationalError) as raised:
-            job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+            part_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
         assert getattr(raised.value.orig, "sqlstate", None) == "55P03"
         assert isinstance(raised.value, TRANSIENT_FAULTS)
         assert _job_status(engine, job_id) != "done"
 
         frozen_holder.rollback()
-        summary = job_service.run_part(
+        summary = part_service.run_part(
             engine=engine, job_id=job_id, part_no=part_no, count_delivery=False
         )
         assert summary is not None
@@ -136,7 +137,7 @@ class TestStuckDedupLockHolder:
             transaction = frozen.begin()
             frozen.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY})
             # ... and freezes here. Another batch still gets through.
-            summary = job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+            summary = part_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
             assert summary is not None and summary.new == 4
             with pytest.raises(OperationalError) as raised:
                 frozen.execute(text("SELECT 1"))

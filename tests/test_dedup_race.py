@@ -29,6 +29,7 @@ def _copy(story: int, racer: int) -> str:
 def _race(database_url: str, racer: int, barrier) -> None:  # type: ignore[no-untyped-def]
     os.environ["DATABASE_URL"] = database_url
     from worker.services import jobs as job_service
+    from worker.services import parts as part_service
     from worker.storage.session import get_engine
 
     engine = get_engine(database_url)
@@ -44,7 +45,7 @@ def _race(database_url: str, racer: int, barrier) -> None:  # type: ignore[no-un
     )
     job_service.seal_job(engine=engine, job_id=job_id)
     barrier.wait(timeout=60)
-    job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+    part_service.run_part(engine=engine, job_id=job_id, part_no=part)
 
 
 @pytest.mark.slow

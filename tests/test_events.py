@@ -313,6 +313,7 @@ class TestOutboxRows:
         """A text change under the same URL is an `article.updated` event after the creation."""
         from tests.factories import distinct_article
         from worker.services import jobs as job_service
+        from worker.services import parts as part_service
 
         engine = get_engine()
         for body in (distinct_article(1), distinct_article(2)):
@@ -323,7 +324,7 @@ class TestOutboxRows:
                 batch_size=10,
                 documents=[{"body": body, "url": "https://news.example/same"}],
             )
-            job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+            part_service.run_part(engine=engine, job_id=job_id, part_no=part)
         events.relay_outbox(engine, redis_client)
         assert [e.type for e in _entries(redis_client)] == ["article.created", "article.updated"]
         with engine.begin() as connection:  # mark unsent again: a replay reuses the keys

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.pipeline import dedup, normalize
+from worker.pipeline.candidates import sketch_body
 from worker.pipeline.normalize import fingerprint_paragraphs, fingerprint_words
-from worker.services.ingest import sketch_body
 from worker.settings import Settings
 
 kernel = pytest.importorskip(

@@ -586,6 +586,7 @@ class TestStatsOnBothDatabases:
         on SQLite and Postgres alike."""
         from worker.cli.stats import collect
         from worker.services import jobs as job_service
+        from worker.services import parts as part_service
 
         bad_inputs(tmp_path / "in")
         write_seed(tmp_path / "in" / "003_undated.txt", 3, date="2024-13-45")
@@ -595,7 +596,7 @@ class TestStatsOnBothDatabases:
                 engine=engine, job_id=job_id, paths=[tmp_path / "in"], batch_size=100
             )
             for part_no in (0,):
-                job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+                part_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
             job_service.seal_job(engine=engine, job_id=job_id)
         document = collect(engine, days=30)
         assert (document["articles"], document["received"], document["duplicates"]) == (3, 12, 3)

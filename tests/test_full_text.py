@@ -34,6 +34,7 @@ from worker.pipeline.metadata import article_metadata, language_tag
 from worker.services import browse, full_text, search
 from worker.services import feeds as feed_service
 from worker.services import jobs as job_service
+from worker.services import parts as part_service
 from worker.services.politeness import LocalHostGate, reset_gates
 from worker.settings import Settings, get_settings
 from worker.sources.feed_parser import parse_feed
@@ -697,7 +698,7 @@ class TestMetadata:
         (part_no,) = job_service.add_article_parts(
             engine=engine, job_id=job_id, documents=documents, batch_size=10
         )
-        job_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
+        part_service.run_part(engine=engine, job_id=job_id, part_no=part_no)
         listed = runner.invoke(cli, ["articles", "--language", "de", "--json"])
         assert listed.exit_code == 0, listed.output
         assert [a["language"] for a in json.loads(listed.stdout.strip().splitlines()[-1])] == ["de"]

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from schemas.articles import RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline import dedup
-from worker.pipeline.identify import content_hash
+from worker.pipeline.candidates import sketch_body
+from worker.pipeline.identity import content_hash
 from worker.pipeline.normalize import (
     NormalizedArticle,
     fingerprint_paragraphs,
     normalize_article,
 )
-from worker.services.ingest import sketch_body
 from worker.settings import Settings
 from worker.sources.seeds import decode_seed_bytes, parse_seed_text, read_seed_file
 

@@ -42,6 +42,7 @@ from tests.test_faults import (
     worker_env,
 )
 from worker.services import jobs as job_service
+from worker.services import parts as part_service
 from worker.services.arrivals import parse_document, storable_text
 from worker.settings import Settings, get_settings
 from worker.sources.bounds import json_shape, xml_depth
@@ -227,7 +228,7 @@ class TestRefusedInputIsIsolated:
             engine=engine, job_id=job_id, documents=documents, batch_size=100
         )
         job_service.seal_job(engine=engine, job_id=job_id)
-        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+        summary = part_service.run_part(engine=engine, job_id=job_id, part_no=0)
         assert summary is not None and (summary.new, summary.rejected) == (18, 2)
         reasons = sorted(r["reason"] for r in rows(engine, "SELECT reason FROM rejects"))
         assert all(
@@ -251,7 +252,7 @@ class TestJobStatus:
                 engine=engine, job_id=job_id, documents=documents, batch_size=10
             )
             job_service.seal_job(engine=engine, job_id=job_id)
-            job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+            part_service.run_part(engine=engine, job_id=job_id, part_no=0)
             (job,) = rows(engine, "SELECT status, error FROM ingest_jobs WHERE id = :id", id=job_id)
             outcomes.append((job["status"], job["error"]))
         assert outcomes[0][0] == "failed" and "every input was rejected" in outcomes[0][1]
@@ -290,7 +291,7 @@ class TestRedeliveryProgress:
         """A delivery past NEWS_INGEST_MAX_TASK_DELIVERIES after one that died on input 1
         rejects input 1 alone and stores the two others."""
         job_id = self._part_left_by_a_delivery_on(engine, 1)
-        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+        summary = part_service.run_part(engine=engine, job_id=job_id, part_no=0)
         assert summary is not None and (summary.new, summary.rejected) == (2, 1)
         (reject,) = rows(engine, "SELECT location, reason FROM rejects")
         assert reject["location"] == "https://example.org/good/1"
@@ -303,14 +304,14 @@ class TestRedeliveryProgress:
         monkeypatch.setenv("NEWS_INGEST_MAX_TASK_DELIVERIES", "3")
         get_settings.cache_clear()
         job_id = self._part_left_by_a_delivery_on(engine, 1)
-        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=0)
+        summary = part_service.run_part(engine=engine, job_id=job_id, part_no=0)
         assert summary is not None and (summary.new, summary.rejected) == (3, 0)
 
     def test_a_retry_of_the_same_delivery_rejects_nothing(self, engine: Any) -> None:
         """A Celery retry after a transient fault (the same delivery, not a death) resumes
         at the input it was on and rejects nothing."""
         job_id = self._part_left_by_a_delivery_on(engine, 1)
-        summary = job_service.run_part(
+        summary = part_service.run_part(
             engine=engine, job_id=job_id, part_no=0, count_delivery=False
         )
         assert summary is not None and (summary.new, summary.rejected) == (3, 0)

@@ -148,7 +148,7 @@ class TestRescanAndWatch:
     def test_a_rescan_is_held_by_no_fifo_giant_or_link(self, sqlite_engine, tmp_path: Path) -> None:
         """A registered directory with a FIFO, a 2 GiB sparse file and a link out scans to
         the end: the good file is stored, the giant and the link are rejects without bytes."""
-        from worker.services.jobs import run_part
+        from worker.services.parts import run_part
 
         root = tmp_path / "seeds"
         root.mkdir()
@@ -183,7 +183,7 @@ class TestRescanAndWatch:
 
     def test_a_watched_link_is_rejected(self, sqlite_engine, tmp_path: Path) -> None:
         """A link that `watch` saw settle goes through the same check: rejected, unread."""
-        from worker.services.jobs import run_part
+        from worker.services.parts import run_part
 
         root = (tmp_path / "seeds").resolve()
         root.mkdir()

@@ -14,6 +14,7 @@ from tests.factories import STORY, distinct_article
 from worker.pipeline import dedup
 from worker.pipeline.normalize import fingerprint_text
 from worker.services import jobs as job_service
+from worker.services import parts as part_service
 from worker.settings import get_settings
 from worker.storage.models import Article, ArticleRevision, IngestJob, Reject, Sighting, StoryBand
 
@@ -33,7 +34,7 @@ def ingest_documents(engine, documents: list[dict], batch_size: int = 100) -> di
         job_id=job_id,
         documents=documents,
         batch_size=batch_size,
-        send_part=lambda job, part, _kind: job_service.run_part(
+        send_part=lambda job, part, _kind: part_service.run_part(
             engine=engine, job_id=job, part_no=part
         ),
     )
@@ -88,7 +89,7 @@ class TestSeedJobs:
                 job_id=job_id,
                 paths=[seed_dir],
                 batch_size=10,
-                send_part=lambda job, part, _k: job_service.run_part(
+                send_part=lambda job, part, _k: part_service.run_part(
                     engine=engine, job_id=job, part_no=part
                 ),
             )
@@ -124,7 +125,7 @@ class TestSeedJobs:
             job_id=job_id,
             paths=[tmp_path],
             batch_size=2,
-            send_part=lambda job, part, _k: job_service.run_part(
+            send_part=lambda job, part, _k: part_service.run_part(
                 engine=engine, job_id=job, part_no=part
             ),
         )
@@ -211,8 +212,8 @@ class TestRedelivery:
             engine=engine, job_id=job_id, documents=[{"body": STORY}], batch_size=10
         )
         job_service.seal_job(engine=engine, job_id=job_id)
-        first = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
-        second = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        first = part_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        second = part_service.run_part(engine=engine, job_id=job_id, part_no=part)
         assert first == IngestSummary(received=1, new=1)
         assert second is None
         assert count(engine, Sighting) == 1
@@ -232,7 +233,7 @@ class TestRedelivery:
         for _ in range(2):  # two deliveries that died before storing anything
             with engine.begin() as connection:
                 job_rows.claim_part(connection=connection, job_id=job_id, part_no=part)
-        summary = job_service.run_part(engine=engine, job_id=job_id, part_no=part)
+        summary = part_service.run_part(engine=engine, job_id=job_id, part_no=part)
         assert summary == IngestSummary(received=1, rejected=1)
         with engine.connect() as connection:
             status = connection.execute(select(IngestJob.status)).scalar_one()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.factories import STORY, distinct_article
 from tests.store import store_articles
 from worker.cli import app as cli
-from worker.pipeline.identify import content_hash
+from worker.pipeline.identity import content_hash
 from worker.pipeline.normalize import NORMALIZER_VERSION
 from worker.services.renormalize import renormalize
 from worker.storage.articles import pack_raw

@@ -33,7 +33,7 @@ from worker.storage.session import get_engine
 
 def _run_now(engine):  # type: ignore[no-untyped-def]
     """A send_part that ingests each part at once, in this process."""
-    from worker.services.jobs import run_part
+    from worker.services.parts import run_part
 
     def send(job_id: str, part_no: int, _kind: str) -> None:
         run_part(engine=engine, job_id=job_id, part_no=part_no)

@@ -25,7 +25,7 @@ def guard_redis_envelopes() -> None:
     stand-in that Celery drops with the reason, instead of stopping the worker. Only the
     two methods that read queue items are guarded: the same `loads` also reads unacked
     messages back for redelivery, whose stored form is a list. Idempotent."""
-    from kombu.transport import redis as transport_module
+    from kombu.transport import redis as transport_module  # noqa: PLC0415 -- 0.40 s, in workers only (worker.app loads this module)
 
     # kombu's transport internals are not part of its typed API: handled as Any here.
     transport: Any = transport_module

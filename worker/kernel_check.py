@@ -13,12 +13,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import worker.pipeline
+from worker.pipeline import dedup, normalize
+
 KERNEL_GLOBS = ("_fingerprint*.so", "_fingerprint*.pyd")
 
 
 def kernel_in_use() -> bool:
-    from worker.pipeline import dedup, normalize
-
     return all(getattr(module, "_kernel", None) is not None for module in (dedup, normalize))
 
 
@@ -26,8 +27,6 @@ def kernel_warning() -> str | None:
     """None when the kernel is loaded, else what is wrong and how to fix it."""
     if kernel_in_use():
         return None
-    import worker.pipeline
-
     here = Path(worker.pipeline.__file__).resolve().parent
     elsewhere = [path for path in _built_kernels() if path.parent.resolve() != here]
     if elsewhere:

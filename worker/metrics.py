@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 try:  # the `api` extra; without it workers simply record nothing
     import prometheus_client
+    from prometheus_client import multiprocess
 except ImportError:  # pragma: no cover -- exercised only in images built without the extra
     prometheus_client = None  # type: ignore[assignment]
 
@@ -115,8 +116,6 @@ def _serve_metrics(**_: Any) -> None:
         return
     registry = prometheus_client.REGISTRY
     if os.environ.get(MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
@@ -166,6 +165,4 @@ def _task_finished(
 @worker_process_shutdown.connect
 def _forget_dead_process(pid: int | None = None, **_: Any) -> None:
     if prometheus_client is not None and os.environ.get(MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]

@@ -18,6 +18,7 @@ from worker.api.metrics import build_registry
 from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs, rejects, stories
 from worker.api.security import ApiKeyGuard, HostAllowList
+from worker.app import app as celery_app
 from worker.settings import get_settings
 from worker.storage.session import get_engine, use_statement_timeout
 
@@ -52,8 +53,6 @@ def create_app() -> FastAPI:
     app.add_middleware(HostAllowList)
     for module in (jobs, articles, stories, rejects, feeds, health):
         app.include_router(module.router)
-
-    from worker.app import app as celery_app
 
     registry = build_registry(
         engine=get_engine, redis=lambda: broker, queues=[celery_app.conf.task_default_queue]

@@ -119,6 +119,7 @@ def run(
     import worker.services.ingest  # noqa: F401 -- loaded before prepare_for_batches
     from worker.runtime import prepare_for_batches
     from worker.services import jobs as job_service
+    from worker.services.batches import RunInline
     from worker.settings import get_settings
 
     prepare_for_batches()
@@ -126,20 +127,10 @@ def run(
     found = _split_inputs(inputs)
     engine = database_engine()
     job_id = _new_job(engine, found)
-    summary = IngestSummary()
     not_modified: list[str] = []
     unreadable = list(found.unreadable)
     with _progress(total=_count_files(found.paths) if interactive() else None) as advance:
-
-        def run_now(job: str, part_no: int, _kind: str) -> None:
-            nonlocal summary
-            done = job_service.run_part(
-                engine=engine, job_id=job, part_no=part_no, settings=settings
-            )
-            if done is not None:
-                summary += done
-                advance(done.received)
-
+        run_now = RunInline(engine, settings, on_stored=lambda done: advance(done.received))
         job_service.add_seed_parts(
             engine=engine,
             job_id=job_id,
@@ -155,6 +146,7 @@ def run(
                 warn(f"{url}: {outcome}")
                 unreadable.append(url)
         job_service.seal_job(engine=engine, job_id=job_id)
+    summary = run_now.summary
     document: dict[str, Any] = summary.model_dump()
     if found.urls:
         document["not_modified"] = not_modified

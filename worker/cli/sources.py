@@ -194,12 +194,9 @@ def _sender(engine: Any, inline: bool):  # type: ignore[no-untyped-def]
         from worker.tasks.jobs import send_part
 
         return send_part
-    from worker.services.jobs import run_part
+    from worker.services.batches import RunInline
 
-    def run_now(job_id: str, part_no: int, _kind: str) -> None:
-        run_part(engine=engine, job_id=job_id, part_no=part_no)
-
-    return run_now
+    return RunInline(engine)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

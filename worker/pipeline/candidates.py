@@ -612,6 +612,19 @@ class Candidates:
         overlap = dedup.common_count(with_mine, with_theirs)
         return overlap >= self.settings.story_bridge_share * min(len(with_mine), len(with_theirs))
 
+    def decide_story(self, item: StoryText, article_id: int) -> stories.StoryDecision:
+        """The story of a new article (`stories.decide_story` over its matches); the stories
+        the decision folds together are merged here too."""
+        matches = self.matches(item)
+        story = stories.decide_story(
+            article_id,
+            matches,
+            [self.same_story(item, matches[0], other) for other in matches[1:]],
+        )
+        for other in story.merged:
+            self.merge_story(other, into=story.story_id)
+        return story
+
     def merge_story(self, story_id: int, *, into: int) -> None:
         for candidate in self.articles.values():
             if candidate.story_id == story_id:

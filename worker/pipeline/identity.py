@@ -40,6 +40,17 @@ class KnownArticle:
     content_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class ExactCopy:
+    """The exact-identity decision for an arrival that is a known article: sighted as
+    `article_id`; `replaces` is the stored text's hash when the arrival brings new text
+    under the article's URL or guid (an update: its text is replaced, the earlier kept)."""
+
+    article_id: int
+    story_id: int
+    replaces: str | None = None
+
+
 class StoredRow(Protocol):
     """The identity columns of a stored article (`storage.articles.StoredIdentity`)."""
 
@@ -79,6 +90,20 @@ class KnownArticles:
         if identity.url and identity.url in self.by_url:
             return self.by_url[identity.url]
         return self.by_hash.get(identity.content_hash)
+
+    def copy_of(self, identity: Identity) -> ExactCopy | None:
+        """Decide whether an arrival is a known article, and whether it updates it: new text
+        under a known URL or guid is an update, unless another article has that text, whose
+        copy the arrival then is. None: a new article (or a near copy: stories decide)."""
+        match = self.match(identity)
+        if match is None:
+            return None
+        if match.content_hash == identity.content_hash:
+            return ExactCopy(match.article_id, match.story_id)
+        owner = self.hash_owner(identity.content_hash)
+        if owner is not None:
+            return ExactCopy(owner, match.story_id)
+        return ExactCopy(match.article_id, match.story_id, replaces=match.content_hash)
 
     def hash_owner(self, content_hash: str) -> int | None:
         """The article that has this exact text, if any."""

@@ -25,7 +25,7 @@ from selectolax.lexbor import LexborHTMLParser
 from schemas.articles import RawArticle
 from worker.errors import RejectedInput
 from worker.pipeline.safe_fields import GUID_SCHEMES, safe_link
-from worker.settings import DEFAULT_BOILERPLATE, get_settings
+from worker.settings import DEFAULT_BOILERPLATE, Settings, get_settings
 
 _kernel: ModuleType | None
 try:  # the C kernel (setup.py); without it the Python code gives the same results, slower
@@ -59,6 +59,16 @@ class NormalizedArticle:
     guid: str | None
     published_at: datetime | None
     warnings: tuple[str, ...]
+
+
+def normalize_as_configured(raw: RawArticle, settings: Settings) -> NormalizedArticle:
+    """`normalize_article` with the settings in force (NEWS_INGEST_BOILERPLATE,
+    NEWS_INGEST_TITLE_MAX_CHARS): ingest, renormalize and the feed's checks clean alike."""
+    return normalize_article(
+        raw,
+        boilerplate=frozenset(word.lower() for word in settings.boilerplate),
+        title_max_chars=settings.title_max_chars,
+    )
 
 
 def normalize_article(

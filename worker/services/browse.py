@@ -106,8 +106,9 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
 
 def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: int = 10_000) -> int:
     """Parquet in row groups, so memory stays flat however many articles there are."""
-    import pyarrow as pa  # optional dependency: pip install 'news-ingest[parquet]'
-    import pyarrow.parquet as pq
+    # The optional `parquet` extra (pip install 'news-ingest[parquet]'): imported when used.
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
 
     sighting = pa.struct(
         [

@@ -4,7 +4,7 @@ parse, entries through the job/ingest path, then (only then) the feed's new stat
 Every way a feed is fetched comes through here: beat's `feeds.schedule_due` and the
 `feeds.fetch` task, `news-ingest feeds fetch`, `run URL` and `enqueue URL` (and the API's
 POST /jobs). Entries become RawArticle documents in an "articles" part of a job, stored
-by `services.jobs.run_part` like any producer's batch: one ingest path.
+by `services.batches` like any producer's batch: one ingest path.
 
 Order matters for "nothing lost": the ETag and Last-Modified are saved after the entries
 are committed, so a crash in between costs one full refetch (whose entries dedup), never
@@ -32,11 +32,13 @@ from sqlalchemy.exc import DBAPIError
 from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch, observe_feed_gap
-from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import canonical_url, normalize_article
+from worker.pipeline.identity import content_hash
+from worker.pipeline.normalize import canonical_url, normalize_as_configured
 from worker.services import full_text
 from worker.services import jobs as job_service
 from worker.services.arrivals import entry_key, storable_text
+from worker.services.batches import RunInline
+from worker.services.jobs import SendPart
 from worker.services.politeness import HostGate, host_gate
 from worker.settings import Settings, get_settings
 from worker.sources.bounds import xml_depth
@@ -71,7 +73,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-SendPart = Callable[[str, int, str], None]
 Outcome = Literal["fetched", "not_modified", "failed", "gone", "deferred", "skipped"]
 # Faults of our own infrastructure (database, Redis): the fetch is retried as a whole,
 # never recorded as the feed's failure.
@@ -334,7 +335,7 @@ def run_claimed_feed_part(
     settings: Settings | None = None,
     send_pages: SendPart | None = None,
 ) -> IngestSummary | None:
-    """The body of `run_feed_part` for a part already claimed (so `services.jobs.run_part`
+    """The body of `run_feed_part` for a part already claimed (so `services.parts.run_part`
     can hand "feed" parts here)."""
     settings = settings or get_settings()
     if part.attempts > settings.max_task_deliveries:
@@ -569,23 +570,15 @@ def _store_entries(
     page_documents = [raw.model_dump(mode="json", exclude_defaults=True) for raw in later]
     committed = True
     if documents or page_documents:
-        summary = summary or IngestSummary()
         job_id = job_service.create_job(
             engine=engine, request={"feed_id": feed.id, "feed": feed.url}, job_id=job_id
         )
-
-        def run_here(job: str, part_no: int, _kind: str) -> None:
-            nonlocal summary
-            done = job_service.run_part(
-                engine=engine, job_id=job, part_no=part_no, settings=settings
-            )
-            if done is not None and summary is not None:
-                summary += done
-
+        run_here = RunInline(engine=engine, settings=settings, summary=summary or IngestSummary())
         numbers = job_service.add_article_parts(
             engine=engine, job_id=job_id, documents=documents, batch_size=settings.batch_size,
             send_part=send_part or run_here,
         )  # fmt: skip
+        summary = run_here.summary
         if page_documents and send_pages is not None:
             # Committed rows, queued after commit, resumed by jobs.resume if a message is
             # lost: the validators below may be saved.
@@ -663,9 +656,12 @@ def _rerun_unfinished_parts(
     log.warning("feed fetch redelivered: running its unfinished parts again", job_id=job_id)
     summary = IngestSummary()
     for part_no in unfinished:
-        done = job_service.run_part(
-            engine=engine, job_id=job_id, part_no=part_no, settings=settings
-        )
+        # Its article parts, and its "full_text" parts, whose pages are then read here
+        # (full_text's runner takes both: a part whose pages are read is an article part).
+        done = full_text.run_full_text_part(
+            engine=engine, job_id=job_id, part_no=part_no, settings=settings,
+            require_shared_limits=False,
+        )  # fmt: skip
         if done is not None:
             summary += done
     return summary, True
@@ -716,7 +712,6 @@ def _not_yet_stored(
         )  # fmt: skip
     if not by_guid and not by_url:
         return list(articles), 0
-    boilerplate = frozenset(word.lower() for word in settings.boilerplate)
     fresh = []
     seen = 0
     for raw in articles:
@@ -726,9 +721,7 @@ def _not_yet_stored(
         if known is not None:
             seen += 1
             try:
-                text = normalize_article(
-                    raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
-                )
+                text = normalize_as_configured(raw, settings)
             except RejectedInput:
                 pass
             else:

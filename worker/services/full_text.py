@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -35,8 +35,9 @@ from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput
 from worker.pipeline.language import detect_language
 from worker.pipeline.metadata import language_tag
-from worker.pipeline.normalize import canonical_url, normalize_article
-from worker.services import jobs as job_service
+from worker.pipeline.normalize import canonical_url, normalize_as_configured
+from worker.services.batches import run_articles_part
+from worker.services.jobs import SendPart
 from worker.services.politeness import HostGate, host_gate
 from worker.settings import Settings, get_settings
 from worker.sources.fetch import FeedClient, FetchResult, fetch_page, new_client
@@ -66,7 +67,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-SendPart = Callable[[str, int, str], None]
 
 # The teaser rule (bench/full_text_bench.py measures it on the saved pages): a feed text
 # shorter than TEASER_MAX_CHARS is a teaser: the leads (first paragraph) of the saved
@@ -126,11 +126,7 @@ def full_text_mode(feed_mode: str | None, settings: Settings) -> str:
 def feed_text(raw: RawArticle, settings: Settings) -> str:
     """The entry's own text, normalized as it would be stored (empty if none)."""
     try:
-        return normalize_article(
-            raw,
-            boilerplate=frozenset(word.lower() for word in settings.boilerplate),
-            title_max_chars=settings.title_max_chars,
-        ).body
+        return normalize_as_configured(raw, settings).body
     except RejectedInput:
         return ""
 
@@ -475,7 +471,7 @@ def run_claimed_full_text_part(
     require_shared_limits: bool = False,
 ) -> IngestSummary | None:
     """The body of `run_full_text_part` for a part already claimed (so
-    `services.jobs.run_part` can hand "full_text" parts here)."""
+    `services.parts` can hand "full_text" parts here)."""
     settings = settings or get_settings()
     if part.kind == "full_text":
         deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
@@ -485,7 +481,7 @@ def run_claimed_full_text_part(
                 connection=connection, job_id=part.job_id, part_no=part.part_no,
                 documents=documents,
             )  # fmt: skip
-    return job_service.run_part(
+    return run_articles_part(
         engine=engine,
         job_id=part.job_id,
         part_no=part.part_no,

@@ -9,28 +9,26 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Literal, cast
 
 import structlog
 from sqlalchemy import Connection, Engine
 
-from schemas import ArticleEvent, IngestSummary
+from schemas import IngestSummary
 from worker.errors import RejectedInput
-from worker.pipeline import stories
 from worker.pipeline.candidates import Candidates, StoryText
-from worker.pipeline.candidates import sketch_body as sketch_body  # for its importers
 from worker.pipeline.identity import Identity, KnownArticle, KnownArticles, content_hash
-from worker.pipeline.metadata import metadata_columns, public_metadata
 from worker.pipeline.normalize import (
-    NORMALIZER_VERSION,
     NormalizedArticle,
-    normalize_article,
+    normalize_as_configured,
 )
 from worker.services.arrivals import Arrival
 from worker.settings import Settings, get_settings
 from worker.storage import articles as article_rows
 from worker.storage import index, jobs
 from worker.storage.models import utcnow
+from worker.storage.outbox import article_event_row
+from worker.storage.rejects import reject_row
 from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
@@ -129,10 +127,7 @@ def _read(engine: Engine, prepared: list[_Prepared], settings: Settings) -> Cand
         source_ids = lookup_sources(
             connection=connection, names=[p.arrival.source for p in prepared if p.arrival.source]
         )
-        known = _load_known(connection, prepared, source_ids)
-        unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
-        for item in unmatched:
-            item.prepare_as_new(settings)
+        _, unmatched = _unmatched(connection, prepared, source_ids, settings)
         return Candidates.load(
             index.CandidateStore(connection), [p.text for p in unmatched], settings
         )
@@ -144,7 +139,6 @@ def _prepare(
     """The CPU-bound half, before any lock is taken."""
     prepared: list[_Prepared] = []
     rejected: list[tuple[Arrival, RejectedInput]] = []
-    boilerplate = frozenset(word.lower() for word in settings.boilerplate)
     for arrival in arrivals:
         if arrival.rejected is not None or arrival.raw is None:
             rejected.append((arrival, arrival.rejected or RejectedInput("no input")))
@@ -154,9 +148,7 @@ def _prepare(
                 raise RejectedInput(
                     f"article larger than NEWS_INGEST_MAX_ARTICLE_BYTES={settings.max_article_bytes}"
                 )
-            article = normalize_article(
-                arrival.raw, boilerplate=boilerplate, title_max_chars=settings.title_max_chars
-            )
+            article = normalize_as_configured(arrival.raw, settings)
         except RejectedInput as error:
             if error.raw is None:
                 error.raw = arrival.raw.body.encode("utf-8", "surrogatepass")[: 1024 * 1024]
@@ -190,22 +182,20 @@ def _decide(
     )
     for arrival, error in rejected:
         decision.rejects.append(
-            {
-                "job_id": job_id,
-                "source_id": source_ids.get(arrival.source or ""),
-                "location": arrival.location,
-                "reason": error.reason,
-                "raw": error.raw,
-                "created_at": now,
-            }
+            reject_row(
+                job_id=job_id,
+                source_id=source_ids.get(arrival.source or ""),
+                location=arrival.location,
+                reason=error.reason,
+                raw=error.raw,
+                created_at=now,
+            )
         )
         decision.summary.rejected += 1
 
     index.lock_for_dedup(connection=connection)
-    known = _load_known(connection, prepared, source_ids)
-    unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
-    for item in unmatched:
-        item.prepare_as_new(settings)  # a no-op unless a stored copy changed since the pre-read
+    # Sketching is a no-op unless a stored copy changed since the pre-read.
+    known, unmatched = _unmatched(connection, prepared, source_ids, settings)
     candidates.expanded.clear()  # stories may have gained members since the first read
     candidates.refresh(index.CandidateStore(connection), [p.text for p in unmatched])
     new_ids = iter(article_rows.allocate_article_ids(connection=connection, count=len(unmatched)))
@@ -214,44 +204,27 @@ def _decide(
 
     for item in prepared:
         source_id = source_ids.get(item.arrival.source or "")
-        match = known.match(_identity(item, source_ids))
-        if match is not None:
-            article_id, story_id, stored_hash = match.article_id, match.story_id, match.content_hash
-            if stored_hash != item.content_hash and known.hash_owner(item.content_hash) is None:
+        copy = known.copy_of(_identity(item, source_ids))
+        if copy is not None:
+            article_id = copy.article_id
+            if copy.replaces is not None:
                 # Same URL or guid, new text: update the article, keep the earlier text.
                 article_rows.replace_text(
-                    connection=connection,
-                    article_id=article_id,
-                    replaced_at=now,
+                    connection=connection, article_id=article_id, replaced_at=now,
                     values=_text_values(item),
-                )
-                known.rehash(article_id, stored_hash, item.content_hash)
+                )  # fmt: skip
+                known.rehash(article_id, copy.replaces, item.content_hash)
                 decision.events.append(
-                    _event(
-                        "article.updated",
-                        item,
-                        now,
-                        article_id=article_id,
-                        story_id=story_id,
-                        duplicate_of=None,
-                        similarity=None,
-                    )
-                )
-            elif stored_hash != item.content_hash:
-                article_id = known.hash_owner(item.content_hash) or article_id
+                    _event("article.updated", item, now, article_id=article_id,
+                           story_id=copy.story_id, duplicate_of=None, similarity=None)
+                )  # fmt: skip
             decision.summary.duplicates += 1
         else:
             article_id = next(new_ids)
-            matches = candidates.matches(item.text)
-            story = stories.decide_story(
-                article_id,
-                matches,
-                [candidates.same_story(item.text, matches[0], other) for other in matches[1:]],
-            )
+            story = candidates.decide_story(item.text, article_id)
             story_id, duplicate_of, score = story.story_id, story.duplicate_of, story.similarity
             agreement = story.agreement
             for other in story.merged:
-                candidates.merge_story(other, into=story_id)
                 decision.merge_story(other, into=story_id)
             if duplicate_of is None:
                 decision.summary.new += 1
@@ -276,16 +249,9 @@ def _decide(
                 KnownArticle(article_id, story_id, item.content_hash), _identity(item, source_ids)
             )
             decision.events.append(
-                _event(
-                    "article.created",
-                    item,
-                    now,
-                    article_id=article_id,
-                    story_id=story_id,
-                    duplicate_of=duplicate_of,
-                    similarity=score,
-                )
-            )
+                _event("article.created", item, now, article_id=article_id, story_id=story_id,
+                       duplicate_of=duplicate_of, similarity=score)
+            )  # fmt: skip
             decision.bands.update(candidates.add(item.text, article_id, story_id))
         decision.sightings.append(
             {
@@ -323,7 +289,7 @@ def _write(connection: Connection, decision: _Decision, candidates: Candidates) 
 
 
 def _event(
-    event_type: str,
+    event_type: Literal["article.created", "article.updated"],
     item: _Prepared,
     now: datetime,
     *,
@@ -332,54 +298,18 @@ def _event(
     duplicate_of: int | None,
     similarity: float | None,
 ) -> dict[str, object]:
-    # An update's key includes the new hash: each distinct text is one event, however often
-    # the batch that stored it is replayed.
-    key = (
-        f"{event_type}:{article_id}"
-        if event_type == "article.created"
-        else f"{event_type}:{article_id}:{item.content_hash[:16]}"
-    )
-    event = ArticleEvent(
-        type=event_type,
-        idempotency_key=key,
-        article_id=article_id,
-        story_id=story_id,
-        duplicate_of=duplicate_of,
-        similarity=similarity,
-        content_hash=item.content_hash,
-        url=item.article.url,
-        title=item.article.title,
-        published_at=item.article.published_at,
-        source=item.arrival.source,
-        occurred_at=now,
-        **_event_metadata(item),
-    )
-    return {
-        "event_type": event_type,
-        "idempotency_key": key,
-        "payload": event.model_dump(mode="json"),
-        "created_at": now,
-    }
+    return article_event_row(
+        event_type, article=item.article, raw=item.arrival.raw, source=item.arrival.source,
+        content_hash=item.content_hash, article_id=article_id, story_id=story_id,
+        duplicate_of=duplicate_of, similarity=similarity, occurred_at=now,
+    )  # fmt: skip
 
 
 def _text_values(item: _Prepared) -> dict[str, object]:
-    return {
-        "title": item.article.title,
-        "body": item.article.body,
-        "url": item.article.url,
-        "published_at": item.article.published_at,
-        "content_hash": item.content_hash,
-        "shingle_count": item.text.sketch.shingle_count,
-        "signature": item.text.sketch.signature,
-        "normalizer_version": NORMALIZER_VERSION,
-        "warnings": list(item.article.warnings) or None,
-        "raw": item.raw_bytes(),
-        **metadata_columns(item.arrival.raw),
-    }
-
-
-def _event_metadata(item: _Prepared) -> dict[str, object]:
-    return public_metadata(metadata_columns(item.arrival.raw), fields=ArticleEvent.METADATA_FIELDS)
+    return article_rows.text_columns(
+        article=item.article, raw=item.arrival.raw, content_hash=item.content_hash,
+        sketch=item.text.sketch, packed_raw=item.raw_bytes(),
+    )  # fmt: skip
 
 
 def _identity(item: _Prepared, source_ids: dict[str, int]) -> Identity:
@@ -391,11 +321,18 @@ def _identity(item: _Prepared, source_ids: dict[str, int]) -> Identity:
     )
 
 
-def _load_known(
-    connection: Connection, prepared: list[_Prepared], source_ids: dict[str, int]
-) -> KnownArticles:
-    """The stored articles the batch may be exact copies of."""
-    return index.load_known_articles(
-        connection=connection,
-        identities=[_identity(p, source_ids) for p in prepared],
+def _unmatched(
+    connection: Connection,
+    prepared: list[_Prepared],
+    source_ids: dict[str, int],
+    settings: Settings,
+) -> tuple[KnownArticles, list[_Prepared]]:
+    """The stored articles the batch may be exact copies of, and the arrivals that are none
+    (sketched and packed: what storing them as new needs)."""
+    known = index.load_known_articles(
+        connection=connection, identities=[_identity(p, source_ids) for p in prepared]
     )
+    unmatched = [p for p in prepared if known.match(_identity(p, source_ids)) is None]
+    for item in unmatched:
+        item.prepare_as_new(settings)
+    return known, unmatched

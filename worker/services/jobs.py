@@ -1,8 +1,9 @@
-"""Jobs: split a request into parts, run a part, resume parts whose messages were lost.
+"""Jobs: split a request into parts, seal a job, resume parts whose messages were lost.
 
 The CLI's `run`, the Celery tasks and the HTTP API all go through these functions, so there
-is one ingest path. Queueing is a callback (`send_part`) invoked only after the part's row
-is committed: a worker never receives a part that could still roll back.
+is one ingest path; a part is run by services.parts. Queueing is a callback (`send_part`)
+invoked only after the part's row is committed: a worker never receives a part that could
+still roll back.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import structlog
 from sqlalchemy import Engine
 
 from schemas import IngestSummary
-from worker.services.arrivals import Arrival, arrivals_of
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
 from worker.storage.articles import insert_rejects
 from worker.storage.feeds import without_credentials
-from worker.storage.models import utcnow
+from worker.storage.rejects import reject_row
 
 log = structlog.get_logger(__name__)
 
@@ -162,17 +162,10 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
             payloads=[{"refused": reason, "count": count}],
         )
         jobs.seal_job(connection=connection, job_id=job_id)
+        location = f"ingest.articles message ({count} inputs)"
         insert_rejects(
             connection=connection,
-            rows=[
-                {
-                    "job_id": job_id,
-                    "location": f"ingest.articles message ({count} inputs)",
-                    "reason": reason,
-                    "raw": head,
-                    "created_at": utcnow(),
-                }
-            ],
+            rows=[reject_row(job_id=job_id, location=location, reason=reason, raw=head)],
         )
         jobs.finish_part(
             connection=connection,
@@ -187,51 +180,6 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
 def seal_job(*, engine: Engine, job_id: str) -> None:
     with engine.begin() as connection:
         jobs.seal_job(connection=connection, job_id=job_id)
-
-
-def run_part(
-    *,
-    engine: Engine,
-    job_id: str,
-    part_no: int,
-    settings: Settings | None = None,
-    count_delivery: bool = True,
-) -> IngestSummary | None:
-    """Do one part of a job. Safe to call any number of times: only the first delivery that
-    commits has an effect. Returns None when there was nothing (left) to do."""
-    settings = settings or get_settings()
-    with engine.begin() as connection:
-        claim = jobs.claim_part(
-            connection=connection, job_id=job_id, part_no=part_no, count_delivery=count_delivery
-        )
-    if claim is None:
-        log.warning("unknown job part", job_id=job_id, part_no=part_no)
-        return None
-    if claim.status in ("done", "failed"):
-        return None
-    if claim.payload.get("source"):
-        structlog.contextvars.bind_contextvars(source=claim.payload["source"])
-    if claim.kind == "feed":
-        # Normally routed to feeds.fetch by send_part; handled here too so that any path
-        # that runs a part runs every kind.
-        from worker.services.feeds import run_claimed_feed_part
-
-        return run_claimed_feed_part(engine=engine, part=claim, settings=settings)
-    if claim.kind == "full_text":
-        # Normally routed to feeds.full_text; here its pages are read in this process.
-        from worker.services.full_text import run_claimed_full_text_part
-
-        return run_claimed_full_text_part(engine=engine, part=claim, settings=settings)
-    arrivals = arrivals_of(claim, settings)
-    if claim.attempts > settings.max_task_deliveries and claim.current_input is None:
-        # Died that often and never while on one input in particular (a delivery that died
-        # on one leaves it in `current_input`: that input alone is rejected, see isolation).
-        return _give_up(engine, claim, arrivals, settings)
-    # Imported here: queueing (`enqueue`, the API) needs this module, not the pipeline's
-    # numpy and text libraries, and loads this module in 0.25 s instead of 0.49 s.
-    from worker.services.isolation import store_part
-
-    return store_part(engine=engine, claim=claim, arrivals=arrivals, settings=settings)
 
 
 def resume_stalled(
@@ -282,41 +230,3 @@ def _seed_batches(
         batch.append(path)
     if batch and current is not None:
         yield current[0], current[1], batch
-
-
-def _give_up(
-    engine: Engine, claim: jobs.PartClaim, arrivals: list[Arrival], settings: Settings
-) -> IngestSummary:
-    """A part delivered too often (it crashed or OOM-killed its worker each time): keep every
-    input in `rejects` with the reason instead of looping forever."""
-    reason = f"batch gave up after {claim.attempts - 1} deliveries (NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})"
-    summary = IngestSummary(received=len(arrivals), rejected=len(arrivals))
-    now = utcnow()
-    with engine.begin() as connection:
-        if not jobs.lock_part_if_open(
-            connection=connection, job_id=claim.job_id, part_no=claim.part_no
-        ):
-            return summary
-        insert_rejects(
-            connection=connection,
-            rows=[
-                {
-                    "job_id": claim.job_id,
-                    "location": a.location,
-                    "reason": reason,
-                    "raw": a.raw.body.encode()[: 1024 * 1024] if a.raw else None,
-                    "created_at": now,
-                }
-                for a in arrivals
-            ],
-        )
-        jobs.finish_part(
-            connection=connection,
-            job_id=claim.job_id,
-            part_no=claim.part_no,
-            summary=summary,
-            status="failed",
-            error=reason,
-        )
-    log.error("gave up on batch", job_id=claim.job_id, part_no=claim.part_no, reason=reason)
-    return summary

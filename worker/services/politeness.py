@@ -15,6 +15,7 @@ in-process gate applies the same rules to this process only.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -249,8 +250,6 @@ def host_gate(settings: Settings, *, require_shared: bool) -> HostGate:
     """The gate for this process: Redis-backed when Redis answers. Workers pass
     `require_shared=True` and get the Redis error (a transient fault, retried) when it
     does not; the CLI falls back to an in-process gate, with a warning."""
-    import os
-
     key = (
         os.getpid(),
         settings.shared_redis_url,

@@ -26,13 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas import ArticleEvent, RawArticle
 from worker.errors import RejectedInput
-from worker.pipeline.identify import content_hash
-from worker.pipeline.normalize import NORMALIZER_VERSION, normalize_article
-from worker.services.ingest import sketch_body
+from worker.pipeline.candidates import sketch_body
+from worker.pipeline.identity import content_hash
+from worker.pipeline.normalize import NORMALIZER_VERSION, normalize_as_configured
 from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
 from worker.storage.models import Article, Source, table_of, utcnow
+from worker.storage.outbox import event_key, outbox_row
 
 log = structlog.get_logger(__name__)
 
@@ -127,11 +128,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
     plan = _Plan(article_id=row["id"], stored_hash=row["content_hash"])
     try:
         raw = RawArticle.model_validate(unpack_raw(row["raw"]))
-        article = normalize_article(
-            raw,
-            boilerplate=frozenset(w.lower() for w in settings.boilerplate),
-            title_max_chars=settings.title_max_chars,
-        )
+        article = normalize_as_configured(raw, settings)
     except (RejectedInput, ValidationError, ValueError, zlib.error, zstandard.ZstdError) as error:
         # The normalizer now finds no text, or the stored bytes are damaged: keep the
         # article as it is, count it, go on.
@@ -162,10 +159,11 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
     }
     plan.band_keys = sketch.band_keys  # those still free are indexed (see `_apply`)
     if plan.text_changed:
-        key = f"article.updated:{row['id']}:{new_hash[:16]}"
         event = ArticleEvent(
             type="article.updated",
-            idempotency_key=key,
+            idempotency_key=event_key(
+                "article.updated", article_id=row["id"], content_hash=new_hash
+            ),
             article_id=row["id"],
             story_id=row["story_id"],
             duplicate_of=row["duplicate_of"],
@@ -177,12 +175,7 @@ def _plan(row: Any, settings: Settings, now: datetime) -> _Plan:
             source=row["source"],
             occurred_at=now,
         )
-        plan.event = {
-            "event_type": "article.updated",
-            "idempotency_key": key,
-            "payload": event.model_dump(mode="json"),
-            "created_at": now,
-        }
+        plan.event = outbox_row(event)
     return plan
 
 

@@ -46,6 +46,7 @@ from sqlalchemy import Engine
 
 from worker.errors import FetchError
 from worker.settings import Settings, get_settings
+from worker.sources.fetch import new_client, total_deadline
 from worker.storage import outbox
 from worker.storage import subscribers as subscriber_rows
 from worker.storage.models import utcnow
@@ -202,8 +203,6 @@ def deliver_webhooks(
         return report
     own_client = client is None
     if client is None:
-        from worker.sources.fetch import new_client
-
         client = new_client(settings)
 
     def deliver(subscriber: subscriber_rows.DueSubscriber) -> DeliveryReport:
@@ -325,8 +324,6 @@ def _post(
     settings: Settings,
 ) -> str | None:
     """POST one event; None on a 2xx, else what went wrong (one line)."""
-    from worker.sources.fetch import total_deadline
-
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = int(time.time())
     headers = {

@@ -13,6 +13,10 @@ from typing import Any
 import zstandard
 from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, update
 
+from schemas import RawArticle
+from worker.pipeline.dedup import Sketch
+from worker.pipeline.metadata import metadata_columns
+from worker.pipeline.normalize import NORMALIZER_VERSION, NormalizedArticle
 from worker.settings import get_settings
 from worker.storage.models import (
     Article,
@@ -329,3 +333,27 @@ def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict
         for row in connection.execute(query):
             result[row.article_id].append(row)
     return result
+
+
+def text_columns(
+    *,
+    article: NormalizedArticle,
+    raw: RawArticle | None,
+    content_hash: str,
+    sketch: Sketch,
+    packed_raw: bytes,
+) -> dict[str, object]:
+    """An article's text columns: a new row's, or what an update replaces."""
+    return {
+        "title": article.title,
+        "body": article.body,
+        "url": article.url,
+        "published_at": article.published_at,
+        "content_hash": content_hash,
+        "shingle_count": sketch.shingle_count,
+        "signature": sketch.signature,
+        "normalizer_version": NORMALIZER_VERSION,
+        "warnings": list(article.warnings) or None,
+        "raw": packed_raw,
+        **metadata_columns(raw),
+    }

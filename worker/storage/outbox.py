@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
+from schemas import ArticleEvent, RawArticle
+from worker.pipeline.metadata import metadata_columns, public_metadata
+from worker.pipeline.normalize import NormalizedArticle
 from worker.storage.models import OutboxEvent, Subscriber, table_of
 from worker.storage.sql import is_postgres
 
@@ -30,6 +33,57 @@ class OutboxRow:
     idempotency_key: str
     payload: dict[str, Any]
     created_at: datetime
+
+
+def event_key(event_type: str, *, article_id: int, content_hash: str) -> str:
+    """An event's idempotency key. An update's includes the new text's hash: each distinct
+    text is one event, however often the batch (or renormalize run) that stored it replays."""
+    if event_type == "article.created":
+        return f"{event_type}:{article_id}"
+    return f"{event_type}:{article_id}:{content_hash[:16]}"
+
+
+def outbox_row(event: ArticleEvent) -> dict[str, object]:
+    """The `outbox_events` row of an event, written in the transaction that stored it."""
+    return {
+        "event_type": event.type,
+        "idempotency_key": event.idempotency_key,
+        "payload": event.model_dump(mode="json"),
+        "created_at": event.occurred_at,
+    }
+
+
+def article_event_row(
+    event_type: Literal["article.created", "article.updated"],
+    *,
+    article: NormalizedArticle,
+    raw: RawArticle | None,
+    source: str | None,
+    content_hash: str,
+    article_id: int,
+    story_id: int,
+    duplicate_of: int | None,
+    similarity: float | None,
+    occurred_at: datetime,
+) -> dict[str, object]:
+    """The outbox row of an article stored (`article.created`) or updated by ingest."""
+    metadata = public_metadata(metadata_columns(raw), fields=ArticleEvent.METADATA_FIELDS)
+    event = ArticleEvent(
+        type=event_type,
+        idempotency_key=event_key(event_type, article_id=article_id, content_hash=content_hash),
+        article_id=article_id,
+        story_id=story_id,
+        duplicate_of=duplicate_of,
+        similarity=similarity,
+        content_hash=content_hash,
+        url=article.url,
+        title=article.title,
+        published_at=article.published_at,
+        source=source,
+        occurred_at=occurred_at,
+        **metadata,
+    )
+    return outbox_row(event)
 
 
 _COLUMNS = (

@@ -1,4 +1,5 @@
-"""Reading the `rejects` table: what could not be ingested, where it came from and why."""
+"""The `rejects` table: what could not be ingested, where it came from and why (the rows
+written with the batch, `reject_row`, and read back)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, select
 
-from worker.storage.models import Article, Reject, Sighting
+from worker.storage.models import Article, Reject, Sighting, utcnow
 
 rejects = Reject.__table__
 articles = Article.__table__
@@ -32,6 +33,26 @@ class RejectRow:
             "reason": self.reason,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def reject_row(
+    *,
+    job_id: str | None,
+    location: str | None,
+    reason: str,
+    raw: bytes | None = None,
+    source_id: int | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, object]:
+    """One row for `articles.insert_rejects` (which cuts `raw` to its stored size)."""
+    return {
+        "job_id": job_id,
+        "source_id": source_id,
+        "location": location,
+        "reason": reason,
+        "raw": raw,
+        "created_at": created_at or utcnow(),
+    }
 
 
 def list_rejects(

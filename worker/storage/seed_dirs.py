@@ -197,33 +197,10 @@ def record_files(
     *, connection: Connection, source_id: int, files: Sequence[tuple[str, int, int, str | None]]
 ) -> None:
     """Upsert (path, size, mtime_ns, content_hash) rows for a directory."""
-    if not files:
-        return
-    now = utcnow()
-    statement = insert(connection, source_files)
-    statement = statement.on_conflict_do_update(
-        index_elements=["source_id", "path"],
-        set_={
-            "size": statement.excluded.size,
-            "mtime_ns": statement.excluded.mtime_ns,
-            "content_hash": statement.excluded.content_hash,
-            "seen_at": statement.excluded.seen_at,
-        },
-    )
-    connection.execute(
-        statement,
-        [
-            {
-                "source_id": source_id,
-                "path": path,
-                "size": size,
-                "mtime_ns": mtime_ns,
-                "content_hash": content_hash,
-                "seen_at": now,
-            }
-            for path, size, mtime_ns, content_hash in files
-        ],
-    )
+    if files:
+        connection.execute(
+            _upsert_files(connection, only_changed=False), _file_rows(source_id, files)
+        )
 
 
 def claim_files(
@@ -236,35 +213,46 @@ def claim_files(
     nothing back, so the file is queued once."""
     if not files:
         return []
-    now = utcnow()
+    statement = _upsert_files(connection, only_changed=True).returning(source_files.c.path)
+    result = connection.execute(statement, _file_rows(source_id, files))
+    return [row.path for row in result]
+
+
+def _upsert_files(connection: Connection, *, only_changed: bool) -> Any:
+    """Insert file rows, or update the recorded ones (`only_changed`: only where the
+    content differs, or cannot be known)."""
     statement = insert(connection, source_files)
-    statement = statement.on_conflict_do_update(
+    excluded = statement.excluded
+    changed = or_(
+        source_files.c.content_hash.is_(None),
+        # a file that cannot be read safely (a link, a FIFO) is queued for its reject
+        excluded.content_hash.is_(None),
+        source_files.c.content_hash != excluded.content_hash,
+    )
+    return statement.on_conflict_do_update(
         index_elements=["source_id", "path"],
         set_={
-            "size": statement.excluded.size,
-            "mtime_ns": statement.excluded.mtime_ns,
-            "content_hash": statement.excluded.content_hash,
-            "seen_at": statement.excluded.seen_at,
+            "size": excluded.size,
+            "mtime_ns": excluded.mtime_ns,
+            "content_hash": excluded.content_hash,
+            "seen_at": excluded.seen_at,
         },
-        where=or_(
-            source_files.c.content_hash.is_(None),
-            # a file that cannot be read safely (a link, a FIFO) is queued for its reject
-            statement.excluded.content_hash.is_(None),
-            source_files.c.content_hash != statement.excluded.content_hash,
-        ),
-    ).returning(source_files.c.path)
-    result = connection.execute(
-        statement,
-        [
-            {
-                "source_id": source_id,
-                "path": path,
-                "size": size,
-                "mtime_ns": mtime_ns,
-                "content_hash": content_hash,
-                "seen_at": now,
-            }
-            for path, size, mtime_ns, content_hash in files
-        ],
+        where=changed if only_changed else None,
     )
-    return [row.path for row in result]
+
+
+def _file_rows(
+    source_id: int, files: Sequence[tuple[str, int, int, str | None]]
+) -> list[dict[str, object]]:
+    now = utcnow()
+    return [
+        {
+            "source_id": source_id,
+            "path": path,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "content_hash": content_hash,
+            "seen_at": now,
+        }
+        for path, size, mtime_ns, content_hash in files
+    ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import adapters, postgres
 from psycopg.adapt import Dumper
+from psycopg.types.json import Json
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -114,8 +115,6 @@ def copy_tuples(
                 table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
             )
         return
-    from psycopg.types.json import Json
-
     json_positions = [
         position
         for position, name in enumerate(columns)

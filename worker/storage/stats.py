@@ -7,7 +7,7 @@ Each is one indexed or aggregate statement; the metrics collector runs them per 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
@@ -17,6 +17,7 @@ from worker.storage.models import (
     Article,
     IngestJob,
     IngestJobPart,
+    OutboxEvent,
     Reject,
     Sighting,
     Source,
@@ -181,8 +182,6 @@ def _day(value: object) -> str | None:
 
 def outbox_backlog(*, connection: Connection) -> tuple[int, datetime | None]:
     """Events not yet relayed to the stream, and when the oldest of them was written."""
-    from worker.storage.models import OutboxEvent
-
     outbox = table_of(OutboxEvent)
     count, oldest = connection.execute(
         select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
@@ -190,7 +189,5 @@ def outbox_backlog(*, connection: Connection) -> tuple[int, datetime | None]:
     if isinstance(oldest, str):  # SQLite gives text for an aggregate over a UTC column
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
-        from datetime import UTC
-
         oldest = oldest.replace(tzinfo=UTC)
     return int(count), oldest

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from worker import metrics as _metrics  # noqa: F401 -- connects the task-duration signals first
 from worker.app import RETRY_BACKOFF_MAX_S
+from worker.kernel_check import kernel_warning
+from worker.logs import configure_logging
 from worker.redis_policy import EvictingRedisError, check_eviction_policies
 from worker.runtime import prepare_for_batches
 from worker.storage.session import dispose_after_fork
@@ -73,8 +75,6 @@ def _refuse_evicting_redis(**_: object) -> None:
 
 @worker_init.connect
 def _warn_without_kernel(**_: object) -> None:
-    from worker.kernel_check import kernel_warning
-
     warning = kernel_warning()
     if warning:
         structlog.get_logger(__name__).warning(warning)
@@ -89,8 +89,6 @@ def _dispose_inherited_connections(**_: object) -> None:
 def _configure_worker_logging(loglevel: str | int | None = None, **_: object) -> None:
     # Connected, so Celery leaves logging to us: its own lines (and the prefork children,
     # which inherit this) use the structlog renderer, JSON in production.
-    from worker.logs import configure_logging
-
     configure_logging(level=loglevel or None)
 
 

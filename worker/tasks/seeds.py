@@ -8,12 +8,13 @@ from typing import Any
 
 import structlog
 
-# `services.jobs` imports the pipeline when a part runs (queueing does not need it); the
-# worker loads it here, with its tasks, so the pool's children share it from the fork
-# instead of each importing numpy and the text libraries on its first batch.
-import worker.services.ingest  # noqa: F401 -- loaded for the side effect above
 from worker.app import app
+
+# services.parts loads the pipeline (numpy, the text libraries): the worker imports it with
+# its tasks, so the pool's children share it from the fork instead of each importing it on
+# its first batch.
 from worker.services import jobs as job_service
+from worker.services.parts import run_part
 from worker.settings import get_settings
 from worker.storage.session import get_engine
 from worker.tasks import TASK_OPTIONS
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 @app.task(name="ingest.seeds", bind=True, **TASK_OPTIONS)
 def ingest_seeds(self: Any, job_id: str, part_no: int) -> None:
     """Read and store one part of seed files (the paths live in the part's row)."""
-    job_service.run_part(
+    run_part(
         engine=get_engine(), job_id=job_id, part_no=part_no, count_delivery=not self.request.retries
     )
 
@@ -46,6 +47,4 @@ def ingest_articles(
             engine=engine, job_id=job_id, articles=articles, settings=get_settings()
         )
         part_no = 0
-    job_service.run_part(
-        engine=engine, job_id=job_id, part_no=part_no, count_delivery=not self.request.retries
-    )
+    run_part(engine=engine, job_id=job_id, part_no=part_no, count_delivery=not self.request.retries)

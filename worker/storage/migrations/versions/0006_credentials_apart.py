@@ -13,9 +13,11 @@ Revises: 0005
 Create Date: 2026-12-06 03:40:00
 """
 
+import zlib
 from typing import Any
 
 import sqlalchemy as sa
+import zstandard
 from alembic import op
 
 revision = "0006"
@@ -142,10 +144,6 @@ def _scrub(bind: Any, feed_id: int, *, needle: str) -> None:
 
 def _scrub_raw(bind: Any, feed_id: int, *, needle: str, clean: str) -> None:
     """The raw inputs kept for `renormalize` (zstd, zlib or plain JSON) name the feed."""
-    import zlib
-
-    import zstandard
-
     last = 0
     while True:
         rows = bind.execute(
