@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from tests.factories import STORY, distinct_article
 from tests.store import store_articles
 from worker.cli import app as cli
-from worker.services.browse import EXPORT_FIELDS, article_record, iter_articles, write_parquet
+from worker.services.export import EXPORT_FIELDS, article_record, write_parquet
+from worker.services.search import ArticleFilter, iter_articles
 
 NEAR_COPY = STORY.replace("two hundred buses", "two hundred and fifty buses")
 
@@ -41,7 +42,7 @@ def store(engine: Engine) -> dict[str, int]:
         ],
     )
     store_articles(engine, [{"body": distinct_article(1), "source": "wire-b"}])
-    ids = [a.id for a in iter_articles(engine=engine)]
+    ids = [a.id for a in iter_articles(engine=engine, where=ArticleFilter())]
     return dict(zip(("story", "near", "june", "undated"), ids, strict=True))
 
 
@@ -119,7 +120,9 @@ class TestExport:
     ) -> None:
         """Rows go out a row group at a time, so memory stays flat on any size of store."""
         out = tmp_path / "groups.parquet"
-        records = (article_record(a) for a in iter_articles(engine=engine, chunk=2))
+        records = (
+            article_record(a) for a in iter_articles(engine=engine, where=ArticleFilter(), chunk=2)
+        )
         assert write_parquet(records, str(out), row_group=3) == 4
         assert pq.ParquetFile(out).metadata.num_row_groups == 2
 

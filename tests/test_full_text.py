@@ -31,7 +31,7 @@ from tests.feeds_fixtures import local_settings
 from tests.polling import wait_for
 from worker.cli import app as cli
 from worker.pipeline.metadata import article_metadata, language_tag
-from worker.services import browse, full_text, search
+from worker.services import export, full_text, search
 from worker.services import feeds as feed_service
 from worker.services import jobs as job_service
 from worker.services import parts as part_service
@@ -650,19 +650,22 @@ class TestMetadata:
         )
         assert article.summary and article.summary.endswith("…")
         assert article.authors and article.tags
-        assert [a.language for a in browse.iter_articles(engine=engine, language="en")] == ["en"]
+        assert [
+            a.language
+            for a in search.iter_articles(engine=engine, where=search.ArticleFilter(language="en"))
+        ] == ["en"]
 
-        record = browse.article_record(article)
+        record = export.article_record(article)
         assert {"summary", "body_source", "full_text_error", "language", "authors", "tags",
                 "image_url"} <= set(record)  # fmt: skip
         buffer = io.StringIO()
-        browse.write_csv(iter([record]), buffer)
+        export.write_csv(iter([record]), buffer)
         row = next(csv.DictReader(io.StringIO(buffer.getvalue())))
         assert (row["language"], json.loads(row["authors"])) == ("es", article.authors)
         pytest.importorskip("pyarrow")
         import pyarrow.parquet as pq
 
-        browse.write_parquet(iter([record]), str(tmp_path / "a.parquet"))
+        export.write_parquet(iter([record]), str(tmp_path / "a.parquet"))
         table = pq.read_table(tmp_path / "a.parquet").to_pylist()
         assert (table[0]["language"], table[0]["tags"]) == ("es", article.tags)
 

@@ -23,7 +23,7 @@ from worker.cli import app as cli
 from worker.errors import RejectedInput
 from worker.pipeline.normalize import html_to_text, normalize_article
 from worker.pipeline.safe_fields import plain_label, safe_link
-from worker.services.browse import write_csv, write_jsonl
+from worker.services.export import write_csv, write_jsonl
 from worker.settings import get_settings
 from worker.sources.feed_parser import parse_feed
 from worker.sources.opml import parse_opml
@@ -253,7 +253,7 @@ def _records() -> list[dict[str, Any]]:
 
 
 def _only_export_fields(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from worker.services.browse import EXPORT_FIELDS
+    from worker.services.export import EXPORT_FIELDS
 
     return [{field: record.get(field) for field in EXPORT_FIELDS} for record in records]
 

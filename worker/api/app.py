@@ -8,19 +8,20 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI, Request, Response
 from kombu.exceptions import OperationalError as KombuOperationalError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from starlette.concurrency import run_in_threadpool
 
+from worker.api.deps import EngineSourceDep
 from worker.api.limits import BodySizeLimit
-from worker.api.metrics import build_registry
+from worker.api.metrics import StoreMetrics
 from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs, rejects, stories
 from worker.api.security import ApiKeyGuard, HostAllowList
 from worker.app import app as celery_app
 from worker.settings import get_settings
-from worker.storage.session import get_engine, use_statement_timeout
+from worker.storage.session import use_statement_timeout
 
 API_VERSION = "1"
 
@@ -54,9 +55,7 @@ def create_app() -> FastAPI:
     for module in (jobs, articles, stories, rejects, feeds, health):
         app.include_router(module.router)
 
-    registry = build_registry(
-        engine=get_engine, redis=lambda: broker, queues=[celery_app.conf.task_default_queue]
-    )
+    store_metrics = StoreMetrics(redis=lambda: broker, queues=[celery_app.conf.task_default_queue])
 
     @app.get(
         "/metrics",
@@ -70,8 +69,8 @@ def create_app() -> FastAPI:
             }
         },
     )
-    async def metrics() -> Response:
-        body = await run_in_threadpool(generate_latest, registry)
+    async def metrics(engine: EngineSourceDep) -> Response:
+        body = await run_in_threadpool(store_metrics.render, engine)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -4,7 +4,8 @@ Every number here comes from the database or the broker at scrape time, so it is
 whichever API process answers and however many workers there are: articles by outcome
 (summed job counters), job and feed health, queue depth. Scrapes are cached for a few
 seconds so several scrapers cost the database one round of queries. Task and feed-fetch
-durations are measured where they happen, in the workers (worker/metrics.py).
+durations are measured where they happen, in the workers (worker/metrics.py). The route
+hands in the engine it was given (worker.api.deps), so an overridden database is scraped.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from worker.services.stats import StoreHealth, store_health
 from worker.settings import get_settings
-from worker.storage import feeds as feed_rows
-from worker.storage import jobs as job_rows
-from worker.storage import stats
-from worker.storage.models import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -39,43 +37,44 @@ OUTCOMES = {
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
 FEED_OVERDUE_AFTER = timedelta(minutes=5)
+FEED_GAP_WINDOW = timedelta(days=1)
 
 
-class StoreCollector(Collector):
-    """Collects from the database and the broker's Redis on each (cached) scrape."""
+class StoreMetrics:
+    """One app's metrics, from the database and the broker's Redis, collected at most once
+    per `cache_s` for the same engine provider (several scrapers, one round of queries)."""
 
     def __init__(
-        self,
-        *,
-        engine: Callable[[], Engine],
-        redis: Callable[[], object],
-        queues: Iterable[str],
-        cache_s: float = 5.0,
+        self, *, redis: Callable[[], object], queues: Iterable[str], cache_s: float = 5.0
     ) -> None:
-        self._engine = engine
         self._redis = redis
         self._queues = tuple(queues)
         self._cache_s = cache_s
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[Metric]] | None = None
+        self._cached: tuple[Callable[[], Engine], float, list[Metric]] | None = None
 
-    def describe(self) -> Iterable[Metric]:
-        return []  # collected on demand: never at registration time
+    def render(self, engine: Callable[[], Engine]) -> bytes:
+        """The Prometheus text exposition of one scrape. `engine` is called inside the
+        scrape's error handling: a database that cannot be opened is database_up 0."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collected(self.collect(engine)))
+        return generate_latest(registry)
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self, engine: Callable[[], Engine]) -> list[Metric]:
         with self._lock:
             now = time.monotonic()
-            if self._cached is None or now - self._cached[0] > self._cache_s:
-                self._cached = (now, [*self._from_database(), *self._from_broker()])
-            return list(self._cached[1])
+            cached = self._cached
+            if cached is None or cached[0] is not engine or now - cached[1] > self._cache_s:
+                cached = (engine, now, [*self._from_database(engine), *self._from_broker()])
+                self._cached = cached
+            return list(cached[2])
 
-    def _from_database(self) -> list[Metric]:
+    def _from_database(self, engine: Callable[[], Engine]) -> list[Metric]:
         up = GaugeMetricFamily(
             "news_ingest_database_up", "1 when the metrics scrape could read the database."
         )
         try:
-            with self._engine().connect() as connection:
-                metrics = _database_metrics(connection)
+            metrics = _database_metrics(_read_health(engine()))
         except Exception as error:  # a scrape must answer even when the database does not
             log.warning("metrics: database unavailable", error=f"{type(error).__name__}: {error}")
             up.add_metric([], 0)
@@ -117,9 +116,27 @@ class StoreCollector(Collector):
         return [up, depth, unacked]
 
 
-def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-def]
-    settings = get_settings()
-    totals = stats.ingest_totals(connection=connection)
+class _Collected(Collector):
+    """Metrics already collected, for the registry that renders them."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+
+def _read_health(engine: Engine) -> StoreHealth:
+    return store_health(
+        engine=engine,
+        stall_after=timedelta(seconds=get_settings().job_stall_s),
+        overdue_after=FEED_OVERDUE_AFTER,
+        gap_window=FEED_GAP_WINDOW,
+    )
+
+
+def _database_metrics(health: StoreHealth) -> list[Metric]:
+    totals = health.ingest
     ingested = CounterMetricFamily(
         "news_ingest_articles_ingested",
         "Inputs ingested, by outcome (received = new + duplicate + near_duplicate + rejected).",
@@ -131,38 +148,29 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
     received.add_metric([], totals.received)
 
     jobs = GaugeMetricFamily("news_ingest_jobs", "Ingestion jobs by status.", labels=["status"])
-    by_status = stats.jobs_by_status(connection=connection)
     for status in ("queued", "running", "done", "failed"):
-        jobs.add_metric([status], by_status.get(status, 0))
-    oldest = job_rows.oldest_unfinished(connection=connection)
+        jobs.add_metric([status], health.jobs_by_status.get(status, 0))
     oldest_age = GaugeMetricFamily(
         "news_ingest_oldest_unfinished_job_age_seconds",
         "Age of the oldest queued or running job; 0 when every job is finished.",
     )
-    oldest_age.add_metric([], max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+    oldest_age.add_metric([], health.oldest_unfinished_job_age_s)
     stalled = GaugeMetricFamily(
         "news_ingest_stalled_job_parts",
         "Job parts queued or running with no progress for NEWS_INGEST_JOB_STALL_S "
         "(jobs.resume re-enqueues them; a steady non-zero value means a job is stuck).",
     )
-    stalled.add_metric(
-        [],
-        stats.stalled_part_count(
-            connection=connection, older_than=timedelta(seconds=settings.job_stall_s)
-        ),
-    )
+    stalled.add_metric([], health.stalled_parts)
 
     feeds = GaugeMetricFamily("news_ingest_feeds", "Registered feeds by status.", labels=["status"])
-    feed_status = stats.feeds_by_status(connection=connection)
+    feed_status = health.feeds_by_status
     for status in sorted({"active", "error", "gone", "removed", *feed_status}):
         feeds.add_metric([status], feed_status.get(status, 0))
     overdue = GaugeMetricFamily(
         "news_ingest_feeds_overdue",
         "Enabled feeds more than 5 minutes past their next fetch time (scheduling is behind).",
     )
-    overdue.add_metric(
-        [], stats.overdue_feed_count(connection=connection, late_by=FEED_OVERDUE_AFTER)
-    )
+    overdue.add_metric([], health.overdue_feeds)
     failing = GaugeMetricFamily(
         "news_ingest_feed_consecutive_errors",
         "Consecutive failed fetches of each failing feed, with the kind of its last error.",
@@ -174,7 +182,7 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
         labels=["error_kind"],
     )
     kinds: dict[str, int] = {}
-    for feed in stats.failing_feeds(connection=connection):
+    for feed in health.failing_feeds:
         kind = classify_feed_error(feed.last_error)
         failing.add_metric([feed.url, kind], feed.error_count)
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -185,9 +193,7 @@ def _database_metrics(connection) -> list[Metric]:  # type: ignore[no-untyped-de
         "Feeds whose fetches in the last 24 hours found a gap: none of the entries already "
         "seen, so entries may have been missed (their interval was halved).",
     )
-    gaps.add_metric(
-        [], feed_rows.count_gaps_since(connection=connection, since=utcnow() - timedelta(days=1))
-    )
+    gaps.add_metric([], health.feeds_with_gap)
     return [
         ingested, received, jobs, oldest_age, stalled, feeds, overdue, failing, failing_by_kind,
         gaps,
@@ -231,12 +237,3 @@ def classify_feed_error(message: str | None) -> str:
         if pattern.search(message):
             return kind
     return "other"
-
-
-def build_registry(
-    *, engine: Callable[[], Engine], redis: Callable[[], object], queues: Iterable[str]
-) -> CollectorRegistry:
-    """A registry of its own per app, so several apps in one process never collide."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(engine=engine, redis=redis, queues=queues))
-    return registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, astuple
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -88,7 +89,7 @@ def articles(
     except ValueError as error:
         fail(str(error))
     if json_output:
-        from worker.services.browse import article_record
+        from worker.services.export import article_record
 
         print_json([article_record(a) | {"similarity": a.similarity} for a in found])
         return
@@ -129,8 +130,6 @@ def _source_name(given: str | None) -> str | None:
 
 
 def _filtered(where: ArticleFilter) -> bool:
-    from dataclasses import astuple
-
     return any(value not in (None, False) for value in astuple(where))
 
 
@@ -148,23 +147,23 @@ def stories(
         engine=database_engine(read_only=True), limit=limit, min_members=min_members
     )
     if json_output:
-        print_json(rows)
+        print_json([asdict(row) for row in rows])
         return
     if not rows:
         nothing_found("stories")
         return
     table = compact_table(
-        id_column("story", [str(row["story_id"]) for row in rows]),
+        id_column("story", [str(row.story_id) for row in rows]),
         Column("members", justify="right", no_wrap=True),
         Column("title", ratio=2),
         Column("sources", ratio=1, overflow="fold"),
     )
     for row in rows:
-        sources = row["sources"]
+        sources = row.sources
         table.add_row(
-            str(row["story_id"]),
-            str(row["members"]),
-            cut_at_word(row["title"], TITLE_WIDTH),
+            str(row.story_id),
+            str(row.members),
+            cut_at_word(row.title, TITLE_WIDTH),
             ", ".join(sources[:3]) + (f" (+{len(sources) - 3})" if len(sources) > 3 else ""),
         )
     console.print(table)
@@ -187,27 +186,28 @@ def export(
     """One record per article: id, title, body, url, published_at, content_hash, story_id,
     duplicate_of, sightings, summary, body_source, full_text_error, language, authors, tags,
     image_url."""
-    from worker.services import browse
+    from worker.services import export as exports
+    from worker.services.search import ArticleFilter, iter_articles
 
+    where = ArticleFilter(
+        since=parse_date(since),
+        until=parse_date(until),
+        canonical_only=canonical_only,
+        language=language,
+    )
     records = (
-        browse.article_record(a)
-        for a in browse.iter_articles(
-            engine=database_engine(read_only=True),
-            since=parse_date(since),
-            until=parse_date(until),
-            canonical_only=canonical_only,
-            language=language,
-        )
+        exports.article_record(a)
+        for a in iter_articles(engine=database_engine(read_only=True), where=where)
     )
     if format is ExportFormat.parquet:
         if output is None:
             fail("parquet needs a file: use -o FILE")
         try:
-            count = browse.write_parquet(records, output)
+            count = exports.write_parquet(records, output)
         except ImportError:
             fail("parquet export needs pyarrow: pip install 'news-ingest[parquet]'")
     else:
-        writer = browse.write_jsonl if format is ExportFormat.jsonl else browse.write_csv
+        writer = exports.write_jsonl if format is ExportFormat.jsonl else exports.write_csv
         if output is None:
             count = writer(records, sys.stdout)
         else:

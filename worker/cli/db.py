@@ -25,12 +25,10 @@ def upgrade(
     """Migrate the database to the newest schema."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-    from worker.settings import get_settings
     from worker.storage.migrate import upgrade_when_ready
-    from worker.storage.session import _create_engine
+    from worker.storage.session import engine_for_migration
 
-    url = get_settings().database_url
-    engine = _create_engine(url)
+    engine = engine_for_migration()
     where = engine.url.render_as_string(hide_password=True)
 
     def retrying(error: OperationalError, delay: float) -> None:
@@ -67,12 +65,9 @@ def text_index() -> None:
     """Postgres: build the index `q` searches use (opt-in: it slows every insert; SQLite
     always has its FTS5 table)."""
     from worker.cli.common import database_engine
-    from worker.storage.text_search import create_postgres_index
+    from worker.services.search import build_text_index
 
-    engine = database_engine()
-    if engine.dialect.name != "postgresql":
+    if not build_text_index(engine=database_engine()):
         console.print("SQLite: the text index (FTS5) is always there")
         return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        create_postgres_index(connection)
     console.print("text index ix_articles_text_search is built")

@@ -131,16 +131,16 @@ def _relay_backlog() -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from worker.cli.common import sqlite_file_missing
+    from worker.services.stats import outbox_backlog
     from worker.storage.session import get_engine
-    from worker.storage.stats import outbox_backlog
 
     if sqlite_file_missing():
         return 0
     try:
-        with get_engine().connect() as connection:
-            waiting, oldest = outbox_backlog(connection=connection)
+        backlog = outbox_backlog(engine=get_engine())
     except SQLAlchemyError:
         return 0
+    waiting, oldest = backlog.waiting, backlog.oldest
     if waiting and oldest is not None:
         age = (datetime.now(UTC) - oldest).total_seconds()
         if age >= RELAY_LATE_S:

@@ -89,7 +89,7 @@ def add(
     looked up for its feeds (its <link rel="alternate">, then the usual paths)."""
     from worker.errors import FetchError
     from worker.services.discovery import subscribe
-    from worker.storage import full_text as full_text_rows
+    from worker.services.feeds import full_text_modes
 
     seconds = _interval(interval)
     engine = database_engine()
@@ -101,16 +101,11 @@ def add(
         fail(str(error))
     for message in done.notes:
         warn(message)
-    modes: dict[int, str | None] = {}
-    with engine.begin() as connection:
-        for feed, _created in done.feeds:
-            if full_text is not None:
-                full_text_rows.set_feed_full_text_mode(
-                    connection=connection, feed_id=feed.id, mode=full_text.value
-                )
-            modes[feed.id] = full_text_rows.feed_full_text_mode(
-                connection=connection, feed_id=feed.id
-            )
+    modes = full_text_modes(
+        engine=engine,
+        feed_ids=[feed.id for feed, _created in done.feeds],
+        set_to=full_text.value if full_text is not None else None,
+    )
     if json_output:
         records = [
             feed.public() | {"created": created, "full_text": modes[feed.id]}
@@ -158,10 +153,9 @@ def list_feeds(
     include_removed: Annotated[bool, typer.Option("--all", help="Include removed feeds.")] = False,
 ) -> None:
     """Registered feeds with their fetch state and last error."""
-    from worker.storage import feeds as feed_rows
+    from worker.services.feeds import list_feeds as registered_feeds
 
-    with database_engine().connect() as connection:
-        feeds = feed_rows.list_feeds(connection=connection, include_removed=include_removed)
+    feeds = registered_feeds(engine=database_engine(), include_removed=include_removed)
     if json_output:
         print_json([feed.public() for feed in feeds])
         return
@@ -188,10 +182,9 @@ def remove(
     feed_id: Annotated[int, typer.Argument(help="The feed's id (see `feeds list`).")],
 ) -> None:
     """Stop fetching a feed. Its stored articles stay; a feed without any is deleted."""
-    from worker.storage import feeds as feed_rows
+    from worker.services.feeds import remove_feed
 
-    with database_engine().begin() as connection:
-        outcome = feed_rows.remove_feed(connection=connection, feed_id=feed_id)
+    outcome = remove_feed(engine=database_engine(), feed_id=feed_id)
     if outcome is None:
         fail(f"no feed {feed_id}")
     if outcome == "deleted":
@@ -208,8 +201,8 @@ def import_opml(
     json_output: JsonOpt = False,
 ) -> None:
     """Register every feed listed in an OPML file."""
+    from worker.services.feeds import add_feeds
     from worker.sources.opml import OpmlError, parse_opml
-    from worker.storage import feeds as feed_rows
 
     try:
         listed = parse_opml(file.read_bytes())
@@ -218,11 +211,10 @@ def import_opml(
     except OpmlError as error:
         fail(f"{file}: {error}")
     engine = database_engine()
-    with engine.begin() as connection:
-        added, existing, invalid = feed_rows.add_feeds(
-            connection=connection,
-            feeds=[(feed.url, feed.title) for feed in listed if not feed.site],
-        )
+    imported = add_feeds(
+        engine=engine, feeds=[(feed.url, feed.title) for feed in listed if not feed.site]
+    )
+    added, existing, invalid = imported.added, imported.existing, imported.invalid
     # Outlines naming only a site: its feed is discovered, one site at a time (politely).
     sites = [feed for feed in listed if feed.site]
     if sites:
@@ -264,11 +256,10 @@ def export(
     ] = None,
 ) -> None:
     """The enabled feeds as an OPML 2.0 subscription list."""
+    from worker.services.feeds import list_feeds as registered_feeds
     from worker.sources.opml import render_opml
-    from worker.storage import feeds as feed_rows
 
-    with database_engine().connect() as connection:
-        feeds = [feed for feed in feed_rows.list_feeds(connection=connection) if feed.enabled]
+    feeds = [feed for feed in registered_feeds(engine=database_engine()) if feed.enabled]
     document = render_opml((feed.url, feed.title) for feed in feeds)
     if output is None:
         sys.stdout.buffer.write(document)
@@ -298,12 +289,8 @@ def fetch(
         fail("say which feeds: --all, --due or a feed ID")
     selection: Any = "all" if all_feeds else "due" if due else feed_id
     engine = database_engine()
-    if feed_id is not None:
-        from worker.storage import feeds as feed_rows
-
-        with engine.connect() as connection:
-            if feed_rows.get_feed(connection=connection, feed_id=feed_id) is None:
-                fail(f"no feed {feed_id}")
+    if feed_id is not None and feed_service.get_feed(engine=engine, feed_id=feed_id) is None:
+        fail(f"no feed {feed_id}")
     with _progress() as advance:
         results = feed_service.fetch_feeds(
             engine=engine, selection=selection, workers=workers, on_result=lambda _: advance()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from schemas import IngestSummary
+from schemas import IngestJobPublic, IngestSummary
 from worker.cli.common import (
     console,
     database_engine,
@@ -169,18 +169,15 @@ def _run_feed(
     (or if it was registered already); its fetch state is kept, so the next `run` of the
     same URL is a conditional GET."""
     from worker.services import feeds as feed_service
-    from worker.storage import feeds as feed_rows
 
     try:
-        with engine.connect() as connection:
-            known = feed_rows.get_feed_by_url(connection=connection, url=url)
+        known = feed_service.get_feed_by_url(engine=engine, url=url)
     except ValueError:
         known = None  # ingest_feed_url says why the URL is not usable
     registered = known is not None and known.enabled and known.status != "removed"
     result = feed_service.ingest_feed_url(engine=engine, job_id=job_id, url=url, send_part=run_now)
     if result.feed_id is not None and not (registered or subscribe):
-        with engine.begin() as connection:
-            feed_rows.remove_feed(connection=connection, feed_id=result.feed_id)
+        feed_service.remove_feed(engine=engine, feed_id=result.feed_id)
     elif result.feed_id is not None and subscribe and not registered:
         note(
             f"subscribed to {result.url or url} (feed {result.feed_id}): "
@@ -253,12 +250,12 @@ def enqueue(
         return
     job = _wait_for(engine, job_id, queue=settings.queue, timeout=timeout)
     _print_summary(
-        {key: job[key] for key in IngestSummary.model_fields}
-        | {"status": job["status"], "job_id": job_id},
+        {key: getattr(job, key) for key in IngestSummary.model_fields}
+        | {"status": job.status.value, "job_id": job_id},
         json_output,
     )
-    _report_job(engine, job_id, job["rejected"])
-    if job["status"] == "failed" or found.unreadable:
+    _report_job(engine, job_id, job.rejected)
+    if job.status == "failed" or found.unreadable:
         raise typer.Exit(1)
 
 
@@ -320,27 +317,25 @@ def _broker_error(broker_url: str) -> str | None:
     return None
 
 
-def _wait_for(engine: Engine, job_id: str, *, queue: str, timeout: float | None) -> dict[str, Any]:
+def _wait_for(engine: Engine, job_id: str, *, queue: str, timeout: float | None) -> IngestJobPublic:
     """Poll the job until it is done or failed. Says once when no worker has taken it after
     a few seconds; gives up after `timeout` seconds; Ctrl-C leaves the job running."""
-    from worker.storage import jobs as job_rows
+    from worker.services import jobs as job_service
 
     started = time.monotonic()
     noticed = False
-    job: dict[str, Any] | None = None
     try:
         with _progress(total=None) as advance:
             seen = 0
             while True:
-                with engine.connect() as connection:
-                    job = job_rows.get_job(connection=connection, job_id=job_id)
+                job = job_service.get_job(engine=engine, job_id=job_id)
                 assert job is not None
-                advance(job["received"] - seen)
-                seen = job["received"]
-                if job["status"] in ("done", "failed"):
+                advance(job.received - seen)
+                seen = job.received
+                if job.status in ("done", "failed"):
                     return job
                 waited = time.monotonic() - started
-                if not noticed and job["status"] == "queued" and waited >= NO_WORKER_NOTICE_S:
+                if not noticed and job.status == "queued" and waited >= NO_WORKER_NOTICE_S:
                     noticed = True
                     warn(
                         f"no worker has taken job {job_id} after {NO_WORKER_NOTICE_S:g} s: "
@@ -351,7 +346,7 @@ def _wait_for(engine: Engine, job_id: str, *, queue: str, timeout: float | None)
                 if timeout is not None and waited >= timeout:
                     fail(
                         f"job {job_id} is not finished after {timeout:g} s "
-                        f"(status {job['status']}, {job['parts_done']}/{job['parts_total']} "
+                        f"(status {job.status.value}, {job.parts_done}/{job.parts_total} "
                         f"parts done); it goes on: `news-ingest jobs show {job_id}`",
                         TIMEOUT_EXIT_CODE,
                     )

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Column
 
-from schemas import IngestJobPublic
 from worker.cli.common import (
     compact_table,
     console,
@@ -51,37 +50,38 @@ def list_jobs(
     json_output: JsonOpt = False, limit: Annotated[int, typer.Option(min=1)] = 20
 ) -> None:
     """The newest jobs."""
-    from worker.storage import jobs as job_rows
+    from worker.services import jobs as job_service
 
-    with database_engine(read_only=True).connect() as connection:
-        rows = job_rows.list_jobs(connection=connection, limit=limit)
+    found = job_service.list_jobs(engine=database_engine(read_only=True), limit=limit)
     if json_output:
-        print_json([_public(row) for row in rows])
+        print_json([job.model_dump(mode="json") for job in found])
         return
-    if not rows:
+    if not found:
         nothing_found("jobs")
         return
     # Ids whole (36 characters): at 80 columns the counts are what gives way.
     table = compact_table(
-        id_column("id", [row["id"] for row in rows]),
+        id_column("id", [job.id for job in found]),
         Column("status", no_wrap=True),
         *(Column(SHORT[c], justify="right", no_wrap=True) for c in COLUMNS),
         Column("created (UTC)", min_width=10),
     )
-    for row in rows:
+    for job in found:
         table.add_row(
-            row["id"], row["status"], *(str(row[c]) for c in COLUMNS), when(row["created_at"])
+            job.id,
+            job.status.value,
+            *(str(getattr(job, c)) for c in COLUMNS),
+            when(job.created_at),
         )
     console.print(table)
 
 
 def resolve_job_id(engine: Engine, given: str) -> str:
     """The job whose id is `given` or starts with it, or a one-line error."""
-    from worker.storage import jobs as job_rows
+    from worker.services import jobs as job_service
 
     def find(prefix: str) -> list[str]:
-        with engine.connect() as connection:
-            return job_rows.job_ids_starting_with(connection=connection, prefix=prefix)
+        return job_service.job_ids_starting_with(engine=engine, prefix=prefix)
 
     return resolve_prefix("job", given.strip().lower(), find, listing="news-ingest jobs")
 
@@ -89,22 +89,22 @@ def resolve_job_id(engine: Engine, given: str) -> str:
 @app.command()
 def show(job_id: str, json_output: JsonOpt = False) -> None:
     """One job's status and counts (the id, or enough of its first characters)."""
-    from worker.storage import jobs as job_rows
+    from worker.services import jobs as job_service
 
     engine = database_engine(read_only=True)
     job_id = resolve_job_id(engine, job_id)
-    with engine.connect() as connection:
-        row = job_rows.get_job(connection=connection, job_id=job_id)
-    if row is None:
+    job = job_service.get_job(engine=engine, job_id=job_id)
+    if job is None:
         fail(f"no job {job_id}")
-    public = _public(row)
+    public = job.model_dump(mode="json")
     if json_output:
         print_json(public)
         return
     for key, value in public.items():
-        shown = when(row[key]) if key.endswith("_at") and row.get(key) is not None else value
+        moment = getattr(job, key) if key.endswith("_at") else None
+        shown = when(moment) if moment is not None else value
         console.print(f"{key:16} {'' if shown is None else shown}")
-    if row["rejected"]:
+    if job.rejected:
         console.print(f"rejects: `news-ingest rejects --job {job_id}`")
 
 
@@ -127,7 +127,3 @@ def resume(
         older_than=timedelta(seconds=older_than),
     )
     console.print(f"re-enqueued {count} part(s)")
-
-
-def _public(row: dict) -> dict:  # type: ignore[type-arg]
-    return IngestJobPublic.model_validate(row).model_dump(mode="json")

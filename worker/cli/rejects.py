@@ -44,14 +44,11 @@ def list_rejects(
 ) -> None:
     """What was rejected: location, reason and time, oldest first."""
     from worker.cli.jobs import resolve_job_id
-    from worker.storage import rejects as reject_rows
+    from worker.services.rejects import list_rejects as recorded_rejects
 
     engine = database_engine(read_only=True)
     job_id = resolve_job_id(engine, job) if job else None
-    with engine.connect() as connection:
-        rows = reject_rows.list_rejects(
-            connection=connection, job_id=job_id, since=parse_date(since), limit=limit
-        )
+    rows = recorded_rejects(engine=engine, job_id=job_id, since=parse_date(since), limit=limit)
     if json_output:
         print_json([row.public() for row in rows])
         return
@@ -76,12 +73,9 @@ def report_job_rejects(engine: Engine, job_id: str, rejected: int) -> None:
     stderr, then how many more and where to see them all."""
     if not rejected:
         return
-    from worker.storage import rejects as reject_rows
+    from worker.services.rejects import list_rejects as recorded_rejects
 
-    with engine.connect() as connection:
-        rows = reject_rows.list_rejects(
-            connection=connection, job_id=job_id, limit=SHOWN_AFTER_A_JOB
-        )
+    rows = recorded_rejects(engine=engine, job_id=job_id, limit=SHOWN_AFTER_A_JOB)
     for row in rows:
         note(f"rejected {shown_path(row.location) or '(no location)'}: {row.reason}")
     if rejected > len(rows):
@@ -94,14 +88,13 @@ def report_job_rejects(engine: Engine, job_id: str, rejected: int) -> None:
 def report_job_warnings(engine: Engine, job_id: str) -> None:
     """After a job: inputs that were stored, but with something a person should fix (an
     unreadable date); a missing date is common in feeds and not repeated here."""
-    from worker.storage import rejects as reject_rows
+    from worker.services.rejects import job_article_warnings
 
-    with engine.connect() as connection:
-        found = reject_rows.job_article_warnings(connection=connection, job_id=job_id)
     shown = 0
     hidden = 0
-    for location, warnings in found:
-        for warning in warnings:
+    for article in job_article_warnings(engine=engine, job_id=job_id):
+        location = article.location
+        for warning in article.warnings:
             if warning == "date missing" or not warning.startswith("date"):
                 continue
             if shown < SHOWN_AFTER_A_JOB:

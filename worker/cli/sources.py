@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ from worker.cli.common import (
     note,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from worker.services.seed_dirs import SourceListing
 
 app = typer.Typer(
     help="Sources: seed directories rescanned on schedule, feeds, producers.", no_args_is_help=True
@@ -84,10 +87,9 @@ def add_dir(
 @app.command("list")
 def list_sources(json_output: JsonOpt = False) -> None:
     """Every source: seed directories (with their file count), feeds and producers."""
-    from worker.storage.seed_dirs import list_sources as source_rows
+    from worker.services.seed_dirs import list_sources as registered_sources
 
-    with database_engine().connect() as connection:
-        rows = [_public(row) for row in source_rows(connection=connection)]
+    rows = [_public(source) for source in registered_sources(engine=database_engine())]
     if json_output:
         print_json(rows)
         return
@@ -135,11 +137,10 @@ def scan(
 @app.command()
 def remove(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Stop rescanning a seed directory (its articles stay)."""
-    from worker.storage.seed_dirs import unschedule_seed_dir
+    from worker.services.seed_dirs import unschedule_seed_dir
 
-    with database_engine().begin() as connection:
-        if not unschedule_seed_dir(connection=connection, source_id=source_id):
-            fail(f"no seed directory {source_id}")
+    if not unschedule_seed_dir(engine=database_engine(), source_id=source_id):
+        fail(f"no seed directory {source_id}")
     console.print(f"seed directory {source_id} is no longer rescanned")
 
 
@@ -199,8 +200,8 @@ def _sender(engine: Any, inline: bool):  # type: ignore[no-untyped-def]
     return RunInline(engine)
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    out = {key: row.get(key) for key in PUBLIC}
+def _public(source: SourceListing) -> dict[str, Any]:
+    out = {key: getattr(source, key) for key in PUBLIC}
     for key in ("next_fetch_at", "last_fetched_at"):
         value = out[key]
         if value is not None:

@@ -3,7 +3,8 @@ and near-duplicate rates, rejects by reason, with a bar chart of the days."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
@@ -17,6 +18,9 @@ from worker.cli.common import (
     print_json,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 BAR_WIDTH = 40
 
@@ -25,27 +29,26 @@ def register(app: typer.Typer) -> None:
     app.command("stats")(show_stats)
 
 
-def collect(engine: Any, *, days: int) -> dict[str, Any]:
-    from worker.storage import stats
+def collect(engine: Engine, *, days: int) -> dict[str, Any]:
+    """The `stats --json` document."""
+    from worker.services.stats import corpus_report
 
-    with engine.connect() as connection:
-        totals = stats.corpus_totals(connection=connection)
-        counted = stats.ingest_totals(connection=connection)
-        document: dict[str, Any] = {
-            "database": database_label(),
-            "articles": totals.articles,
-            "stories": totals.stories,
-            "near_copies": totals.near_copies,
-            "sightings": totals.sightings,
-            **counted.model_dump(),
-            "duplicate_rate": _rate(counted.duplicates, counted.received),
-            "near_duplicate_rate": _rate(counted.near_duplicates, counted.received),
-            "reject_rate": _rate(counted.rejected, counted.received),
-            "per_source": stats.articles_per_source(connection=connection),
-            "per_day": stats.articles_per_day(connection=connection, days=days),
-            "rejects_by_reason": stats.rejects_by_reason(connection=connection),
-        }
-    return document
+    report = corpus_report(engine=engine, days=days)
+    counted = report.ingest
+    return {
+        "database": database_label(),
+        "articles": report.totals.articles,
+        "stories": report.totals.stories,
+        "near_copies": report.totals.near_copies,
+        "sightings": report.totals.sightings,
+        **counted.model_dump(),
+        "duplicate_rate": _rate(counted.duplicates, counted.received),
+        "near_duplicate_rate": _rate(counted.near_duplicates, counted.received),
+        "reject_rate": _rate(counted.rejected, counted.received),
+        "per_source": [asdict(row) for row in report.per_source],
+        "per_day": [asdict(row) for row in report.per_day],
+        "rejects_by_reason": [asdict(row) for row in report.rejects_by_reason],
+    }
 
 
 def show_stats(

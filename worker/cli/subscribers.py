@@ -3,12 +3,15 @@ secret (see worker/services/webhooks.py for the request format)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from worker.cli.common import console, database_engine, fail, print_json, warn
+
+if TYPE_CHECKING:
+    from worker.services.webhooks import SubscriberListing
 
 app = typer.Typer(help="Webhook subscribers of the event stream.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -99,10 +102,9 @@ def add(
 @app.command("list")
 def list_subscribers(json_output: JsonOpt = False) -> None:
     """Every subscriber: delivery cursor, backlog, failure state."""
-    from worker.storage import subscribers as subscriber_rows
+    from worker.services.webhooks import list_subscribers as registered_subscribers
 
-    with database_engine().connect() as connection:
-        rows = [_public(row) for row in subscriber_rows.list_subscribers(connection=connection)]
+    rows = [_public(listed) for listed in registered_subscribers(engine=database_engine())]
     if json_output:
         print_json(rows)
         return
@@ -126,13 +128,9 @@ def list_subscribers(json_output: JsonOpt = False) -> None:
 @app.command()
 def remove(subscriber_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Delete a subscriber: it receives nothing more."""
-    from worker.storage import subscribers as subscriber_rows
+    from worker.services.webhooks import remove_subscriber
 
-    with database_engine().begin() as connection:
-        removed = subscriber_rows.remove_subscriber(
-            connection=connection, subscriber_id=subscriber_id
-        )
-    if not removed:
+    if not remove_subscriber(engine=database_engine(), subscriber_id=subscriber_id):
         fail(f"no subscriber {subscriber_id}")
     console.print(f"removed subscriber {subscriber_id}")
 
@@ -155,8 +153,8 @@ def deliver(json_output: JsonOpt = False) -> None:
         console.print(", ".join(f"{value} {key}" for key, value in document.items()))
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    out = {key: row.get(key) for key in PUBLIC}
+def _public(subscriber: SubscriberListing) -> dict[str, Any]:
+    out = {key: getattr(subscriber, key) for key in PUBLIC}
     for key in ("next_attempt_at", "failing_since", "created_at"):
         value = out[key]
         if value is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestSummary
+from schemas import IngestJobPublic, IngestSummary
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
@@ -230,3 +230,27 @@ def _seed_batches(
         batch.append(path)
     if batch and current is not None:
         yield current[0], current[1], batch
+
+
+# ---------------------------------------------------------------------------------------
+# Reading jobs: what `news-ingest jobs`, `enqueue --wait` and `GET /jobs/{id}` show.
+
+
+def get_job(*, engine: Engine, job_id: str) -> IngestJobPublic | None:
+    """A job's status and counts; None if there is no such job."""
+    with engine.connect() as connection:
+        row = jobs.get_job(connection=connection, job_id=job_id)
+    return IngestJobPublic.model_validate(row) if row is not None else None
+
+
+def list_jobs(*, engine: Engine, limit: int = 50) -> list[IngestJobPublic]:
+    """The newest jobs first."""
+    with engine.connect() as connection:
+        rows = jobs.list_jobs(connection=connection, limit=limit)
+    return [IngestJobPublic.model_validate(row) for row in rows]
+
+
+def job_ids_starting_with(*, engine: Engine, prefix: str) -> list[str]:
+    """Job ids that start with `prefix` (what a person types for `jobs show abc1`)."""
+    with engine.connect() as connection:
+        return jobs.job_ids_starting_with(connection=connection, prefix=prefix)

@@ -20,7 +20,7 @@ from worker.pipeline.metadata import language_tag
 from worker.settings import get_settings
 from worker.storage.articles import sightings_for
 from worker.storage.models import Article, Sighting, Source, table_of
-from worker.storage.text_search import matches_text
+from worker.storage.text_search import create_postgres_index, matches_text
 
 _articles = table_of(Article)
 _sightings = table_of(Sighting)
@@ -53,6 +53,16 @@ class Story:
     title: str
     member_count: int
     members: list[ArticlePublic]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryListing:
+    """A story in the list of stories (`news-ingest stories`, `GET /stories`)."""
+
+    story_id: int  # the id of its first article
+    members: int
+    title: str | None
+    sources: list[str]  # every source its articles were seen from, sorted
 
 
 def find_articles(
@@ -202,7 +212,7 @@ def get_story(*, engine: Engine, story_id: int, limit: int = 1000) -> Story | No
     return Story(id=story_id, title=first.title, member_count=count, members=members)
 
 
-def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> list[dict[str, Any]]:
+def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> list[StoryListing]:
     """Stories, largest first: member count, first article's title, the sources seen."""
     members = func.count(_articles.c.id).label("members")
     query = (
@@ -234,14 +244,24 @@ def list_stories(*, engine: Engine, limit: int = 100, min_members: int = 1) -> l
     for story, name in source_rows:
         by_story.setdefault(story, []).append(name)
     return [
-        {
-            "story_id": row.story_id,
-            "members": row.members,
-            "title": titles.get(row.story_id),
-            "sources": sorted(by_story.get(row.story_id, [])),
-        }
+        StoryListing(
+            story_id=row.story_id,
+            members=row.members,
+            title=titles.get(row.story_id),
+            sources=sorted(by_story.get(row.story_id, [])),
+        )
         for row in rows
     ]
+
+
+def build_text_index(*, engine: Engine) -> bool:
+    """Build the Postgres index `q` searches use (`news-ingest db text-index`), without
+    blocking writes; False on SQLite, whose FTS5 table is always there."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        create_postgres_index(connection)
+    return True
 
 
 def _public(connection: Connection, rows: Sequence[Any]) -> list[ArticlePublic]:
@@ -262,6 +282,8 @@ __all__ = [
     "ArticleFilter",
     "ArticlePage",
     "Story",
+    "StoryListing",
+    "build_text_index",
     "count_articles",
     "find_articles",
     "get_article",

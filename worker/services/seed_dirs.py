@@ -33,9 +33,12 @@ from worker.storage.models import utcnow
 __all__ = [
     "ScanResult",
     "SeedDirQueue",
+    "SourceListing",
     "add_seed_dir",
+    "list_sources",
     "scan_due_dirs",
     "scan_seed_dir",
+    "unschedule_seed_dir",
 ]
 
 log = structlog.get_logger(__name__)
@@ -281,3 +284,21 @@ class SeedDirQueue:
         # jobs.resume.
         self.send_part(job_id, part_no, "seeds")
         self.result.queued += len(paths)
+
+
+# ---------------------------------------------------------------------------------------
+# The source registry, as `news-ingest sources` reads and changes it.
+
+SourceListing = seed_dir_rows.SourceListing  # a source as `sources list` shows it
+
+
+def list_sources(*, engine: Engine) -> list[SourceListing]:
+    """Every source (seed directories with their file count, feeds, producers), by id."""
+    with engine.connect() as connection:
+        return seed_dir_rows.list_sources(connection=connection)
+
+
+def unschedule_seed_dir(*, engine: Engine, source_id: int) -> bool:
+    """Stop rescanning a directory (its articles and file records stay). False if unknown."""
+    with engine.begin() as connection:
+        return seed_dir_rows.unschedule_seed_dir(connection=connection, source_id=source_id)

@@ -54,9 +54,12 @@ from worker.storage.models import utcnow
 __all__ = [
     "DeliveryReport",
     "SecretUnavailable",
+    "SubscriberListing",
     "add_subscriber",
     "check_webhook_url",
     "deliver_webhooks",
+    "list_subscribers",
+    "remove_subscriber",
     "secret_reference",
     "sign",
     "verify",
@@ -375,3 +378,21 @@ def _backoff(failures: int, cap_s: float, rng: Callable[[], float]) -> float:
     """Exponential backoff with jitter: half the delay fixed, half random."""
     delay = min(cap_s, _BACKOFF_BASE_S * 2 ** min(failures - 1, 30))
     return float(delay / 2 + rng() * delay / 2)
+
+
+# ---------------------------------------------------------------------------------------
+# The subscriber registry, as `news-ingest subscribers` reads and changes it.
+
+SubscriberListing = subscriber_rows.SubscriberListing  # never with its secret
+
+
+def list_subscribers(*, engine: Engine) -> list[SubscriberListing]:
+    """Every subscriber: delivery cursor, backlog, failure state, where its secret is read."""
+    with engine.connect() as connection:
+        return subscriber_rows.list_subscribers(connection=connection)
+
+
+def remove_subscriber(*, engine: Engine, subscriber_id: int) -> bool:
+    """Delete a subscriber; False if there is none with this id."""
+    with engine.begin() as connection:
+        return subscriber_rows.remove_subscriber(connection=connection, subscriber_id=subscriber_id)

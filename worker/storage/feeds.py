@@ -710,3 +710,11 @@ def parts_finished(*, connection: Connection, job_id: str, part_nos: Sequence[in
         )
     ).scalar_one()
     return finished == len(set(part_nos))
+
+
+def other_kind_named(*, connection: Connection, name: str) -> str | None:
+    """The kind of the source called `name` when it is not a feed (a seed directory or a
+    producer already has that name), else None."""
+    return connection.execute(
+        select(sources.c.kind).where(sources.c.name == name, sources.c.kind != KIND)
+    ).scalar_one_or_none()

@@ -118,19 +118,48 @@ def unschedule_seed_dir(*, connection: Connection, source_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def list_sources(*, connection: Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class SourceListing:
+    """A source as `news-ingest sources list` shows it."""
+
+    id: int
+    kind: str
+    name: str
+    status: str
+    enabled: bool
+    interval_s: int | None
+    next_fetch_at: datetime | None
+    last_fetched_at: datetime | None
+    error_count: int
+    last_error: str | None
+    files: int | None  # recorded by the last scan; None for sources other than seed_dir
+
+
+def list_sources(*, connection: Connection) -> list[SourceListing]:
     """Every source, with the number of files recorded for seed directories."""
     counts: dict[int, int] = dict(
         connection.execute(
             select(source_files.c.source_id, func.count()).group_by(source_files.c.source_id)
         ).all()
     )
-    rows = []
-    for row in connection.execute(select(sources).order_by(sources.c.id)).mappings():
-        item = dict(row)
-        item["files"] = counts.get(row["id"], 0) if row["kind"] == SEED_DIR_KIND else None
-        rows.append(item)
-    return rows
+    query = select(
+        sources.c.id,
+        sources.c.kind,
+        sources.c.name,
+        sources.c.status,
+        sources.c.enabled,
+        sources.c.interval_s,
+        sources.c.next_fetch_at,
+        sources.c.last_fetched_at,
+        sources.c.error_count,
+        sources.c.last_error,
+    ).order_by(sources.c.id)
+    return [
+        SourceListing(
+            **row._mapping, files=counts.get(row.id, 0) if row.kind == SEED_DIR_KIND else None
+        )
+        for row in connection.execute(query)
+    ]
 
 
 def claim_due_dirs(

@@ -142,3 +142,9 @@ def reset_engines() -> None:
             engine.dispose()
         _engines.clear()
         _upgraded.clear()
+
+
+def engine_for_migration(url: str | None = None) -> Engine:
+    """A new engine of its own for `news-ingest db upgrade`: not cached and never
+    self-upgraded (the migration is what it is for); the caller disposes of it."""
+    return _create_engine(url or get_settings().database_url)

@@ -124,7 +124,26 @@ def corpus_totals(*, connection: Connection) -> CorpusTotals:
     return CorpusTotals(int(row[0]), int(row[1]), int(row[2]), int(seen))
 
 
-def articles_per_source(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class SourceCount:
+    source: str
+    kind: str
+    articles: int  # distinct articles seen from it
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: str | None  # YYYY-MM-DD (UTC); None for the articles without a date
+    articles: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    reason: str
+    count: int
+
+
+def articles_per_source(*, connection: Connection, limit: int = 20) -> list[SourceCount]:
     """Sources by the number of distinct articles seen from them, most first."""
     count = func.count(sightings.c.article_id.distinct()).label("articles")
     query = (
@@ -134,13 +153,10 @@ def articles_per_source(*, connection: Connection, limit: int = 20) -> list[dict
         .order_by(count.desc(), sources.c.name)
         .limit(limit)
     )
-    return [
-        {"source": name, "kind": kind, "articles": int(n)}
-        for name, kind, n in connection.execute(query)
-    ]
+    return [SourceCount(name, kind, int(n)) for name, kind, n in connection.execute(query)]
 
 
-def articles_per_day(*, connection: Connection, days: int = 30) -> list[dict[str, Any]]:
+def articles_per_day(*, connection: Connection, days: int = 30) -> list[DayCount]:
     """Articles by publication day (UTC), the latest `days` days that have any, oldest
     first; articles without a date are counted under `None`."""
     published: ColumnElement[Any] = articles.c.published_at
@@ -156,13 +172,13 @@ def articles_per_day(*, connection: Connection, days: int = 30) -> list[dict[str
     rows = [(_day(value), int(n)) for value, n in connection.execute(query)]
     dated = sorted((d, n) for d, n in rows if d is not None)[-days:]
     undated = [n for d, n in rows if d is None]
-    result = [{"day": d, "articles": n} for d, n in dated]
+    result = [DayCount(d, n) for d, n in dated]
     if undated:
-        result.append({"day": None, "articles": undated[0]})
+        result.append(DayCount(None, undated[0]))
     return result
 
 
-def rejects_by_reason(*, connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
+def rejects_by_reason(*, connection: Connection, limit: int = 20) -> list[ReasonCount]:
     count = func.count().label("n")
     query = (
         select(rejects.c.reason, count)
@@ -170,7 +186,7 @@ def rejects_by_reason(*, connection: Connection, limit: int = 20) -> list[dict[s
         .order_by(count.desc(), rejects.c.reason)
         .limit(limit)
     )
-    return [{"reason": reason, "count": int(n)} for reason, n in connection.execute(query)]
+    return [ReasonCount(reason, int(n)) for reason, n in connection.execute(query)]
 
 
 def _day(value: object) -> str | None:

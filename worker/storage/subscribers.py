@@ -59,25 +59,64 @@ def remove_subscriber(*, connection: Connection, subscriber_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def list_subscribers(*, connection: Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class SubscriberListing:
+    """A subscriber as `news-ingest subscribers list` shows it: never its secret."""
+
+    id: int
+    url: str
+    enabled: bool
+    status: str
+    signed: bool
+    secret_source: str | None  # env:NAME, file:PATH, "stored" or None
+    last_event_id: int
+    backlog: int  # events written after its cursor
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    error_count: int
+    last_error: str | None
+    created_at: datetime
+
+
+def list_subscribers(*, connection: Connection) -> list[SubscriberListing]:
     """Every subscriber with its backlog (events not delivered yet) and where its secret
     comes from (`env:NAME`, `file:PATH`, `stored` or None); the secret itself is left out."""
     newest = connection.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
-    columns = [c for c in subscribers.c if c.name not in ("secret", "secret_ref")]
     query = select(
-        *columns,
+        subscribers.c.id,
+        subscribers.c.url,
+        subscribers.c.enabled,
+        subscribers.c.status,
         subscribers.c.secret.is_not(None).label("stored_secret"),
         subscribers.c.secret_ref,
+        subscribers.c.last_event_id,
+        subscribers.c.next_attempt_at,
+        subscribers.c.failing_since,
+        subscribers.c.error_count,
+        subscribers.c.last_error,
+        subscribers.c.created_at,
     ).order_by(subscribers.c.id)
-    rows = []
-    for row in connection.execute(query).mappings():
-        item = dict(row)
-        stored = item.pop("stored_secret")
-        item["secret_source"] = item.pop("secret_ref") or ("stored" if stored else None)
-        item["signed"] = item["secret_source"] is not None
-        item["backlog"] = max(0, newest - row["last_event_id"])
-        rows.append(item)
-    return rows
+    listed = []
+    for row in connection.execute(query):
+        secret_source = row.secret_ref or ("stored" if row.stored_secret else None)
+        listed.append(
+            SubscriberListing(
+                id=row.id,
+                url=row.url,
+                enabled=row.enabled,
+                status=row.status,
+                signed=secret_source is not None,
+                secret_source=secret_source,
+                last_event_id=row.last_event_id,
+                backlog=max(0, newest - row.last_event_id),
+                next_attempt_at=row.next_attempt_at,
+                failing_since=row.failing_since,
+                error_count=row.error_count,
+                last_error=row.last_error,
+                created_at=row.created_at,
+            )
+        )
+    return listed
 
 
 def claim_due(

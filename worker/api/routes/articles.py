@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
 from schemas import ArticlePublic
+from worker.api.deps import EngineDep
 from worker.api.models import ArticlePage, StoryPublic
 from worker.api.problems import ProblemError, problem_responses
 from worker.services import search
-from worker.storage.session import get_engine
 
 router = APIRouter(tags=["articles"])
 
@@ -40,6 +40,7 @@ StoryId = Annotated[
     summary="Stored articles, filtered, in pages",
 )
 def list_articles(
+    engine: EngineDep,
     since: Annotated[
         str | None,
         Query(
@@ -102,7 +103,7 @@ def list_articles(
         language=language,
     )
     page = search.find_articles(
-        engine=get_engine(),
+        engine=engine,
         where=where,
         after_id=decode_cursor(cursor) if cursor else 0,
         limit=limit,
@@ -118,8 +119,8 @@ def list_articles(
     responses=problem_responses(404, 422),
     summary="One article with its sightings",
 )
-def get_article(article_id: ArticleId) -> ArticlePublic:
-    article = search.get_article(engine=get_engine(), article_id=article_id)
+def get_article(article_id: ArticleId, engine: EngineDep) -> ArticlePublic:
+    article = search.get_article(engine=engine, article_id=article_id)
     if article is None:
         raise ProblemError(404, f"no article {article_id}")
     return article
@@ -131,8 +132,8 @@ def get_article(article_id: ArticleId) -> ArticlePublic:
     responses=problem_responses(404, 422),
     summary="A story and its members",
 )
-def get_story(story_id: StoryId) -> StoryPublic:
-    story = search.get_story(engine=get_engine(), story_id=story_id)
+def get_story(story_id: StoryId, engine: EngineDep) -> StoryPublic:
+    story = search.get_story(engine=engine, story_id=story_id)
     if story is None:
         raise ProblemError(404, f"no story {story_id}")
     return StoryPublic(

@@ -1,5 +1,5 @@
 """`GET /feeds`, `POST /feeds`, `DELETE /feeds/{id}`: the feed registry
-(worker.storage.feeds, the same one as `news-ingest feeds`) over HTTP."""
+(worker.services.feeds, the same one as `news-ingest feeds`) over HTTP."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
-from sqlalchemy import select
 
+from worker.api.deps import EngineDep
 from worker.api.models import FeedCreate, FeedPublic
 from worker.api.problems import ProblemError, problem_responses
 from worker.api.security import require_api_key
 from worker.errors import FetchError
+from worker.services import feeds as feed_service
 from worker.services.discovery import discover
-from worker.storage import feeds as feed_rows
-from worker.storage.models import Source
-from worker.storage.session import get_engine
 
 router = APIRouter(tags=["feeds"])
 
@@ -25,13 +23,11 @@ FeedId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 @router.get("/feeds", response_model=list[FeedPublic], summary="Registered feeds")
-def list_feeds() -> list[FeedPublic]:
+def list_feeds(engine: EngineDep) -> list[FeedPublic]:
     """Every feed not removed, with its fetch state."""
-    with get_engine().connect() as connection:
-        return [
-            FeedPublic.model_validate(feed.public())
-            for feed in feed_rows.list_feeds(connection=connection)
-        ]
+    return [
+        FeedPublic.model_validate(feed.public()) for feed in feed_service.list_feeds(engine=engine)
+    ]
 
 
 @router.post(
@@ -45,7 +41,7 @@ def list_feeds() -> list[FeedPublic]:
     },
     summary="Register a feed",
 )
-def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
+def add_feed(feed: FeedCreate, response: Response, engine: EngineDep) -> FeedPublic:
     """201 for a new feed, due at once; 200 for a known one (a removed feed is subscribed
     again; a given interval or title replaces the old). A site's address is looked up for
     its best feed (its <link rel="alternate">, then the usual paths); an address that
@@ -53,24 +49,16 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
     # A URL with credentials names its feed itself: discovery would ask without them.
     target = feed.url if urlsplit(feed.url).username is not None else _feed_behind(feed.url)
     try:
-        name = feed_rows.feed_url(target)
-    except ValueError as error:
-        raise ProblemError(422, str(error)) from None
-    with get_engine().begin() as connection:
-        other = connection.execute(
-            select(Source.kind).where(Source.name == name, Source.kind != feed_rows.KIND)
-        ).scalar_one_or_none()
-        if other is not None:
-            raise ProblemError(409, f"{name} is already a source of kind {other!r}, not a feed")
-        # Looked up first rather than trusting add_feed's flag: INSERT .. ON CONFLICT DO
-        # NOTHING reports rowcount -1 through psycopg, so "created" reads False there.
-        known = feed_rows.get_feed_by_url(connection=connection, url=name)
-        stored, _ = feed_rows.add_feed(  # credentials in the URL are kept apart
-            connection=connection, url=target, title=feed.title, interval_s=feed.interval_s
+        registered = feed_service.register_feed(
+            engine=engine, url=target, title=feed.title, interval_s=feed.interval_s
         )
-    if known is not None:
+    except feed_service.SourceKindTaken as error:
+        raise ProblemError(409, str(error)) from None
+    except ValueError as error:  # not a usable feed URL
+        raise ProblemError(422, str(error)) from None
+    if not registered.created:
         response.status_code = 200
-    return FeedPublic.model_validate(stored.public())
+    return FeedPublic.model_validate(registered.feed.public())
 
 
 @router.delete(
@@ -81,12 +69,11 @@ def add_feed(feed: FeedCreate, response: Response) -> FeedPublic:
     responses=problem_responses(401, 404, 422),
     summary="Remove a feed",
 )
-def remove_feed(feed_id: FeedId) -> Response:
+def remove_feed(feed_id: FeedId, engine: EngineDep) -> Response:
     """Stop fetching a feed: deleted if nothing refers to it, else kept (disabled, status
     "removed") as the provenance of its articles."""
-    with get_engine().begin() as connection:
-        if feed_rows.remove_feed(connection=connection, feed_id=feed_id) is None:
-            raise ProblemError(404, f"no feed {feed_id}")
+    if feed_service.remove_feed(engine=engine, feed_id=feed_id) is None:
+        raise ProblemError(404, f"no feed {feed_id}")
     return Response(status_code=204)
 
 

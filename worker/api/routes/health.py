@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from worker.api.deps import EngineSourceDep
 from worker.api.models import Health, Readiness
 from worker.api.problems import ProblemError, problem_responses
-from worker.storage.session import get_engine
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["health"])
@@ -32,9 +32,9 @@ async def healthz() -> Health:
     responses=problem_responses(503),
     summary="The database and the broker are reachable",
 )
-async def readyz(request: Request) -> Readiness:
+async def readyz(request: Request, engine: EngineSourceDep) -> Readiness:
     def database() -> None:
-        with get_engine().connect() as connection:
+        with engine().connect() as connection:
             connection.execute(text("SELECT 1"))
 
     def broker() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends
@@ -18,13 +18,14 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from schemas import IngestJobPublic, JobRequest
+from worker.api.deps import EngineDep
 from worker.api.models import JobAccepted, check_feed_url
 from worker.api.problems import ProblemError, problem_responses
 from worker.api.security import require_api_key
 from worker.services import jobs as job_service
+from worker.services.feeds import queue_feed_url
 from worker.settings import Settings, get_settings
-from worker.storage import jobs as job_rows
-from worker.storage.session import get_engine
+from worker.tasks.jobs import send_part
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["jobs"])
@@ -45,10 +46,10 @@ JobId = Annotated[
     status_code=202,
     response_model=JobAccepted,
     dependencies=[Depends(require_api_key)],
-    responses=problem_responses(400, 401, 403, 413, 422, 501, 503),
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
     summary="Queue an ingestion job",
 )
-def create_job(request: JobRequest) -> JobAccepted:
+def create_job(request: JobRequest, engine: EngineDep) -> JobAccepted:
     """Queue seed paths (files or directories on the server), feed URLs and RawArticle
     documents as one job; poll `GET /jobs/{job_id}` for its status and counts. The API only
     queues: Celery workers consuming `NEWS_INGEST_QUEUE` (and one beat, which re-queues lost
@@ -59,8 +60,6 @@ def create_job(request: JobRequest) -> JobAccepted:
     paths = _seed_paths(request.paths, settings)
     roots = [Path(root).resolve() for root in settings.api_seed_roots.split(",") if root.strip()]
     feeds = [_feed_url(url) for url in request.feeds]
-    queue_feed_url = _feed_queuer() if feeds else None
-    engine = get_engine()
     job_id = job_service.create_job(
         engine=engine,
         request={
@@ -90,7 +89,6 @@ def create_job(request: JobRequest) -> JobAccepted:
             documents=[a.model_dump(mode="json", exclude_defaults=True) for a in request.articles],
         )
     for url in feeds:
-        assert queue_feed_url is not None
         queue_feed_url(engine=engine, job_id=job_id, url=url, send_part=send)
     job_service.seal_job(engine=engine, job_id=job_id)
     log.info(
@@ -110,12 +108,11 @@ def create_job(request: JobRequest) -> JobAccepted:
     responses=problem_responses(404, 422),
     summary="A job's status and counts",
 )
-def get_job(job_id: JobId) -> IngestJobPublic:
-    with get_engine().connect() as connection:
-        row = job_rows.get_job(connection=connection, job_id=job_id)
-    if row is None:
+def get_job(job_id: JobId, engine: EngineDep) -> IngestJobPublic:
+    job = job_service.get_job(engine=engine, job_id=job_id)
+    if job is None:
         raise ProblemError(404, f"no job {job_id}")
-    return IngestJobPublic.model_validate(row)
+    return job
 
 
 class _Sender:
@@ -127,8 +124,6 @@ class _Sender:
         self.deferred = 0
 
     def __call__(self, job_id: str, part_no: int, kind: str) -> None:
-        from worker.tasks.jobs import send_part  # noqa: PLC0415 -- the Celery tasks: 0.23 s of API start-up, for a POST only
-
         if not self.broker_down:
             try:
                 send_part(job_id, part_no, kind)
@@ -202,15 +197,3 @@ def _feed_url(url: str) -> str:
         return check_feed_url(url)
     except ValueError as error:
         raise ProblemError(400, f"feed URL {url[:200]!r}: {error}") from None
-
-
-def _feed_queuer() -> Any:
-    try:
-        from worker.services.feeds import queue_feed_url  # noqa: PLC0415 -- 0.48 s of API start-up; a build without it answers 501
-    except ImportError as error:
-        if error.name not in (None, "worker.services.feeds"):
-            raise
-        raise ProblemError(
-            501, "this build cannot fetch feeds (worker.services.feeds is missing)"
-        ) from None
-    return queue_feed_url

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from worker.api.deps import EngineDep
 from worker.api.problems import problem_responses
 from worker.api.routes.articles import ISO_8601, MAX_ID, _utc, decode_cursor, encode_cursor
-from worker.storage import rejects as reject_rows
-from worker.storage.session import get_engine
+from worker.services.rejects import list_rejects as recorded_rejects
 
 router = APIRouter(tags=["rejects"])
 MAX_PAGE = 500
@@ -39,6 +39,7 @@ class RejectPage(BaseModel):
     summary="Rejected inputs, in pages",
 )
 def list_rejects(
+    engine: EngineDep,
     job: Annotated[
         str | None,
         Query(max_length=36, pattern=r"^[0-9A-Fa-f-]+$", description="Only this job's rejects."),
@@ -58,14 +59,13 @@ def list_rejects(
 ) -> RejectPage:
     """Rejected inputs in the order they were recorded, with the reason for each."""
     after_id = decode_cursor(cursor) if cursor else 0
-    with get_engine().connect() as connection:
-        rows = reject_rows.list_rejects(
-            connection=connection,
-            job_id=job.lower() if job else None,
-            since=_utc(since, "since"),
-            after_id=min(after_id, MAX_ID),
-            limit=limit + 1,
-        )
+    rows = recorded_rejects(
+        engine=engine,
+        job_id=job.lower() if job else None,
+        since=_utc(since, "since"),
+        after_id=min(after_id, MAX_ID),
+        limit=limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return RejectPage(

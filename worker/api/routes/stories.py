@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from worker.api.deps import EngineDep
 from worker.api.problems import problem_responses
 from worker.services import search
-from worker.storage.session import get_engine
 
 router = APIRouter(tags=["articles"])
 MAX_PAGE = 500
@@ -34,11 +35,12 @@ class StoryList(BaseModel):
     summary="Stories, largest first",
 )
 def list_stories(
+    engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     min_members: Annotated[
         int, Query(ge=1, le=MAX_MEMBERS, description="Leave out smaller stories.")
     ] = 1,
 ) -> StoryList:
     """Stories with their member count, first title and sources, largest first."""
-    rows = search.list_stories(engine=get_engine(), limit=limit, min_members=min_members)
-    return StoryList(items=[StorySummary(**row) for row in rows])
+    rows = search.list_stories(engine=engine, limit=limit, min_members=min_members)
+    return StoryList(items=[StorySummary(**asdict(row)) for row in rows])

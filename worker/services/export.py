@@ -1,6 +1,7 @@
-"""Exports of what is stored: one record per article, streamed as JSON lines, CSV or Parquet.
+"""Exports of what is stored: one record per article, written as JSON lines, CSV or Parquet.
 
-Reading goes through the one article reader, `worker.services.search`.
+The articles come from the one article reader, `worker.services.search.iter_articles`
+(what `news-ingest articles` and `GET /articles` page through too); this module only writes.
 """
 
 from __future__ import annotations
@@ -8,15 +9,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import IO, Any
-
-from sqlalchemy import Engine
 
 from schemas import ArticlePublic
 from worker.pipeline.metadata import METADATA_COLUMNS
-from worker.services import search
-from worker.services.search import ArticleFilter, list_stories
 
 EXPORT_FIELDS = (
     "id",
@@ -30,29 +26,6 @@ EXPORT_FIELDS = (
     "sightings",
     *METADATA_COLUMNS,
 )
-
-
-def iter_articles(
-    *,
-    engine: Engine,
-    story_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    canonical_only: bool = False,
-    limit: int | None = None,
-    chunk: int = 1000,
-    language: str | None = None,
-) -> Iterator[ArticlePublic]:
-    """Articles in id order, streamed in keyset-paginated chunks (constant memory): the
-    reader of `worker.services.search`, which the API and `articles` use too."""
-    where = ArticleFilter(
-        story_id=story_id,
-        since=since,
-        until=until,
-        canonical_only=canonical_only,
-        language=language,
-    )
-    return search.iter_articles(engine=engine, where=where, limit=limit, chunk=chunk)
 
 
 def article_record(article: ArticlePublic) -> dict[str, Any]:
@@ -156,8 +129,6 @@ def write_parquet(records: Iterator[dict[str, Any]], path: str, *, row_group: in
 __all__ = [
     "EXPORT_FIELDS",
     "article_record",
-    "iter_articles",
-    "list_stories",
     "write_csv",
     "write_jsonl",
     "write_parquet",
