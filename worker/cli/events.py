@@ -131,13 +131,14 @@ def _relay_backlog() -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from worker.cli.common import sqlite_file_missing
+    from worker.storage.migrate import upgrade_embedded
     from worker.storage.session import get_engine
     from worker.storage.stats import outbox_backlog
 
     if sqlite_file_missing():
         return 0
     try:
-        with get_engine().connect() as connection:
+        with upgrade_embedded(get_engine()).connect() as connection:
             waiting, oldest = outbox_backlog(connection=connection)
     except SQLAlchemyError:
         return 0

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestSummary
+from schemas import FINISHED_STATUSES, IngestSummary, JobStatus
 from worker.services.arrivals import Arrival, arrivals_of
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
@@ -179,7 +179,7 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
             job_id=job_id,
             part_no=part_no,
             summary=IngestSummary(received=count, rejected=count),
-            status="failed",
+            status=JobStatus.failed,
             error=reason,
         )
 
@@ -207,7 +207,7 @@ def run_part(
     if claim is None:
         log.warning("unknown job part", job_id=job_id, part_no=part_no)
         return None
-    if claim.status in ("done", "failed"):
+    if claim.status in FINISHED_STATUSES:
         return None
     if claim.payload.get("source"):
         structlog.contextvars.bind_contextvars(source=claim.payload["source"])
@@ -315,7 +315,7 @@ def _give_up(
             job_id=claim.job_id,
             part_no=claim.part_no,
             summary=summary,
-            status="failed",
+            status=JobStatus.failed,
             error=reason,
         )
     log.error("gave up on batch", job_id=claim.job_id, part_no=claim.part_no, reason=reason)
