@@ -9,7 +9,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -31,6 +30,7 @@ from worker.settings import Settings, get_settings
 from worker.storage import articles as article_rows
 from worker.storage import index, jobs
 from worker.storage.models import utcnow
+from worker.storage.outbox import NewEvent
 from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
@@ -64,11 +64,11 @@ class _Prepared:
 class _Decision:
     """What the transaction will write for the batch."""
 
-    new_rows: list[dict[str, object]] = field(default_factory=list)
+    new_rows: list[article_rows.NewArticleRow] = field(default_factory=list)
     bands: dict[int, int] = field(default_factory=dict)
-    sightings: list[dict[str, object]] = field(default_factory=list)
-    rejects: list[dict[str, object]] = field(default_factory=list)
-    events: list[dict[str, object]] = field(default_factory=list)
+    sightings: list[article_rows.SightingRow] = field(default_factory=list)
+    rejects: list[article_rows.RejectRow] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
     story_merges: list[tuple[int, int]] = field(default_factory=list)
     summary: IngestSummary = field(default_factory=IngestSummary)
 
@@ -308,7 +308,7 @@ def _write(connection: Connection, decision: _Decision, candidates: Candidates) 
     article_rows.insert_sightings(
         connection=connection,
         rows=decision.sightings,
-        new_article_ids={cast(int, row["id"]) for row in decision.new_rows},
+        new_article_ids={row["id"] for row in decision.new_rows},
     )
     index.record_paragraphs(
         connection=connection,
@@ -331,7 +331,7 @@ def _event(
     story_id: int,
     duplicate_of: int | None,
     similarity: float | None,
-) -> dict[str, object]:
+) -> NewEvent:
     # An update's key includes the new hash: each distinct text is one event, however often
     # the batch that stored it is replayed.
     key = (
@@ -362,7 +362,7 @@ def _event(
     }
 
 
-def _text_values(item: _Prepared) -> dict[str, object]:
+def _text_values(item: _Prepared) -> article_rows.TextValues:
     return {
         "title": item.article.title,
         "body": item.article.body,

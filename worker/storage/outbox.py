@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
@@ -19,6 +19,15 @@ subscribers = table_of(Subscriber)
 
 # Transaction-level advisory lock held by the relay that is publishing (see `lock_relay`).
 RELAY_LOCK_KEY = 7366003
+
+
+class NewEvent(TypedDict):
+    """An event for the outbox, written in the transaction that stored its article."""
+
+    event_type: str
+    idempotency_key: str
+    payload: dict[str, Any]  # the ArticleEvent as JSON
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
