@@ -307,9 +307,9 @@ def main() -> None:
                 report.update(measure_latency(options, Path(workdir), env, redis))
             report.update(measure_relay(options, redis))
     finally:
-        from worker.storage.session import reset_engines
+        from worker.resources import resources
 
-        reset_engines()
+        resources.close()
         redis.flushdb()
         drop_database(name)
     print(json.dumps(report))

@@ -191,11 +191,12 @@ def end_to_end(pages: list[tuple[str, bytes, str]]) -> dict[str, Any]:
         from worker.logs import configure_logging
         from worker.services import feeds as feed_service
         from worker.storage import feeds as feed_rows
+        from worker.storage.migrate import upgrade_embedded
         from worker.storage.models import Article
         from worker.storage.session import get_engine
 
         configure_logging(level="WARNING")
-        engine = get_engine()
+        engine = upgrade_embedded(get_engine())
         with engine.begin() as connection:
             added, _ = feed_rows.add_feed(connection=connection, url=f"{base}/feed.xml")
         started = time.perf_counter()

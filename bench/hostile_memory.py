@@ -260,9 +260,9 @@ def main() -> None:
         bench_api(url, workdir)
         bench_feed()
     finally:
-        from worker.storage.session import reset_engines
+        from worker.resources import resources
 
-        reset_engines()
+        resources.close()
         drop(name)
 
 

@@ -146,9 +146,9 @@ def main() -> None:
         at_large = probe(sqlalchemy_url, third)
         rss_large = _peak_rss_mib()
     finally:
-        from worker.storage.session import reset_engines
+        from worker.resources import resources
 
-        reset_engines()
+        resources.close()
         drop_database(database)
     print(
         json.dumps(

@@ -6,9 +6,16 @@ Schema files generated from these models into `schemas/json/` (see `schemas.expo
 
 from schemas.articles import ArticlePublic, RawArticle, SightingPublic
 from schemas.events import ArticleEvent
-from schemas.jobs import IngestJobPublic, IngestSummary, JobRequest, JobStatus
+from schemas.jobs import (
+    FINISHED_STATUSES,
+    IngestJobPublic,
+    IngestSummary,
+    JobRequest,
+    JobStatus,
+)
 
 __all__ = [
+    "FINISHED_STATUSES",
     "ArticleEvent",
     "ArticlePublic",
     "IngestJobPublic",

@@ -10,11 +10,17 @@ from pydantic import BaseModel, Field
 from schemas.articles import RawArticle
 
 
+# Where a job, or one of its parts, is: the same four for both, stored as the value. (A
+# comment, not a docstring: the docstring would become the JSON Schema's description.)
 class JobStatus(StrEnum):
     queued = "queued"
     running = "running"
     done = "done"
     failed = "failed"
+
+
+# A job or part in one of these has no more work coming.
+FINISHED_STATUSES = (JobStatus.done, JobStatus.failed)
 
 
 class IngestSummary(BaseModel):

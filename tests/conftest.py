@@ -57,9 +57,9 @@ def pg_url() -> Iterator[str]:
     upgrade(engine)
     engine.dispose()
     yield url
-    from worker.storage.session import reset_engines
+    from worker.resources import resources
 
-    reset_engines()
+    resources.close()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -91,16 +91,17 @@ def postgres_db(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """DATABASE_URL pointing at a new SQLite file (migrated on first use)."""
+    """DATABASE_URL pointing at a new, migrated SQLite file."""
     from worker.settings import get_settings
-    from worker.storage.session import reset_engines
+    from worker.storage.migrate import upgrade_embedded
+    from worker.storage.session import get_engine
 
     url = f"sqlite:///{tmp_path / 'news.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
+    upgrade_embedded(get_engine(url))  # as every entry point on SQLite does
     yield url
     get_settings.cache_clear()
-    reset_engines()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -158,25 +159,17 @@ def seed_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_statement_timeout_left_behind() -> Iterator[None]:
-    """An API app made in a test sets its statement timeout for the whole process
-    (`session.use_statement_timeout`); no later test inherits it."""
-    yield
-    from worker.storage.session import use_statement_timeout
-
-    use_statement_timeout(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_host_gates() -> Iterator[None]:
-    """Every test meets 127.0.0.1 as a host nobody asked yet: the per-host politeness state
-    (cached gates, their Redis keys) of earlier tests would otherwise hold its requests."""
+def _fresh_resources() -> Iterator[None]:
+    """Every test starts a fresh process as far as resources go: the registry (engines, the
+    API's statement timeout, HTTP clients, host gates) is closed after it, and 127.0.0.1 is
+    a host nobody asked yet (the gates' Redis keys of earlier tests would hold its
+    requests)."""
     yield
     import redis
 
-    from worker.services.politeness import reset_gates
+    from worker.resources import resources
 
-    reset_gates()
+    resources.close()
     client = redis.Redis.from_url(TEST_REDIS_URL)
     try:
         keys = list(client.scan_iter("news-ingest:host:*", count=1000))

@@ -17,13 +17,14 @@ from sqlalchemy.exc import OperationalError
 
 from tests.factories import distinct_article
 from tests.polling import wait_for
+from worker.resources import resources
 from worker.services import jobs as job_service
 from worker.services import parts as part_service
 from worker.settings import get_settings
 from worker.storage.index import DEDUP_LOCK_KEY
 from worker.storage.migrate import upgrade_when_ready
 from worker.storage.models import IngestJob
-from worker.storage.session import get_engine, reset_engines, use_statement_timeout
+from worker.storage.session import ENGINES, get_engine, use_statement_timeout
 from worker.tasks import TRANSIENT_FAULTS
 
 
@@ -37,10 +38,10 @@ def timeouts(postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pyte
     monkeypatch.setenv("NEWS_INGEST_DB_LOCK_TIMEOUT_S", "0.5")
     monkeypatch.setenv("NEWS_INGEST_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", "300")
     get_settings.cache_clear()
-    reset_engines()
+    resources.close(ENGINES)
     yield monkeypatch
     get_settings.cache_clear()
-    reset_engines()
+    resources.close(ENGINES)
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ class TestStuckDedupLockHolder:
         timeouts.setenv("NEWS_INGEST_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", "0.5")
         timeouts.setenv("NEWS_INGEST_DB_LOCK_TIMEOUT_S", "30")
         get_settings.cache_clear()
-        reset_engines()
+        resources.close(ENGINES)
         engine = get_engine()
         job_id, part_no = _articles_job(engine, 4)
         with engine.connect() as frozen:

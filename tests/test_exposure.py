@@ -285,16 +285,6 @@ class TestNoOracles:
 
 
 class TestFeedErrorKinds:
-    @pytest.fixture(autouse=True)
-    def _fresh_clients(self) -> Iterator[None]:
-        from worker.services import feeds as feed_service
-        from worker.services.politeness import reset_gates
-
-        reset_gates()
-        yield
-        reset_gates()
-        feed_service.close_clients()
-
     def _fetch(self, database_url: str, url: str, settings: Settings) -> tuple[int, str | None]:
         from worker.services import feeds as feed_service
         from worker.storage import feeds as feed_rows

@@ -818,9 +818,10 @@ class TestWorkerLoss:
 
 class TestForkSafety:
     def test_a_forked_child_opens_its_own_connections(self, postgres_db: str) -> None:
-        """After dispose_after_fork (run by worker_process_init) a prefork child never
+        """After the registry's after_fork (run by worker_process_init) a prefork child never
         reuses a connection pooled by its parent, and the parent's connection still works."""
-        from worker.storage.session import dispose_after_fork, get_engine
+        from worker.resources import resources
+        from worker.storage.session import get_engine
 
         engine = get_engine(postgres_db)
         backend = text("SELECT pg_backend_pid()")
@@ -830,7 +831,7 @@ class TestForkSafety:
         if child == 0:  # the child: report through the exit code only
             code = 1
             try:
-                dispose_after_fork()
+                resources.after_fork()
                 with engine.connect() as connection:
                     code = 0 if connection.execute(backend).scalar_one() != parent_backend else 2
             finally:

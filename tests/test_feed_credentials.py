@@ -24,7 +24,6 @@ from tests.conftest import PG_ADMIN_URL
 from worker.cli import app as cli
 from worker.services import feeds as feed_service
 from worker.services import webhooks
-from worker.services.politeness import reset_gates
 from worker.storage import feeds as feed_rows
 from worker.storage.articles import pack_raw, unpack_raw
 from worker.storage.migrate import upgrade
@@ -77,11 +76,9 @@ class _BasicAuthFeed:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clients(redis_client: Any) -> Iterator[None]:
-    reset_gates()
-    yield
-    reset_gates()
-    feed_service.close_clients()
+def _flushed_redis(redis_client: Any) -> None:
+    """A flushed Redis for the host limits (clients and gates: the registry is closed after
+    every test)."""
 
 
 def _with_credentials(url: str) -> str:

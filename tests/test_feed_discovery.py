@@ -21,7 +21,7 @@ from tests.feeds_fixtures import local_settings
 from worker.cli import app as cli
 from worker.errors import FetchError
 from worker.services import discovery
-from worker.services.politeness import host_gate, reset_gates
+from worker.services.politeness import host_gate
 from worker.settings import get_settings
 from worker.sources.discover import alternate_links
 from worker.sources.fetch import new_client
@@ -63,12 +63,11 @@ def page(head: str) -> bytes:
 
 @pytest.fixture(autouse=True)
 def _fresh_gates(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A flushed Redis for the host limits, no request spacing, fresh gates."""
+    """A flushed Redis for the host limits and no request spacing (fresh gates: the
+    registry is closed after every test)."""
     monkeypatch.setenv("NEWS_INGEST_PER_HOST_RATE_PER_MINUTE", "600000")
     get_settings.cache_clear()
-    reset_gates()
     yield
-    reset_gates()
     get_settings.cache_clear()
 
 

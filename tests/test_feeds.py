@@ -29,8 +29,9 @@ from tests.feed_corpus import CorpusFile, load_corpus
 from tests.feeds_fixtures import local_settings
 from tests.polling import wait_for
 from worker.cli import app as cli
+from worker.resources import resources
 from worker.services import feeds as feed_service
-from worker.services.politeness import RedisHostGate, reset_gates
+from worker.services.politeness import GATES, RedisHostGate
 from worker.settings import get_settings
 from worker.sources.opml import parse_opml
 from worker.sources.schedule import adaptive_interval, backoff_delay, effective_interval
@@ -50,14 +51,11 @@ RSS = "application/rss+xml; charset=utf-8"
 
 @pytest.fixture(autouse=True)
 def _feed_environment(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A flushed Redis for the host limits, no request spacing unless a test asks for it,
-    and fresh pooled clients and gates around every test."""
+    """A flushed Redis for the host limits and no request spacing unless a test asks for it
+    (pooled clients and gates are fresh: the registry is closed after every test)."""
     monkeypatch.setenv("NEWS_INGEST_PER_HOST_RATE_PER_MINUTE", "600000")
     get_settings.cache_clear()
-    reset_gates()
     yield
-    reset_gates()
-    feed_service.close_clients()
     get_settings.cache_clear()
 
 
@@ -760,7 +758,7 @@ class TestFailures:
         limited = add_feed(engine, feed_server.url_for("/limited.xml"))
         other = add_feed(engine, feed_server.url_for("/other.xml"))
         assert fetch(engine, limited.id).outcome == "failed"
-        reset_gates()  # a new CLI process: nothing remembered in memory
+        resources.close(GATES)  # a new CLI process: nothing remembered in memory
         outcome = last_json(invoke("feeds", "fetch", "--all", "--json"))
         assert {row["id"]: row["outcome"] for row in outcome["feeds"]} == {
             limited.id: "skipped",

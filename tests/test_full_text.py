@@ -35,7 +35,7 @@ from worker.services import export, full_text, search
 from worker.services import feeds as feed_service
 from worker.services import jobs as job_service
 from worker.services import parts as part_service
-from worker.services.politeness import LocalHostGate, reset_gates
+from worker.services.politeness import LocalHostGate
 from worker.settings import Settings, get_settings
 from worker.sources.feed_parser import parse_feed
 from worker.sources.fetch import new_client
@@ -174,17 +174,12 @@ def raw_entry(url: str, body: str = "A teaser of the story …") -> RawArticle:
 
 @pytest.fixture(autouse=True)
 def _environment(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Redis flushed, no request spacing unless a test asks, full text in auto mode, and
-    fresh clients, gates and robots.txt caches around every test."""
+    """Redis flushed, no request spacing unless a test asks, full text in auto mode (fresh
+    clients, gates and robots.txt caches: the registry is closed after every test)."""
     monkeypatch.setenv("NEWS_INGEST_PER_HOST_RATE_PER_MINUTE", "600000")
     monkeypatch.setenv("NEWS_INGEST_FULL_TEXT", "auto")
     get_settings.cache_clear()
-    reset_gates()
-    full_text.close_readers()
     yield
-    full_text.close_readers()
-    feed_service.close_clients()
-    reset_gates()
     get_settings.cache_clear()
 
 

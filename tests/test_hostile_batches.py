@@ -24,6 +24,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
+from schemas import JobStatus
 from tests.apiserver import running_api
 from tests.factories import STORY, distinct_article
 from tests.faults import RedisServer, WorkerProcess, free_port
@@ -43,7 +44,7 @@ from tests.test_faults import (
 )
 from worker.services import jobs as job_service
 from worker.services import parts as part_service
-from worker.services.arrivals import parse_document, storable_text
+from worker.services.arrivals import arrivals_of, parse_document, storable_text
 from worker.settings import Settings, get_settings
 from worker.sources.bounds import json_shape, xml_depth
 from worker.storage.models import Article, FeedEntryReject, Reject
@@ -102,6 +103,22 @@ def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
 # --------------------------------------------------------------------------------------
 # Field limits and unstorable characters, before the database
 # --------------------------------------------------------------------------------------
+
+
+class TestPartsStoredBefore0005:
+    def test_an_input_refused_in_band_is_rejected_with_its_reason(self) -> None:
+        """An unfinished part stored before migration 0005, whose refused input stands as
+        `{"__rejected__": reason, "payload": ...}`, rejects it with that reason; a producer's
+        document is never read that way."""
+        from worker.storage.jobs import PartClaim
+
+        legacy = {"__rejected__": "batch too large", "payload": "article 0"}
+        claim = PartClaim("job", 0, "articles", {"articles": [legacy]}, 1, JobStatus.running)
+        (arrival,) = arrivals_of(claim, get_settings())
+        assert arrival.rejected is not None and arrival.raw is None
+        assert (arrival.rejected.reason, arrival.rejected.raw) == ("batch too large", b"article 0")
+        refused = parse_document(legacy, get_settings()).rejected
+        assert refused is not None and refused.reason.startswith("invalid RawArticle")
 
 
 class TestStorableText:

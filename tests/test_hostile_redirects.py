@@ -17,9 +17,7 @@ from typer.testing import CliRunner
 from tests.cli_processes import store_articles
 from tests.factories import distinct_article
 from worker.cli import app as cli
-from worker.services import feeds as feed_service
 from worker.services import webhooks
-from worker.services.politeness import reset_gates
 from worker.settings import get_settings
 from worker.storage import feeds as feed_rows
 
@@ -35,10 +33,7 @@ BAD_LOCATIONS = [
 def _feed_environment(redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("NEWS_INGEST_PER_HOST_RATE_PER_MINUTE", "600000")
     get_settings.cache_clear()
-    reset_gates()
     yield
-    reset_gates()
-    feed_service.close_clients()
     get_settings.cache_clear()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from celery import Celery
 from celery.schedules import schedule
 
-from worker.broker import guard_redis_envelopes
 from worker.settings import get_settings
 
 # The longest thing a message may wait for once a worker holds it: a batch (hard limit
@@ -21,7 +20,6 @@ VISIBILITY_TIMEOUT_S = 1200
 
 
 def create_app() -> Celery:
-    guard_redis_envelopes()  # a non-envelope queue item must not stop the worker
     settings = get_settings()
     app = Celery(
         "news-ingest",

@@ -20,8 +20,10 @@ from worker.api.problems import install_problem_handlers, problem_response
 from worker.api.routes import articles, feeds, health, jobs, rejects, stories
 from worker.api.security import ApiKeyGuard, HostAllowList
 from worker.app import app as celery_app
+from worker.resources import resources
 from worker.settings import get_settings
-from worker.storage.session import use_statement_timeout
+from worker.storage.migrate import upgrade_embedded
+from worker.storage.session import get_engine, use_statement_timeout
 
 API_VERSION = "1"
 
@@ -29,6 +31,7 @@ API_VERSION = "1"
 def create_app() -> FastAPI:
     settings = get_settings()
     use_statement_timeout(settings.api_statement_timeout_s)  # no read holds a connection for ever
+    upgrade_embedded(get_engine())  # `serve` on a fresh SQLite file just works
     broker = redis.Redis.from_url(
         settings.broker_url, socket_timeout=2.0, socket_connect_timeout=2.0
     )
@@ -37,6 +40,7 @@ def create_app() -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         broker.close()
+        resources.close()  # this server process's engines and clients
 
     app = FastAPI(
         title="news-ingest",

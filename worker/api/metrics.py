@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from schemas import JobStatus
 from worker.services.stats import StoreHealth, store_health
 from worker.settings import get_settings
 
@@ -148,8 +149,8 @@ def _database_metrics(health: StoreHealth) -> list[Metric]:
     received.add_metric([], totals.received)
 
     jobs = GaugeMetricFamily("news_ingest_jobs", "Ingestion jobs by status.", labels=["status"])
-    for status in ("queued", "running", "done", "failed"):
-        jobs.add_metric([status], health.jobs_by_status.get(status, 0))
+    for job_status in JobStatus:
+        jobs.add_metric([job_status], health.jobs_by_status.get(job_status, 0))
     oldest_age = GaugeMetricFamily(
         "news_ingest_oldest_unfinished_job_age_seconds",
         "Age of the oldest queued or running job; 0 when every job is finished.",

@@ -97,8 +97,13 @@ def main() -> None:
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
 
+    from worker.resources import resources
+
     try:
-        app(standalone_mode=True)
+        try:
+            app(standalone_mode=True)
+        finally:
+            resources.close()  # the engines, HTTP clients and gates the command made
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except DBAPIError as error:

@@ -170,13 +170,13 @@ def database_engine(*, read_only: bool = False) -> Engine:
     from sqlalchemy.exc import SQLAlchemyError
 
     from worker.settings import get_settings
-    from worker.storage.migrate import is_current
+    from worker.storage.migrate import is_current, upgrade_embedded
     from worker.storage.session import get_engine
 
     url = get_settings().database_url
     _check_database_url(url, read_only=read_only)
     try:
-        engine = get_engine()
+        engine = upgrade_embedded(get_engine())
         if not is_current(engine):
             fail("the database schema is not up to date: run `news-ingest db upgrade`")
     except SQLAlchemyError as error:

@@ -132,12 +132,13 @@ def _relay_backlog() -> int:
 
     from worker.cli.common import sqlite_file_missing
     from worker.services.stats import outbox_backlog
+    from worker.storage.migrate import upgrade_embedded
     from worker.storage.session import get_engine
 
     if sqlite_file_missing():
         return 0
     try:
-        backlog = outbox_backlog(engine=get_engine())
+        backlog = outbox_backlog(engine=upgrade_embedded(get_engine()))
     except SQLAlchemyError:
         return 0
     waiting, oldest = backlog.waiting, backlog.oldest

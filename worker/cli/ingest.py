@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from schemas import IngestJobPublic, IngestSummary
+from schemas import FINISHED_STATUSES, IngestJobPublic, IngestSummary, JobStatus
 from worker.cli.common import (
     console,
     database_engine,
@@ -255,7 +255,7 @@ def enqueue(
         json_output,
     )
     _report_job(engine, job_id, job.rejected)
-    if job.status == "failed" or found.unreadable:
+    if job.status == JobStatus.failed or found.unreadable:
         raise typer.Exit(1)
 
 
@@ -332,10 +332,10 @@ def _wait_for(engine: Engine, job_id: str, *, queue: str, timeout: float | None)
                 assert job is not None
                 advance(job.received - seen)
                 seen = job.received
-                if job.status in ("done", "failed"):
+                if job.status in FINISHED_STATUSES:
                     return job
                 waited = time.monotonic() - started
-                if not noticed and job.status == "queued" and waited >= NO_WORKER_NOTICE_S:
+                if not noticed and job.status == JobStatus.queued and waited >= NO_WORKER_NOTICE_S:
                     noticed = True
                     warn(
                         f"no worker has taken job {job_id} after {NO_WORKER_NOTICE_S:g} s: "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from schemas import RawArticle
 
 __all__ = [
     "METADATA_COLUMNS",
+    "ArticleMetadata",
     "article_metadata",
     "language_tag",
     "metadata_columns",
@@ -89,7 +90,19 @@ def _http_url(value: object) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def article_metadata(extra: dict[str, Any]) -> dict[str, Any]:
+class ArticleMetadata(TypedDict):
+    """The metadata columns of an article row, as `article_metadata` reads them."""
+
+    summary: str | None
+    body_source: str | None
+    full_text_error: str | None
+    language: str | None
+    authors: list[str] | None
+    tags: list[str] | None
+    image_url: str | None
+
+
+def article_metadata(extra: dict[str, Any]) -> ArticleMetadata:
     """The metadata columns from a RawArticle's `extra`: every column present, None where
     the article says nothing (or something unusable)."""
     source = extra.get("body_source")
@@ -106,7 +119,7 @@ def article_metadata(extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def metadata_columns(raw: RawArticle | None) -> dict[str, Any]:
+def metadata_columns(raw: RawArticle | None) -> ArticleMetadata:
     """`article_metadata` of an arrival's RawArticle (all None without one)."""
     return article_metadata(raw.extra if raw is not None else {})
 

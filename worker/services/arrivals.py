@@ -63,7 +63,10 @@ def arrivals_of(claim: PartClaim, settings: Settings) -> list[Arrival]:
         root = claim.payload.get("root")
         return [read_seed(path, source, settings, root=root) for path in claim.payload["paths"]]
     if claim.kind == "articles":
-        return [parse_document(document, settings) for document in claim.payload["articles"]]
+        return [
+            _refused_before_0005(document) or parse_document(document, settings)
+            for document in claim.payload["articles"]
+        ]
     raise ValueError(f"unknown part kind {claim.kind!r}")
 
 
@@ -95,15 +98,7 @@ def read_seed(path: str, source: str, settings: Settings, *, root: str | None = 
 
 
 def parse_document(document: Any, settings: Settings) -> Arrival:
-    """A producer's RawArticle document, validated; or why it is not one (the reason an
-    over-size or non-list message was refused stands in for its documents)."""
-    if isinstance(document, dict) and "__rejected__" in document:
-        return Arrival(
-            raw=None,
-            rejected=RejectedInput(
-                document["__rejected__"], raw=str(document.get("payload", "")).encode()
-            ),
-        )
+    """A producer's RawArticle document, validated; or why it is not one."""
     entry = feed_entry_key(document)
     try:
         raw = storable(RawArticle.model_validate(_without_surrogates(document)), settings)
@@ -122,6 +117,17 @@ def parse_document(document: Any, settings: Settings) -> Arrival:
     return Arrival(
         raw=raw, location=location, source=raw.source, source_kind=kind, feed_entry=entry
     )
+
+
+def _refused_before_0005(document: Any) -> Arrival | None:
+    """A part stored before migration 0005 carried each input of a refused message as
+    `{"__rejected__": reason, "payload": ...}`; such a part, still unfinished after an
+    upgrade, rejects it with that reason. Nothing writes the form any more: a refused
+    message is one failed part with one reject (`services.jobs.accept_message`)."""
+    if not (isinstance(document, dict) and isinstance(document.get("__rejected__"), str)):
+        return None
+    payload = str(document.get("payload", "")).encode()
+    return Arrival(raw=None, rejected=RejectedInput(document["__rejected__"], raw=payload))
 
 
 def _without_surrogates(document: Any) -> Any:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestSummary
+from schemas import FINISHED_STATUSES, IngestSummary, JobStatus
 from worker.services.arrivals import Arrival, arrivals_of
 from worker.services.isolation import store_part
 from worker.settings import Settings, get_settings
@@ -52,7 +52,7 @@ def run_claimed_articles_part(
     """The body of `run_articles_part` for a part already claimed (so `services.parts` can
     hand "seeds" and "articles" parts here)."""
     settings = settings or get_settings()
-    if claim.status in ("done", "failed"):
+    if claim.status in FINISHED_STATUSES:
         return None
     if claim.payload.get("source"):
         structlog.contextvars.bind_contextvars(source=claim.payload["source"])
@@ -113,7 +113,7 @@ def _give_up(
             job_id=claim.job_id,
             part_no=claim.part_no,
             summary=summary,
-            status="failed",
+            status=JobStatus.failed,
             error=reason,
         )
     log.error("gave up on batch", job_id=claim.job_id, part_no=claim.part_no, reason=reason)

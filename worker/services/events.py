@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker import heartbeat
+from worker.resources import Kind, resources
 from worker.settings import Settings, get_settings
 from worker.storage import outbox
 from worker.storage.models import utcnow
@@ -49,24 +50,23 @@ log = structlog.get_logger(__name__)
 
 EVENTS_STREAM = "news-ingest:events"
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
+# Kept across a fork: redis-py's pool notices one and reconnects in the child.
+REDIS_CLIENTS: Kind[redis.Redis] = Kind(
+    "event stream redis", close=redis.Redis.close, after_fork=lambda _: None
+)
 
 
 def redis_client(settings: Settings | None = None) -> redis.Redis:
     """The event stream's Redis (NEWS_INGEST_EVENTS_REDIS_URL, else NEWS_INGEST_REDIS_URL, else
-    the broker's), one client per process.
-
-    redis-py's pool notices a fork and reconnects, so a prefork child may use it too.
-    """
+    the broker's), one client per process."""
     url = (settings or get_settings()).stream_redis_url
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = _clients[url] = redis.Redis.from_url(
-                url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
-            )
-    return client
+    return resources.get(
+        REDIS_CLIENTS,
+        url,
+        lambda: redis.Redis.from_url(
+            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------

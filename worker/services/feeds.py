@@ -13,7 +13,6 @@ entries hidden behind a saved validator.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -29,11 +28,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from schemas import IngestSummary, RawArticle
+from schemas import FINISHED_STATUSES, IngestSummary, JobStatus, RawArticle
 from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch, observe_feed_gap
 from worker.pipeline.identity import content_hash
 from worker.pipeline.normalize import canonical_url, normalize_as_configured
+from worker.resources import Kind, resources
 from worker.services import full_text
 from worker.services import jobs as job_service
 from worker.services.arrivals import entry_key, storable_text
@@ -297,7 +297,7 @@ def queue_feed_url(*, engine: Engine, job_id: str, url: str, send_part: SendPart
                 job_id=job_id,
                 part_no=part_no,
                 summary=IngestSummary(),
-                status="failed",
+                status=JobStatus.failed,
                 error=str(error),
             )
             return part_no
@@ -323,7 +323,7 @@ def run_feed_part(
     settings = settings or get_settings()
     with engine.begin() as connection:
         part = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
-    if part is None or part.status in ("done", "failed"):
+    if part is None or part.status in FINISHED_STATUSES:
         return None
     return run_claimed_feed_part(engine=engine, part=part, settings=settings, send_pages=send_pages)
 
@@ -340,7 +340,7 @@ def run_claimed_feed_part(
     settings = settings or get_settings()
     if part.attempts > settings.max_task_deliveries:
         return _finish_feed_part(
-            engine, part, IngestSummary(), status="failed",
+            engine, part, IngestSummary(), status=JobStatus.failed,
             error=f"feed part gave up after {part.attempts - 1} deliveries "
                   f"(NEWS_INGEST_MAX_TASK_DELIVERIES={settings.max_task_deliveries})",
         )  # fmt: skip
@@ -349,7 +349,7 @@ def run_claimed_feed_part(
             engine,
             part,
             IngestSummary(),
-            status="failed",
+            status=JobStatus.failed,
             error=f"not a feed URL: {part.payload.get('url')!r}",
         )
     feed_id = int(part.payload["feed_id"])
@@ -371,7 +371,7 @@ def run_claimed_feed_part(
             require_shared_limits=True,
             send_pages=send_pages,
         )
-    status = "done" if result.error is None else "failed"
+    status = JobStatus.done if result.error is None else JobStatus.failed
     return _finish_feed_part(
         engine,
         part,
@@ -945,7 +945,7 @@ def _release_quietly(engine: Engine, claim: FeedClaim) -> None:
 
 
 def _finish_feed_part(
-    engine: Engine, part: job_rows.PartClaim, summary: IngestSummary, *, status: str,
+    engine: Engine, part: job_rows.PartClaim, summary: IngestSummary, *, status: JobStatus,
     error: str | None, counted: bool = True,
 ) -> IngestSummary | None:  # fmt: skip
     """Mark the feed part finished. Its entries were counted by their own article parts,
@@ -978,31 +978,18 @@ def _load_retry_afters(engine: Engine, gate: HostGate) -> None:
             gate.set_retry_after(host, (feed.retry_after_until - now).total_seconds())
 
 
-_clients: dict[tuple[object, ...], FeedClient] = {}
-_clients_lock = threading.Lock()
+# A forked child makes its own (the sockets are the parent's).
+FEED_CLIENTS: Kind[FeedClient] = Kind("feed client", close=FeedClient.close)
 
 
 def _client(settings: Settings) -> FeedClient:
-    """One pooled client per process and configuration (never shared across a fork)."""
+    """One pooled client per process and configuration."""
     key = (
-        os.getpid(),
         settings.allow_private_networks,
         settings.fetch_connect_timeout,
         settings.fetch_total_timeout,
     )
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = new_client(settings, max_connections=50)
-        return client
-
-
-def close_clients() -> None:
-    """Close the pooled HTTP clients (tests, and a worker process shutting down)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
+    return resources.get(FEED_CLIENTS, key, lambda: new_client(settings, max_connections=50))
 
 
 def summarize(results: Iterable[FeedFetch]) -> dict[str, int]:

@@ -17,7 +17,6 @@ wanted), and `language` (entry, channel, page, else detected).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -31,11 +30,12 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from schemas import IngestSummary, RawArticle
+from schemas import FINISHED_STATUSES, IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput
 from worker.pipeline.language import detect_language
 from worker.pipeline.metadata import language_tag
 from worker.pipeline.normalize import canonical_url, normalize_as_configured
+from worker.resources import Kind, resources
 from worker.services.batches import run_articles_part
 from worker.services.jobs import SendPart
 from worker.services.politeness import HostGate, host_gate
@@ -49,11 +49,11 @@ from worker.storage.models import utcnow
 
 __all__ = [
     "DESCRIPTION_ONLY_MAX_CHARS",
+    "READERS",
     "TEASER_MAX_CHARS",
     "PageReader",
     "PageRefused",
     "add_full_text_parts",
-    "close_readers",
     "complete_entries",
     "drop_unchanged_teasers",
     "feed_text",
@@ -217,35 +217,25 @@ class PageReader:
             raise FetchError("host_busy", str(refused)) from refused
 
 
-_readers: dict[tuple[object, ...], PageReader] = {}
-_readers_lock = threading.Lock()
+# A forked child makes its own (its client's sockets are the parent's).
+READERS: Kind[PageReader] = Kind("page reader", close=PageReader.close)
 
 
 def page_reader(settings: Settings, *, require_shared: bool) -> PageReader:
-    """The process's reader for these settings (never shared across a fork)."""
+    """The process's reader for these settings."""
     key = (
-        os.getpid(),
         require_shared,
         settings.allow_private_networks,
         settings.fetch_total_timeout,
         settings.fetch_connect_timeout,
         settings.shared_redis_url,
     )
-    with _readers_lock:
-        reader = _readers.get(key)
-        if reader is None:
-            gate = host_gate(settings, require_shared=require_shared)
-            client = new_client(settings, max_connections=50)
-            reader = _readers[key] = PageReader(settings, gate=gate, client=client)
-        return reader
 
+    def make() -> PageReader:
+        gate = host_gate(settings, require_shared=require_shared)
+        return PageReader(settings, gate=gate, client=new_client(settings, max_connections=50))
 
-def close_readers() -> None:
-    """Close the readers' clients and forget their robots.txt (tests, shutdown)."""
-    with _readers_lock:
-        for reader in _readers.values():
-            reader.close()
-        _readers.clear()
+    return resources.get(READERS, key, make)
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,7 +444,7 @@ def run_full_text_part(
     settings = settings or get_settings()
     with engine.begin() as connection:
         claim = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
-    if claim is None or claim.status in ("done", "failed"):
+    if claim is None or claim.status in FINISHED_STATUSES:
         return None
     return run_claimed_full_text_part(
         engine=engine, part=claim, settings=settings, time_limit_s=time_limit_s,

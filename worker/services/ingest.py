@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, cast
+from typing import Literal
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -27,8 +27,8 @@ from worker.settings import Settings, get_settings
 from worker.storage import articles as article_rows
 from worker.storage import index, jobs
 from worker.storage.models import utcnow
-from worker.storage.outbox import article_event_row
-from worker.storage.rejects import reject_row
+from worker.storage.outbox import NewEvent, article_event_row
+from worker.storage.rejects import NewReject, reject_row
 from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
@@ -62,11 +62,11 @@ class _Prepared:
 class _Decision:
     """What the transaction will write for the batch."""
 
-    new_rows: list[dict[str, object]] = field(default_factory=list)
+    new_rows: list[article_rows.NewArticleRow] = field(default_factory=list)
     bands: dict[int, int] = field(default_factory=dict)
-    sightings: list[dict[str, object]] = field(default_factory=list)
-    rejects: list[dict[str, object]] = field(default_factory=list)
-    events: list[dict[str, object]] = field(default_factory=list)
+    sightings: list[article_rows.SightingRow] = field(default_factory=list)
+    rejects: list[NewReject] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
     story_merges: list[tuple[int, int]] = field(default_factory=list)
     summary: IngestSummary = field(default_factory=IngestSummary)
 
@@ -274,7 +274,7 @@ def _write(connection: Connection, decision: _Decision, candidates: Candidates) 
     article_rows.insert_sightings(
         connection=connection,
         rows=decision.sightings,
-        new_article_ids={cast(int, row["id"]) for row in decision.new_rows},
+        new_article_ids={row["id"] for row in decision.new_rows},
     )
     index.record_paragraphs(
         connection=connection,
@@ -297,7 +297,7 @@ def _event(
     story_id: int,
     duplicate_of: int | None,
     similarity: float | None,
-) -> dict[str, object]:
+) -> NewEvent:
     return article_event_row(
         event_type, article=item.article, raw=item.arrival.raw, source=item.arrival.source,
         content_hash=item.content_hash, article_id=article_id, story_id=story_id,
@@ -305,7 +305,7 @@ def _event(
     )  # fmt: skip
 
 
-def _text_values(item: _Prepared) -> dict[str, object]:
+def _text_values(item: _Prepared) -> article_rows.TextValues:
     return article_rows.text_columns(
         article=item.article, raw=item.arrival.raw, content_hash=item.content_hash,
         sketch=item.text.sketch, packed_raw=item.raw_bytes(),

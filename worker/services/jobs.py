@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestJobPublic, IngestSummary
+from schemas import IngestJobPublic, IngestSummary, JobStatus
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
@@ -172,7 +172,7 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
             job_id=job_id,
             part_no=part_no,
             summary=IngestSummary(received=count, rejected=count),
-            status="failed",
+            status=JobStatus.failed,
             error=reason,
         )
 

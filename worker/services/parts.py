@@ -11,7 +11,7 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestSummary
+from schemas import FINISHED_STATUSES, IngestSummary
 from worker.services import batches, feeds, full_text
 from worker.settings import Settings, get_settings
 from worker.storage import jobs
@@ -37,7 +37,7 @@ def run_part(
     if claim is None:
         log.warning("unknown job part", job_id=job_id, part_no=part_no)
         return None
-    if claim.status in ("done", "failed"):
+    if claim.status in FINISHED_STATUSES:
         return None
     if claim.payload.get("source"):
         structlog.contextvars.bind_contextvars(source=claim.payload["source"])

@@ -15,7 +15,6 @@ in-process gate applies the same rules to this process only.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -27,9 +26,10 @@ from typing import Protocol
 import redis
 import structlog
 
+from worker.resources import Kind, resources
 from worker.settings import Settings
 
-__all__ = ["HostGate", "HostTurn", "LocalHostGate", "RedisHostGate", "host_gate"]
+__all__ = ["GATES", "HostGate", "HostTurn", "LocalHostGate", "RedisHostGate", "host_gate"]
 
 log = structlog.get_logger(__name__)
 
@@ -242,54 +242,52 @@ class LocalHostGate(_GateBase):
             return max(0.0, self._retry_until.get(host, 0.0) - time.monotonic())
 
 
-_gates: dict[tuple[object, ...], HostGate] = {}
-_gates_lock = threading.Lock()
+def _close_gate(gate: HostGate) -> None:
+    if isinstance(gate, RedisHostGate):
+        gate.client.close()
+
+
+# A forked child makes its own: a local gate's in-flight counts are its parent's.
+GATES: Kind[HostGate] = Kind("host gate", close=_close_gate)
 
 
 def host_gate(settings: Settings, *, require_shared: bool) -> HostGate:
     """The gate for this process: Redis-backed when Redis answers. Workers pass
     `require_shared=True` and get the Redis error (a transient fault, retried) when it
-    does not; the CLI falls back to an in-process gate, with a warning."""
+    does not; the CLI falls back to an in-process gate, with a warning. One gate per
+    process and limits, so every fetch of the process shares its per-host state."""
     key = (
-        os.getpid(),
         settings.shared_redis_url,
         settings.per_host_concurrency,
         settings.per_host_rate_per_minute,
         settings.fetch_total_timeout,
     )
-    with _gates_lock:
-        cached = _gates.get(key)
-        if cached is not None and (cached.shared or not require_shared):
-            return cached
-        gate: HostGate
-        client = redis.Redis.from_url(
-            settings.shared_redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=30,
+    return resources.get(
+        GATES,
+        key,
+        lambda: _new_gate(settings, require_shared=require_shared),
+        # A worker never settles for the in-process gate a CLI fallback left: Redis again.
+        keep=lambda gate: gate.shared or not require_shared,
+    )
+
+
+def _new_gate(settings: Settings, *, require_shared: bool) -> HostGate:
+    client = redis.Redis.from_url(
+        settings.shared_redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        if require_shared:
+            raise
+        log.warning(
+            "Redis unreachable: per-host limits apply to this process only",
+            redis=settings.shared_redis_url,
+            error=str(error),
         )
-        try:
-            client.ping()
-        except redis.RedisError as error:
-            client.close()
-            if require_shared:
-                raise
-            log.warning(
-                "Redis unreachable: per-host limits apply to this process only",
-                redis=settings.shared_redis_url,
-                error=str(error),
-            )
-            gate = LocalHostGate(settings)
-        else:
-            gate = RedisHostGate(settings, client)
-        _gates[key] = gate
-        return gate
-
-
-def reset_gates() -> None:
-    """Forget cached gates (tests that change the Redis URL or the limits)."""
-    with _gates_lock:
-        for gate in _gates.values():
-            if isinstance(gate, RedisHostGate):
-                gate.client.close()
-        _gates.clear()
+        return LocalHostGate(settings)
+    return RedisHostGate(settings, client)

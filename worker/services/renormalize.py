@@ -33,7 +33,7 @@ from worker.settings import Settings, get_settings
 from worker.storage import index
 from worker.storage.articles import insert_events, replace_text, unpack_raw
 from worker.storage.models import Article, Source, table_of, utcnow
-from worker.storage.outbox import event_key, outbox_row
+from worker.storage.outbox import NewEvent, event_key, outbox_row
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +60,7 @@ class _Plan:
     values: dict[str, Any] | None = None  # None: nothing to write (failed)
     text_changed: bool = False
     band_keys: tuple[int, ...] = ()
-    event: dict[str, Any] | None = None
+    event: NewEvent | None = None
 
 
 def pending_count(*, engine: Engine, everything: bool = False) -> int:

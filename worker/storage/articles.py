@@ -8,14 +8,14 @@ import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import zstandard
 from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, update
 
 from schemas import RawArticle
 from worker.pipeline.dedup import Sketch
-from worker.pipeline.metadata import metadata_columns
+from worker.pipeline.metadata import ArticleMetadata, metadata_columns
 from worker.pipeline.normalize import NORMALIZER_VERSION, NormalizedArticle
 from worker.settings import get_settings
 from worker.storage.models import (
@@ -27,6 +27,8 @@ from worker.storage.models import (
     Source,
     table_of,
 )
+from worker.storage.outbox import NewEvent
+from worker.storage.rejects import NewReject
 from worker.storage.sql import copy_rows, in_chunks, is_postgres
 from worker.storage.sql import insert as insert_on_conflict
 
@@ -100,7 +102,49 @@ def allocate_article_ids(*, connection: Connection, count: int) -> list[int]:
     return list(range(start + 1, start + 1 + count))
 
 
-def insert_articles(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+class TextValues(ArticleMetadata):
+    """An article's text columns and what is derived from them: written for a new article,
+    and over a stored one whose text changed (`replace_text`)."""
+
+    title: str | None
+    body: str
+    url: str | None
+    published_at: datetime | None
+    content_hash: str
+    shingle_count: int
+    signature: bytes
+    normalizer_version: int
+    warnings: list[str] | None
+    raw: bytes
+
+
+class NewArticleRow(TextValues):
+    """A new `articles` row, decided under the dedup lock."""
+
+    id: int
+    source_id: int | None
+    guid: str | None
+    story_id: int
+    duplicate_of: int | None
+    similarity: float | None
+    specific_agreed: int | None
+    specific_differed: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SightingRow(TypedDict):
+    """One arrival of an article at a place (`insert_sightings` folds repeats)."""
+
+    article_id: int
+    source_id: int | None
+    location: str | None
+    guid: str | None
+    job_id: str | None
+    seen_at: datetime
+
+
+def insert_articles(*, connection: Connection, rows: Sequence[NewArticleRow]) -> None:
     """New articles; their hash, URL and guid were checked free under the dedup lock (the
     unique constraints remain the last line of defence)."""
     copy_rows(connection, articles, rows)
@@ -109,7 +153,7 @@ def insert_articles(*, connection: Connection, rows: Sequence[dict[str, Any]]) -
 def insert_sightings(
     *,
     connection: Connection,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[SightingRow],
     new_article_ids: Collection[int] = frozenset(),
 ) -> None:
     """Record arrivals: one sighting per (article, source, location). A place seen before
@@ -170,25 +214,22 @@ def _place(row: Mapping[str, Any]) -> tuple[int, int, str]:
 
 
 def insert_rejects(
-    *, connection: Connection, rows: Sequence[dict[str, Any]], raw_max_bytes: int | None = None
+    *, connection: Connection, rows: Sequence[NewReject], raw_max_bytes: int | None = None
 ) -> None:
     """Store rejects, their raw bytes cut at `raw_max_bytes` (NEWS_INGEST_REJECT_RAW_MAX_BYTES
     by default): enough to see what arrived, never a copy of a huge hostile input."""
     if not rows:
         return
     limit = get_settings().reject_raw_max_bytes if raw_max_bytes is None else raw_max_bytes
-    connection.execute(
-        insert(rejects),
-        [
-            {**row, "raw": row["raw"][:limit]}
-            if row.get("raw") is not None and len(row["raw"]) > limit
-            else row
-            for row in rows
-        ],
-    )
+    connection.execute(insert(rejects), [_raw_cut(row, limit) for row in rows])
 
 
-def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def _raw_cut(row: NewReject, limit: int) -> NewReject:
+    raw = row["raw"]
+    return {**row, "raw": raw[:limit]} if raw is not None and len(raw) > limit else row
+
+
+def insert_events(*, connection: Connection, rows: Sequence[NewEvent]) -> None:
     """Outbox rows; a replayed event (same idempotency key) is not written twice. An
     `article.created` key names an id allocated in this transaction, so it cannot be taken
     and those rows are copied in bulk; an update's key can recur (a text changed back and
@@ -204,7 +245,7 @@ def insert_events(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> 
 
 
 def replace_text(
-    *, connection: Connection, article_id: int, values: dict[str, Any], replaced_at: datetime
+    *, connection: Connection, article_id: int, values: Mapping[str, Any], replaced_at: datetime
 ) -> None:
     """Update an article whose text changed under the same URL or guid, keeping the old
     text as a revision."""
@@ -342,7 +383,7 @@ def text_columns(
     content_hash: str,
     sketch: Sketch,
     packed_raw: bytes,
-) -> dict[str, object]:
+) -> TextValues:
     """An article's text columns: a new row's, or what an update replaces."""
     return {
         "title": article.title,

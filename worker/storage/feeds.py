@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
 
+from schemas import FINISHED_STATUSES
 from worker.storage.models import (
     Article,
     ArticleRevision,
@@ -706,7 +707,7 @@ def parts_finished(*, connection: Connection, job_id: str, part_nos: Sequence[in
         .where(
             parts.c.job_id == job_id,
             parts.c.part_no.in_(list(part_nos)),
-            parts.c.status.in_(("done", "failed")),
+            parts.c.status.in_(FINISHED_STATUSES),
         )
     ).scalar_one()
     return finished == len(set(part_nos))

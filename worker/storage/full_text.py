@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select, update
 
+from schemas import FINISHED_STATUSES
 from worker.storage.models import Article, IngestJobPart, Source
 from worker.storage.sql import in_chunks
 
@@ -96,7 +97,7 @@ def settle_full_text_part(
             parts.c.job_id == job_id,
             parts.c.part_no == part_no,
             parts.c.kind == "full_text",
-            parts.c.status.not_in(("done", "failed")),
+            parts.c.status.not_in(FINISHED_STATUSES),
         )
         .values(kind="articles", payload={"articles": documents})
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select, update
 
-from schemas import IngestSummary, JobStatus
+from schemas import FINISHED_STATUSES, IngestSummary, JobStatus
 from worker.storage.models import IngestJob, IngestJobPart, table_of, utcnow
 from worker.storage.sql import insert
 
@@ -31,7 +31,7 @@ class PartClaim:
     kind: str
     payload: dict[str, Any]
     attempts: int
-    status: str
+    status: JobStatus
     current_input: int | None = None  # the input a delivery was last working on
     current_input_attempt: int | None = None  # which delivery that was
     poisoned_inputs: tuple[int, ...] = ()  # inputs rejected for killing their worker
@@ -89,7 +89,7 @@ def add_parts(
                 "part_no": number,
                 "kind": kind,
                 "payload": payload,
-                "status": "queued",
+                "status": JobStatus.queued,
                 "attempts": 0,
                 "enqueued_at": now,
                 **dict.fromkeys(SUMMARY_FIELDS, 0),
@@ -154,14 +154,18 @@ def claim_part(
     if row is None:
         return None
     progress = (row.current_input, row.current_input_attempt, tuple(row.poisoned_inputs or ()))
-    if row.status in ("done", "failed"):
+    if row.status in FINISHED_STATUSES:
         return PartClaim(
-            job_id, part_no, row.kind, row.payload, row.attempts, row.status, *progress
+            job_id, part_no, row.kind, row.payload, row.attempts, JobStatus(row.status), *progress
         )
     connection.execute(
         update(parts)
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
-        .values(attempts=parts.c.attempts + int(count_delivery), status="running", started_at=now)
+        .values(
+            attempts=parts.c.attempts + int(count_delivery),
+            status=JobStatus.running,
+            started_at=now,
+        )
     )
     connection.execute(
         update(jobs)
@@ -174,7 +178,7 @@ def claim_part(
         row.kind,
         row.payload,
         row.attempts + int(count_delivery),
-        "running",
+        JobStatus.running,
         *progress,
     )
 
@@ -212,7 +216,7 @@ def lock_part_if_open(*, connection: Connection, job_id: str, part_no: int) -> b
         .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
         .with_for_update()
     ).scalar_one_or_none()
-    return status not in (None, "done", "failed")
+    return status is not None and status not in FINISHED_STATUSES
 
 
 def finish_part(
@@ -221,7 +225,7 @@ def finish_part(
     job_id: str,
     part_no: int,
     summary: IngestSummary,
-    status: str = "done",
+    status: JobStatus = JobStatus.done,
     error: str | None = None,
 ) -> None:
     """Record a part's counts and add them to its job, in the storing transaction."""
@@ -268,7 +272,9 @@ def stalled_parts(
         select(parts.c.job_id, parts.c.part_no, parts.c.kind)
         .join(jobs, jobs.c.id == parts.c.job_id)
         .where(
-            parts.c.status.in_(("queued", "running")), touched < cutoff, jobs.c.updated_at < cutoff
+            parts.c.status.in_((JobStatus.queued, JobStatus.running)),
+            touched < cutoff,
+            jobs.c.updated_at < cutoff,
         )
         .order_by(parts.c.enqueued_at)
         .limit(limit)
@@ -285,7 +291,7 @@ def touch_parts(*, connection: Connection, keys: Sequence[tuple[str, int]]) -> N
         connection.execute(
             update(parts)
             .where(parts.c.job_id == job_id, parts.c.part_no == part_no)
-            .values(enqueued_at=now, started_at=None, status="queued")
+            .values(enqueued_at=now, started_at=None, status=JobStatus.queued)
         )
 
 
@@ -293,7 +299,7 @@ def unfinished_parts(*, connection: Connection, job_id: str) -> list[int]:
     """The numbers of a job's parts not done or failed yet."""
     query = (
         select(parts.c.part_no)
-        .where(parts.c.job_id == job_id, parts.c.status.not_in(("done", "failed")))
+        .where(parts.c.job_id == job_id, parts.c.status.not_in(FINISHED_STATUSES))
         .order_by(parts.c.part_no)
     )
     return list(connection.execute(query).scalars())

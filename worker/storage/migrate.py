@@ -40,6 +40,18 @@ def is_current(engine: Engine) -> bool:
         return MigrationContext.configure(connection).get_current_revision() == head
 
 
+def upgrade_embedded(engine: Engine) -> Engine:
+    """Migrate a SQLite database to the newest schema unless it is there; returns `engine`.
+
+    The embedded default migrates itself, called by the entry points that run on it (the
+    CLI's commands, `serve`, a worker starting): `news-ingest run seeds/` on a fresh file just
+    works. Postgres is left alone, never touched here: it is migrated once by
+    `news-ingest db upgrade` (the compose `migrate` service), never by every worker."""
+    if engine.dialect.name == "sqlite" and not is_current(engine):
+        upgrade(engine)
+    return engine
+
+
 def is_worth_waiting_for(error: DBAPIError) -> bool:
     """Whether `db upgrade --wait` should try again after `error`."""
     if not isinstance(error, OperationalError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
@@ -22,6 +22,15 @@ subscribers = table_of(Subscriber)
 
 # Transaction-level advisory lock held by the relay that is publishing (see `lock_relay`).
 RELAY_LOCK_KEY = 7366003
+
+
+class NewEvent(TypedDict):
+    """An event for the outbox, written in the transaction that stored its article."""
+
+    event_type: str
+    idempotency_key: str
+    payload: dict[str, Any]  # the ArticleEvent as JSON
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +52,7 @@ def event_key(event_type: str, *, article_id: int, content_hash: str) -> str:
     return f"{event_type}:{article_id}:{content_hash[:16]}"
 
 
-def outbox_row(event: ArticleEvent) -> dict[str, object]:
+def outbox_row(event: ArticleEvent) -> NewEvent:
     """The `outbox_events` row of an event, written in the transaction that stored it."""
     return {
         "event_type": event.type,
@@ -65,7 +74,7 @@ def article_event_row(
     duplicate_of: int | None,
     similarity: float | None,
     occurred_at: datetime,
-) -> dict[str, object]:
+) -> NewEvent:
     """The outbox row of an article stored (`article.created`) or updated by ingest."""
     metadata = public_metadata(metadata_columns(raw), fields=ArticleEvent.METADATA_FIELDS)
     event = ArticleEvent(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Connection, String, cast, func, select
 
@@ -14,6 +14,17 @@ from worker.storage.models import Article, Reject, Sighting, utcnow
 rejects = Reject.__table__
 articles = Article.__table__
 sightings = Sighting.__table__
+
+
+class NewReject(TypedDict):
+    """A `rejects` row to insert: what could not be ingested, and why."""
+
+    job_id: str | None
+    source_id: NotRequired[int | None]
+    location: str | None
+    reason: str
+    raw: bytes | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +54,7 @@ def reject_row(
     raw: bytes | None = None,
     source_id: int | None = None,
     created_at: datetime | None = None,
-) -> dict[str, object]:
+) -> NewReject:
     """One row for `articles.insert_rejects` (which cuts `raw` to its stored size)."""
     return {
         "job_id": job_id,

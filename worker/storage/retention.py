@@ -7,15 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Text, cast, delete, func, select, update
 
-from schemas.jobs import JobStatus
+from schemas.jobs import FINISHED_STATUSES
 from worker.storage.models import ArticleRevision, IngestJob, IngestJobPart, Reject, table_of
 
 jobs = table_of(IngestJob)
 parts = table_of(IngestJobPart)
 rejects = table_of(Reject)
 revisions = table_of(ArticleRevision)
-
-_FINISHED = (JobStatus.done.value, JobStatus.failed.value)
 
 
 def clear_part_payloads(*, connection: Connection, finished_before: datetime, limit: int) -> int:
@@ -24,7 +22,7 @@ def clear_part_payloads(*, connection: Connection, finished_before: datetime, li
     stale = (
         select(parts.c.job_id, parts.c.part_no)
         .where(
-            parts.c.status.in_(_FINISHED),
+            parts.c.status.in_(FINISHED_STATUSES),
             parts.c.finished_at < finished_before,
             func.length(cast(parts.c.payload, Text)) > 2,  # not already {}
         )
@@ -47,7 +45,7 @@ def delete_finished_jobs(*, connection: Connection, finished_before: datetime, l
         row[0]
         for row in connection.execute(
             select(jobs.c.id)
-            .where(jobs.c.status.in_(_FINISHED), jobs.c.finished_at < finished_before)
+            .where(jobs.c.status.in_(FINISHED_STATUSES), jobs.c.finished_at < finished_before)
             .limit(limit)
         )
     ]

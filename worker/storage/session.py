@@ -1,46 +1,57 @@
 """The one place for database engines and transactions.
 
-Engines are cached per URL and per process; `dispose_after_fork` is called by Celery's
-`worker_process_init` so a prefork child never reuses its parent's connections.
+Engines live in the process's registry (`worker.resources`), one per URL and statement
+limit; Celery's `worker_process_init` runs its `after_fork`, so a prefork child never
+reuses its parent's connections. An engine never changes the schema: the entry points that
+run on SQLite migrate it (`worker.storage.migrate.upgrade_embedded`).
 """
 
 from __future__ import annotations
 
 import os
-import threading
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from worker.resources import Kind, resources
 from worker.settings import Settings, get_settings
-
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
-_upgraded: set[str] = set()
-# Set by the HTTP API (`use_statement_timeout`): its reads must not hold a connection for ever.
-_statement_timeout_s = 0.0
 
 # The server ended the session: idle in a transaction too long (25P03), idle too long
 # (57P05). Its transaction is gone with its locks; a retry on a new connection is safe.
 SESSION_ENDED_SQLSTATES = frozenset({"25P03", "57P05"})
 
+# dispose(close=False) in a forked child: a new pool, the parent's sockets left open for it.
+ENGINES: Kind[Engine] = Kind(
+    "engine", close=Engine.dispose, after_fork=lambda engine: engine.dispose(close=False)
+)
+
+
+@dataclass(slots=True)
+class EngineDefaults:
+    """What this process's engines are made with beyond the settings: the HTTP API gives
+    its Postgres statements a time limit (`use_statement_timeout`)."""
+
+    statement_timeout_s: float = 0.0
+
+
+# Held by the registry, not a module global: closing the registry forgets it with the
+# engines made with it. Survives a fork (the child of an API process is still the API).
+ENGINE_DEFAULTS: Kind[EngineDefaults] = Kind(
+    "engine defaults", close=lambda _: None, after_fork=lambda _: None
+)
+
+
+def _defaults() -> EngineDefaults:
+    return resources.get(ENGINE_DEFAULTS, None, EngineDefaults)
+
 
 def get_engine(url: str | None = None) -> Engine:
+    """This process's engine for `url` (default: the configured database)."""
     url = url or get_settings().database_url
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = _create_engine(url)
-    if engine.dialect.name == "sqlite" and url not in _upgraded:
-        # The embedded default migrates itself on first use; Postgres is migrated once by
-        # `news-ingest db upgrade` (the compose `migrate` service), never by every worker.
-        from worker.storage.migrate import is_current, upgrade  # noqa: PLC0415 -- alembic: 0.35 s, for SQLite only
-
-        if not is_current(engine):
-            upgrade(engine)
-        _upgraded.add(url)
-    return engine
+    timeout_s = _defaults().statement_timeout_s
+    return resources.get(ENGINES, (url, timeout_s), lambda: _create_engine(url))
 
 
 def _create_engine(url: str) -> Engine:
@@ -87,7 +98,7 @@ def postgres_options(settings: Settings) -> str:
     timeouts = {
         "lock_timeout": settings.db_lock_timeout_s,
         "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_timeout_s,
-        "statement_timeout": _statement_timeout_s,
+        "statement_timeout": _defaults().statement_timeout_s,
     }
     return " ".join(
         f"-c {name}={round(seconds * 1000)}" for name, seconds in timeouts.items() if seconds > 0
@@ -97,10 +108,10 @@ def postgres_options(settings: Settings) -> str:
 def use_statement_timeout(seconds: float) -> None:
     """Give every Postgres statement of this process (the HTTP API) a time limit; engines
     made before are closed, so new connections start with it."""
-    global _statement_timeout_s
-    if seconds != _statement_timeout_s:
-        _statement_timeout_s = seconds
-        reset_engines()
+    defaults = _defaults()
+    if seconds != defaults.statement_timeout_s:
+        defaults.statement_timeout_s = seconds
+        resources.close(ENGINES)
 
 
 def _session_ended_is_transient(context: ExceptionContext) -> OperationalError | None:
@@ -127,21 +138,6 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-un
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
-
-
-def dispose_after_fork() -> None:
-    """Drop inherited pooled connections without closing the parent's sockets."""
-    for engine in _engines.values():
-        engine.dispose(close=False)
-
-
-def reset_engines() -> None:
-    """Close every engine (tests, and the CLI when it switches databases)."""
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-        _upgraded.clear()
 
 
 def engine_for_migration(url: str | None = None) -> Engine:

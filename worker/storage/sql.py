@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -85,7 +85,7 @@ def is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
-def copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Bulk-insert rows whose keys are known to be free (checked under the dedup lock).
 
     On Postgres this is a binary COPY into the table within the current transaction:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from schemas import IngestSummary
+from schemas import IngestSummary, JobStatus
 from worker.storage.models import (
     Article,
     IngestJob,
@@ -62,7 +62,10 @@ def stalled_part_count(*, connection: Connection, older_than: timedelta) -> int:
     return connection.execute(
         select(func.count())
         .select_from(parts)
-        .where(parts.c.status.in_(("queued", "running")), touched < utcnow() - older_than)
+        .where(
+            parts.c.status.in_((JobStatus.queued, JobStatus.running)),
+            touched < utcnow() - older_than,
+        )
     ).scalar_one()
 
 

@@ -11,6 +11,8 @@ from celery.signals import (
     task_prerun,
     worker_init,
     worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
 )
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,11 +20,14 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from worker import metrics as _metrics  # noqa: F401 -- connects the task-duration signals first
 from worker.app import RETRY_BACKOFF_MAX_S
+from worker.broker import guard_redis_envelopes
 from worker.kernel_check import kernel_warning
 from worker.logs import configure_logging
 from worker.redis_policy import EvictingRedisError, check_eviction_policies
+from worker.resources import resources
 from worker.runtime import prepare_for_batches
-from worker.storage.session import dispose_after_fork
+from worker.storage.migrate import upgrade_embedded
+from worker.storage.session import get_engine
 
 # Faults that go away by themselves (database or broker restarting): retried with
 # exponential backoff and jitter. Bad input is never raised as one of these. IntegrityError:
@@ -56,6 +61,19 @@ TASK_OPTIONS = {
 
 
 @worker_init.connect
+def _guard_the_queue(**_: object) -> None:
+    # Before the consumer starts: a non-envelope queue item must not stop the worker.
+    guard_redis_envelopes()
+
+
+@worker_init.connect
+def _migrate_embedded_database(**_: object) -> None:
+    # A worker on SQLite migrates it, once, in the parent before the pool forks; on
+    # Postgres nothing (`news-ingest db upgrade` does it).
+    upgrade_embedded(get_engine())
+
+
+@worker_init.connect
 def _prepare_for_batches(**_: object) -> None:
     # Sent in the parent once the tasks (and the pipeline) are imported, before the pool
     # forks: the children inherit the frozen objects and the collector's thresholds.
@@ -81,8 +99,15 @@ def _warn_without_kernel(**_: object) -> None:
 
 
 @worker_process_init.connect
-def _dispose_inherited_connections(**_: object) -> None:
-    dispose_after_fork()
+def _drop_inherited_connections(**_: object) -> None:
+    resources.after_fork()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_resources(**_: object) -> None:
+    # Each pool process, then the main process (the only one with a threads or solo pool).
+    resources.close()
 
 
 @setup_logging.connect
