@@ -128,6 +128,14 @@ class TestStorableText:
         assert storable_text("a\x00b\x01c\td\ne\ud800f\x1f") == "abc\td\ne\ufffdf"
         assert storable_text("one\r\ntwo\rthree", keep_cr=True) == "one\ntwo\nthree"
 
+    def test_text_beyond_ascii_is_cleaned_alike(self) -> None:
+        """Accented, CJK and astral text keeps every character but the unstorable ones,
+        wherever those sit; CR is dropped where the text has no lines."""
+        assert storable_text("café\x0b中\udfff😀\r") == "café中\ufffd😀"
+        assert storable_text("\ud83d\x00é\x1f", keep_cr=True) == "\ufffdé"
+        assert storable_text("déjà vu\n\t中文 😀") == "déjà vu\n\t中文 😀"
+        assert storable_text("\u00a0\u0085\u2028\x7f") == "\u00a0\u0085\u2028\x7f"
+
     def test_a_document_with_unstorable_characters_is_kept_cleaned(self) -> None:
         """A document with NUL and lone surrogates in every text field (extra too) is
         accepted with those characters replaced, not rejected."""

@@ -35,6 +35,25 @@ class TestOnePerPlace:
         assert rows[0].seen_count == 3
         assert rows[0].last_seen_at is not None and rows[0].last_seen_at >= rows[0].seen_at
 
+    def test_a_repeat_names_its_job_and_keeps_a_known_guid(self, engine: Engine) -> None:
+        """A repeat names the last job that saw it; one without a guid keeps the guid stored,
+        one with a guid replaces it, for each of several places updated at once."""
+        documents = [
+            {"body": distinct_article(n), "source": "wire-x", "url": f"https://example.com/{n}"}
+            for n in (11, 12, 13)
+        ]
+        store_articles(engine, [{**d, "guid": f"g{n}"} for n, d in enumerate(documents)])
+        store_articles(engine, [documents[0], {**documents[1], "guid": "g-new"}, documents[2]])
+        last = store_articles(engine, [documents[0], documents[1]])
+        assert last.duplicates == 2
+        with engine.connect() as connection:
+            job_ids = [row.id for row in connection.execute(text("SELECT id FROM ingest_jobs"))]
+        rows = _sightings(engine)
+        assert [(row.guid, row.seen_count) for row in rows] == [("g0", 3), ("g-new", 3), ("g2", 2)]
+        assert rows[0].job_id == rows[1].job_id != rows[2].job_id
+        assert {rows[0].job_id, rows[2].job_id} <= set(job_ids)
+        assert all(row.last_seen_at > row.seen_at for row in rows)
+
     def test_repeats_inside_one_batch_fold_too(self, engine: Engine) -> None:
         """Two copies of one article at one place in one batch make one sighting of two."""
         document = {"body": distinct_article(7), "source": "wire-x", "url": "https://example.com/b"}

@@ -25,6 +25,7 @@ from worker.storage.models import (
     Reject,
     Sighting,
     Source,
+    UTCDateTime,
     table_of,
 )
 from worker.storage.outbox import NewEvent
@@ -188,7 +189,9 @@ def insert_sightings(
                     seen.append({"sighting_id": found.id, **maybe_seen.pop(key)})
         fresh.extend(maybe_seen.values())
     copy_rows(connection, sightings, fresh)
-    if seen:
+    if seen and is_postgres(connection):
+        _update_seen_places(connection, seen)
+    elif seen:
         connection.execute(
             update(sightings)
             .where(sightings.c.id == bindparam("sighting_id"))
@@ -206,6 +209,31 @@ def insert_sightings(
                 for row in seen
             ],
         )
+
+
+def _update_seen_places(connection: Connection, seen: Sequence[dict[str, Any]]) -> None:
+    """`insert_sightings`' update of places seen before, on Postgres: one statement for the
+    batch instead of one per sighting (a second pass of a thousand repeats spent more on the
+    thousand UPDATEs than on reading its files)."""
+    as_utc = UTCDateTime().process_bind_param  # refuses a naive time, as the column does
+    connection.execute(
+        text(
+            "UPDATE sightings AS s SET last_seen_at = v.last_seen_at, "
+            "seen_count = s.seen_count + v.seen_count, job_id = v.job_id, "
+            "guid = coalesce(v.guid, s.guid) "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:last_seen_at AS timestamptz[]), "
+            "CAST(:seen_counts AS integer[]), CAST(:job_ids AS text[]), "
+            "CAST(:guids AS text[])) AS v(id, last_seen_at, seen_count, job_id, guid) "
+            "WHERE s.id = v.id"
+        ),
+        {
+            "ids": [row["sighting_id"] for row in seen],
+            "last_seen_at": [as_utc(row["last_seen_at"], connection.dialect) for row in seen],
+            "seen_counts": [row["seen_count"] for row in seen],
+            "job_ids": [row["job_id"] for row in seen],
+            "guids": [row["guid"] for row in seen],
+        },
+    )
 
 
 def _place(row: Mapping[str, Any]) -> tuple[int, int, str]:
