@@ -18,6 +18,7 @@ from tests.store import store_articles
 from worker.api.app import create_app
 from worker.api.deps import get_engine_dep
 from worker.services import jobs as job_service
+from worker.storage.migrate import upgrade_embedded
 from worker.storage.session import get_engine
 
 WORKER = Path(__file__).resolve().parent.parent / "worker"
@@ -110,7 +111,7 @@ class _Client:
 @pytest.fixture
 def other_store(tmp_path: Path) -> Engine:
     """A second SQLite database, apart from DATABASE_URL, holding one stored article."""
-    engine = get_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    engine = upgrade_embedded(get_engine(f"sqlite:///{tmp_path / 'other.db'}"))
     store_articles(
         engine,
         [{"body": distinct_article(1), "url": "https://news.example/1", "source": "other"}],
