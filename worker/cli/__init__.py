@@ -32,15 +32,15 @@ from worker.logs import configure_logging
 
 # Start-up time: a command imports the services it calls (and through them the models,
 # Alembic, Celery, httpx, the feed parsers) inside its function, so `--help` or `config`
-# never pays for them. Measured best of 10, interleaved, on 2 busy cores:
-# `news-ingest --help` 0.70 s and `news-ingest config` 0.91 s like this, 2.6 s each with
-# every service imported at the top. Over what every command loads anyway (SQLAlchemy's
-# core, redis, kombu's errors, settings): worker.services.feeds 0.7-1.4 s,
-# services.ingest 0.7-1.0 s, tasks.jobs 0.4-0.5 s, services.search, stats, jobs,
-# seed_dirs, webhooks, events, discovery 0.25-0.8 s each, storage.migrate (Alembic)
-# 0.1-0.3 s, pipeline.normalize 0.06-0.14 s, the API (fastapi) 1 s. What costs under
-# 10 ms (rich, redis, settings, storage.session, opml, seeds, the export writers) is
-# imported at the top.
+# never pays for them. Measured best of 5 on an idle machine: `news-ingest --help` 0.59 s
+# and `news-ingest config` 0.66 s like this, 1.8 s and 1.9 s with every service imported
+# at the top. Over what every command loads anyway (SQLAlchemy's core, redis, kombu's
+# errors, settings): worker.services.feeds 0.56 s, tasks.jobs 0.31 s, services.ingest
+# 0.30 s, services.discovery, jobs, webhooks, stats, search 0.19-0.27 s each,
+# services.rejects and storage.migrate (Alembic) 0.08 s, pipeline.normalize 0.05 s, the
+# API (fastapi) 0.73 s. What costs under 10 ms (rich, redis, storage.session, opml,
+# seeds, the export writers) is imported at the top.
+
 app = typer.Typer(
     name="news-ingest",
     help="Ingest news seeds and feeds into a clean, deduplicated article store.",
