@@ -22,6 +22,7 @@ from worker.cli.common import (
     parse_date,
     print_json,
 )
+from worker.services.export import article_record, write_csv, write_jsonl, write_parquet
 
 if TYPE_CHECKING:
     from worker.services.search import ArticleFilter
@@ -89,8 +90,6 @@ def articles(
     except ValueError as error:
         fail(str(error))
     if json_output:
-        from worker.services.export import article_record
-
         print_json([article_record(a) | {"similarity": a.similarity} for a in found])
         return
     if not found:
@@ -186,7 +185,6 @@ def export(
     """One record per article: id, title, body, url, published_at, content_hash, story_id,
     duplicate_of, sightings, summary, body_source, full_text_error, language, authors, tags,
     image_url."""
-    from worker.services import export as exports
     from worker.services.search import ArticleFilter, iter_articles
 
     where = ArticleFilter(
@@ -196,18 +194,18 @@ def export(
         language=language,
     )
     records = (
-        exports.article_record(a)
+        article_record(a)
         for a in iter_articles(engine=database_engine(read_only=True), where=where)
     )
     if format is ExportFormat.parquet:
         if output is None:
             fail("parquet needs a file: use -o FILE")
         try:
-            count = exports.write_parquet(records, output)
+            count = write_parquet(records, output)
         except ImportError:
             fail("parquet export needs pyarrow: pip install 'news-ingest[parquet]'")
     else:
-        writer = exports.write_jsonl if format is ExportFormat.jsonl else exports.write_csv
+        writer = write_jsonl if format is ExportFormat.jsonl else write_csv
         if output is None:
             count = writer(records, sys.stdout)
         else:

@@ -10,11 +10,17 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from worker.settings import get_settings
+from worker.storage.session import get_engine
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -85,8 +91,6 @@ def cut_at_word(text: str | None, width: int) -> str:
 
 def id_column(name: str, values: Sequence[str]) -> Any:
     """A table column for ids: never wrapped, never cut, however narrow the terminal."""
-    from rich.table import Column
-
     width = max([len(name), *(len(value) for value in values)])
     return Column(name, no_wrap=True, min_width=width, overflow="ignore")
 
@@ -113,11 +117,6 @@ def resolve_prefix(what: str, given: str, find: Callable[[str], list[str]], *, l
 def database_label(url: str | None = None) -> str:
     """The database as a person should see it: the URL without its password, and where a
     SQLite file really is (a relative path is relative to the working directory)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from worker.settings import get_settings
-
     raw = url or get_settings().database_url
     try:
         parsed = make_url(raw)
@@ -130,9 +129,6 @@ def database_label(url: str | None = None) -> str:
 
 
 def _check_database_url(url: str, *, read_only: bool) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -167,11 +163,7 @@ def database_engine(*, read_only: bool = False) -> Engine:
     `read_only`: the command only reads, so a SQLite file that does not exist is an error
     naming where it was looked for, never a new empty database.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from worker.settings import get_settings
     from worker.storage.migrate import is_current, upgrade_embedded
-    from worker.storage.session import get_engine
 
     url = get_settings().database_url
     _check_database_url(url, read_only=read_only)
@@ -195,8 +187,6 @@ def nothing_found(what: str) -> None:
 
 def parse_date(value: str | None) -> datetime | None:
     """An ISO 8601 date or date and time from the command line (UTC without an offset)."""
-    from datetime import UTC
-
     if value is None:
         return None
     try:
@@ -209,8 +199,6 @@ def parse_date(value: str | None) -> datetime | None:
 def compact_table(*columns: Any, title: str | None = None) -> Any:
     """The tables' one style: no box, one space between columns, so ids stay whole at 80
     columns and what gives way (titles, times) wraps at a space."""
-    from rich.table import Table
-
     return Table(
         *columns,
         title=title,
@@ -244,11 +232,6 @@ WORKERS_DO_THE_REST = (
 
 def sqlite_file_missing(url: str | None = None) -> bool:
     """True when the database is a SQLite file that does not exist (yet)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from worker.settings import get_settings
-
     try:
         parsed = make_url(url or get_settings().database_url)
     except ArgumentError:

@@ -13,9 +13,12 @@ import inspect
 from typing import Annotated, Any
 
 import typer
+from pydantic_core import PydanticUndefined
 from rich.table import Column, Table
 
-from worker.cli.common import console, print_json
+from worker import settings as settings_module
+from worker.cli.common import console, database_label, print_json
+from worker.settings import Settings, get_settings
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -135,10 +138,6 @@ def register(app: typer.Typer) -> None:
 
 def setting_rows() -> list[dict[str, Any]]:
     """One row per setting: name, env var, default, meaning, value in force."""
-    from pydantic_core import PydanticUndefined
-
-    from worker.settings import Settings, get_settings
-
     comments = _field_comments()
     current = get_settings()
     rows = []
@@ -206,8 +205,6 @@ def _shown(name: str, value: Any) -> str:
     if name in SECRET:
         return "(set)"
     if name.endswith("_url") and isinstance(value, str):
-        from worker.cli.common import database_label
-
         return database_label(value).split(" (")[0]
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
@@ -219,9 +216,7 @@ def _shown(name: str, value: Any) -> str:
 def _field_comments() -> dict[str, str]:
     """The comment block right above each field of Settings (and a trailing comment on the
     field's line), joined into one sentence-like string."""
-    from worker import settings as module
-
-    source = inspect.getsource(module)
+    source = inspect.getsource(settings_module)
     lines = source.splitlines()
     tree = ast.parse(source)
     found: dict[str, str] = {}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from worker.cli.common import console, fail, warn
+from worker.cli.common import console, database_engine, fail, print_json, warn
+from worker.storage.session import engine_for_migration
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -23,10 +25,7 @@ def upgrade(
     ] = 60.0,
 ) -> None:
     """Migrate the database to the newest schema."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
     from worker.storage.migrate import upgrade_when_ready
-    from worker.storage.session import engine_for_migration
 
     engine = engine_for_migration()
     where = engine.url.render_as_string(hide_password=True)
@@ -48,7 +47,6 @@ def prune(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Apply the retention settings now (beat's `retention.prune` does it hourly)."""
-    from worker.cli.common import database_engine, print_json
     from worker.services.retention import prune as run_prune
 
     pruned = run_prune(database_engine()).as_dict()
@@ -64,7 +62,6 @@ def prune(
 def text_index() -> None:
     """Postgres: build the index `q` searches use (opt-in: it slows every insert; SQLite
     always has its FTS5 table)."""
-    from worker.cli.common import database_engine
     from worker.services.search import build_text_index
 
     if not build_text_index(engine=database_engine()):

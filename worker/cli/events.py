@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Annotated
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import SQLAlchemyError
 
-from worker.cli.common import database_engine, fail, note, print_json, warn
-
-if TYPE_CHECKING:
-    from redis import Redis
+from worker.cli.common import (
+    database_engine,
+    fail,
+    note,
+    print_json,
+    sqlite_file_missing,
+    warn,
+)
+from worker.redis_policy import EvictingRedisError, check_eviction_policies
+from worker.settings import get_settings
+from worker.storage.session import get_engine
 
 app = typer.Typer(
     help="The outbound event stream (Redis Stream news-ingest:events).", no_args_is_help=True
@@ -24,8 +35,6 @@ app = typer.Typer(
 
 def _redis() -> Redis:
     """The shared Redis, or a one-line error if it cannot be reached."""
-    from redis.exceptions import RedisError
-
     from worker.services.events import redis_client
 
     client = redis_client()
@@ -47,9 +56,7 @@ def relay(
     once: Annotated[bool, typer.Option("--once", help="Drain the outbox once and exit.")] = False,
 ) -> None:
     """Publish the outbox to the stream until SIGTERM (the running batch finishes first)."""
-    from worker.redis_policy import EvictingRedisError, check_eviction_policies
     from worker.services import events
-    from worker.settings import get_settings
 
     settings = get_settings()
     engine = database_engine()
@@ -90,8 +97,6 @@ def tail(
     ] = False,
 ) -> None:
     """Print stream entries as JSON lines: {"id", "type", "idempotency_key", "payload"}."""
-    from redis.exceptions import RedisError, ResponseError
-
     from worker.services import events
 
     client = _redis()
@@ -126,14 +131,8 @@ RELAY_LATE_S = 10.0
 def _relay_backlog() -> int:
     """Say when events wait in the outbox with nothing relaying them to the stream; returns
     how many wait (0 when the database cannot be read: the stream is still shown)."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from worker.cli.common import sqlite_file_missing
     from worker.services.stats import outbox_backlog
     from worker.storage.migrate import upgrade_embedded
-    from worker.storage.session import get_engine
 
     if sqlite_file_missing():
         return 0
@@ -165,8 +164,6 @@ def ensure_group(
     ] = "0",
 ) -> None:
     """Create a consumer group on the stream (XGROUP CREATE ... MKSTREAM) unless it exists."""
-    from redis.exceptions import ResponseError
-
     from worker.services import events
 
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Column
 
 from worker.cli.common import (
@@ -26,6 +27,8 @@ from worker.cli.common import (
     warn,
     when,
 )
+from worker.errors import FetchError
+from worker.sources.opml import OpmlError, parse_opml, render_opml
 
 app = typer.Typer(help="The feed registry, and fetching feeds now.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -87,7 +90,6 @@ def add(
 ) -> None:
     """Register a feed; it is fetched at the next scheduling tick. A site's address is
     looked up for its feeds (its <link rel="alternate">, then the usual paths)."""
-    from worker.errors import FetchError
     from worker.services.discovery import subscribe
     from worker.services.feeds import full_text_modes
 
@@ -128,7 +130,6 @@ def discover(
     json_output: JsonOpt = False,
 ) -> None:
     """The feeds a site's address leads to, best first, without registering any."""
-    from worker.errors import FetchError
     from worker.services.discovery import discover as discover_feeds
 
     try:
@@ -202,7 +203,6 @@ def import_opml(
 ) -> None:
     """Register every feed listed in an OPML file."""
     from worker.services.feeds import add_feeds
-    from worker.sources.opml import OpmlError, parse_opml
 
     try:
         listed = parse_opml(file.read_bytes())
@@ -233,7 +233,6 @@ def import_opml(
 
 
 def _subscribe_sites(engine: Any, sites: list[Any]) -> tuple[int, int, list[str]]:
-    from worker.errors import FetchError
     from worker.services.discovery import subscribe
 
     added = existing = 0
@@ -257,7 +256,6 @@ def export(
 ) -> None:
     """The enabled feeds as an OPML 2.0 subscription list."""
     from worker.services.feeds import list_feeds as registered_feeds
-    from worker.sources.opml import render_opml
 
     feeds = [feed for feed in registered_feeds(engine=database_engine()) if feed.enabled]
     document = render_opml((feed.url, feed.title) for feed in feeds)
@@ -346,8 +344,6 @@ class _progress:
         self.bar = None
         if not interactive():
             return lambda: None
-        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-
         self.bar = Progress(
             SpinnerColumn(),
             TextColumn("fetching feeds"),

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import redis
 import typer
+from redis.exceptions import RedisError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from schemas import FINISHED_STATUSES, IngestJobPublic, IngestSummary, JobStatus
 from worker.cli.common import (
     console,
     database_engine,
+    database_label,
     errors,
     fail,
     interactive,
@@ -27,6 +30,10 @@ from worker.cli.common import (
     print_json,
     warn,
 )
+from worker.cli.rejects import report_job_rejects, report_job_warnings
+from worker.runtime import prepare_for_batches
+from worker.settings import get_settings
+from worker.sources.seeds import iter_seed_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,8 +83,6 @@ def _split_inputs(inputs: list[str]) -> _Inputs:
 
 def check_seed_directory(path: Path) -> None:
     """A directory without a single seed file is almost always the wrong one: say so."""
-    from worker.sources.seeds import iter_seed_files
-
     if not path.is_dir() or next(iter(iter_seed_files([path])), None) is not None:
         return
     others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
@@ -99,8 +104,6 @@ def _new_job(engine: Engine, found: _Inputs) -> str:
 
 
 def _count_files(paths: list[Path]) -> int:
-    from worker.sources.seeds import iter_seed_files
-
     return sum(1 for _ in iter_seed_files(paths))
 
 
@@ -117,10 +120,8 @@ def run(
 ) -> None:
     """Ingest now, in this process: no broker needed."""
     import worker.services.ingest  # noqa: F401 -- loaded before prepare_for_batches
-    from worker.runtime import prepare_for_batches
     from worker.services import jobs as job_service
     from worker.services.batches import RunInline
-    from worker.settings import get_settings
 
     prepare_for_batches()
     settings = get_settings()
@@ -189,8 +190,6 @@ def _run_feed(
 
 
 def _report_job(engine: Engine, job_id: str, rejected: int) -> None:
-    from worker.cli.rejects import report_job_rejects, report_job_warnings
-
     report_job_rejects(engine, job_id, rejected)
     report_job_warnings(engine, job_id)
 
@@ -214,8 +213,6 @@ def enqueue(
     json_output: JsonOpt = False,
 ) -> None:
     """Queue a job for the workers. Prints its id first; with --wait, then its final counts."""
-    from worker.settings import get_settings
-
     # send_part never raises for a broker that is down: the committed parts wait for
     # jobs.resume, and the scan goes on so the job is complete.
     from worker.tasks.jobs import send_part
@@ -302,11 +299,6 @@ def _broker_error(broker_url: str) -> str | None:
     quickly, so a producer with the broker down says so in one line."""
     if not broker_url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    import redis
-    from redis.exceptions import RedisError
-
-    from worker.cli.common import database_label
-
     client = redis.Redis.from_url(broker_url, socket_connect_timeout=2.0, socket_timeout=2.0)
     try:
         client.ping()

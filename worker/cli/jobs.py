@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -114,8 +115,6 @@ def resume(
     older_than: Annotated[float, typer.Option(help="Seconds without progress.")] = 0,
 ) -> None:
     """Re-enqueue the unfinished parts of a job (or of every job) whose messages were lost."""
-    from datetime import timedelta
-
     from worker.services.jobs import resume_stalled
     from worker.tasks.jobs import send_part
 

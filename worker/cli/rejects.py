@@ -20,6 +20,7 @@ from worker.cli.common import (
     shown_path,
     when,
 )
+from worker.cli.jobs import resolve_job_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -43,7 +44,6 @@ def list_rejects(
     json_output: JsonOpt = False,
 ) -> None:
     """What was rejected: location, reason and time, oldest first."""
-    from worker.cli.jobs import resolve_job_id
     from worker.services.rejects import list_rejects as recorded_rejects
 
     engine = database_engine(read_only=True)

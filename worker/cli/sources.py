@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,6 +18,7 @@ from worker.cli.common import (
     note,
     print_json,
 )
+from worker.cli.ingest import check_seed_directory
 
 if TYPE_CHECKING:
     from worker.services.seed_dirs import SourceListing
@@ -59,7 +61,6 @@ def add_dir(
     json_output: JsonOpt = False,
 ) -> None:
     """Register a directory: beat rescans it and queues only new or changed files."""
-    from worker.cli.ingest import check_seed_directory
     from worker.services.seed_dirs import add_seed_dir
 
     if path.is_dir():
@@ -157,8 +158,6 @@ def watch(
     ] = 300.0,
 ) -> None:
     """Queue seed files as they land in a directory, once each is completely written."""
-    import threading
-
     from worker.services.events import stop_on_signals
     from worker.services.seed_dirs import ScanResult
     from worker.services.watch import watch_seed_dir

@@ -11,9 +11,9 @@ from worker.storage.models import Base
 config = context.config
 engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line: use the configured DATABASE_URL
-    from worker.storage.session import _create_engine
+    from worker.storage.session import engine_for_migration
 
-    engine = _create_engine(get_settings().database_url)
+    engine = engine_for_migration(get_settings().database_url)
 
 with engine.connect() as connection:
     if connection.dialect.name == "postgresql":
