@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from schemas import FINISHED_STATUSES, IngestSummary, JobStatus
 from worker.services.arrivals import Arrival, arrivals_of
 from worker.services.isolation import store_part
+from worker.services.jobs import claim_open_part
 from worker.settings import Settings, get_settings
 from worker.storage import jobs
 from worker.storage.articles import insert_rejects
@@ -36,12 +37,10 @@ def run_articles_part(
     """Do one "seeds" or "articles" part of a job. Safe to call any number of times: only
     the first delivery that commits has an effect. Returns None when there was nothing
     (left) to do."""
-    with engine.begin() as connection:
-        claim = jobs.claim_part(
-            connection=connection, job_id=job_id, part_no=part_no, count_delivery=count_delivery
-        )
+    claim = claim_open_part(
+        engine=engine, job_id=job_id, part_no=part_no, count_delivery=count_delivery
+    )
     if claim is None:
-        log.warning("unknown job part", job_id=job_id, part_no=part_no)
         return None
     return run_claimed_articles_part(engine=engine, claim=claim, settings=settings)
 

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from schemas import FINISHED_STATUSES, IngestSummary, JobStatus, RawArticle
+from schemas import IngestSummary, JobStatus, RawArticle
 from worker.errors import FetchError, RejectedInput, public_fetch_error
 from worker.metrics import observe_feed_fetch, observe_feed_gap
 from worker.pipeline.identity import content_hash
@@ -321,9 +321,8 @@ def run_feed_part(
     same job (in this process), then mark the feed part done. Safe to run again: a part
     already finished is skipped; a redelivered one fetches again and its entries dedup."""
     settings = settings or get_settings()
-    with engine.begin() as connection:
-        part = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
-    if part is None or part.status in FINISHED_STATUSES:
+    part = job_service.claim_open_part(engine=engine, job_id=job_id, part_no=part_no)
+    if part is None:
         return None
     return run_claimed_feed_part(engine=engine, part=part, settings=settings, send_pages=send_pages)
 

@@ -30,14 +30,14 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from schemas import FINISHED_STATUSES, IngestSummary, RawArticle
+from schemas import IngestSummary, RawArticle
 from worker.errors import FetchError, RejectedInput
 from worker.pipeline.language import detect_language
 from worker.pipeline.metadata import language_tag
 from worker.pipeline.normalize import canonical_url, normalize_as_configured
 from worker.resources import Kind, resources
 from worker.services.batches import run_articles_part
-from worker.services.jobs import SendPart
+from worker.services.jobs import SendPart, add_article_parts, claim_open_part
 from worker.services.politeness import HostGate, host_gate
 from worker.settings import Settings, get_settings
 from worker.sources.fetch import FeedClient, FetchResult, fetch_page, new_client
@@ -416,17 +416,10 @@ def add_full_text_parts(
 ) -> list[int]:
     """Entries that want their page as "full_text" parts of the job, each queued (to
     `feeds.full_text`) after its row is committed."""
-    numbers: list[int] = []
-    for start in range(0, len(documents), PAGES_PER_PART):
-        with engine.begin() as connection:
-            numbers += job_rows.add_parts(
-                connection=connection,
-                job_id=job_id,
-                kind="full_text",
-                payloads=[{"articles": documents[start : start + PAGES_PER_PART], "mode": mode}],
-            )
-        send_part(job_id, numbers[-1], "full_text")
-    return numbers
+    return add_article_parts(
+        engine=engine, job_id=job_id, documents=documents, batch_size=PAGES_PER_PART,
+        send_part=send_part, kind="full_text", extra={"mode": mode},
+    )  # fmt: skip
 
 
 def run_full_text_part(
@@ -442,9 +435,8 @@ def run_full_text_part(
     payload (it becomes an "articles" part), then ingest them. Safe to run again: a part
     whose pages were read is only ingested (once); a finished one is skipped."""
     settings = settings or get_settings()
-    with engine.begin() as connection:
-        claim = job_rows.claim_part(connection=connection, job_id=job_id, part_no=part_no)
-    if claim is None or claim.status in FINISHED_STATUSES:
+    claim = claim_open_part(engine=engine, job_id=job_id, part_no=part_no)
+    if claim is None:
         return None
     return run_claimed_full_text_part(
         engine=engine, part=claim, settings=settings, time_limit_s=time_limit_s,

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from schemas import IngestJobPublic, IngestSummary, JobStatus
+from schemas import FINISHED_STATUSES, IngestJobPublic, IngestSummary, JobStatus
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
@@ -101,18 +101,23 @@ def add_article_parts(
     documents: list[dict[str, Any]],
     batch_size: int,
     send_part: SendPart | None = None,
+    kind: str = "articles",
+    extra: dict[str, Any] | None = None,
 ) -> list[int]:
+    """`documents` as parts of the job, `batch_size` to a part, each committed on its own
+    and then handed to `send_part` (never queued before its row exists). `extra` goes into
+    every part's payload beside its "articles"."""
     numbers: list[int] = []
     for start in range(0, len(documents), batch_size):
         with engine.begin() as connection:
             numbers += jobs.add_parts(
                 connection=connection,
                 job_id=job_id,
-                kind="articles",
-                payloads=[{"articles": documents[start : start + batch_size]}],
+                kind=kind,
+                payloads=[{"articles": documents[start : start + batch_size], **(extra or {})}],
             )
         if send_part is not None:
-            send_part(job_id, numbers[-1], "articles")
+            send_part(job_id, numbers[-1], kind)
     return numbers
 
 
@@ -180,6 +185,22 @@ def accept_message(*, engine: Engine, job_id: str, articles: Any, settings: Sett
 def seal_job(*, engine: Engine, job_id: str) -> None:
     with engine.begin() as connection:
         jobs.seal_job(connection=connection, job_id=job_id)
+
+
+def claim_open_part(
+    *, engine: Engine, job_id: str, part_no: int, count_delivery: bool = True
+) -> jobs.PartClaim | None:
+    """Claim a part for this delivery (its own transaction, see `storage.jobs.claim_part`).
+    None when there is nothing to do: no such part, or one already finished (a late
+    redelivery)."""
+    with engine.begin() as connection:
+        claim = jobs.claim_part(
+            connection=connection, job_id=job_id, part_no=part_no, count_delivery=count_delivery
+        )
+    if claim is None:
+        log.warning("unknown job part", job_id=job_id, part_no=part_no)
+        return None
+    return None if claim.status in FINISHED_STATUSES else claim
 
 
 def resume_stalled(

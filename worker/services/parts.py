@@ -11,10 +11,10 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import Engine
 
-from schemas import FINISHED_STATUSES, IngestSummary
+from schemas import IngestSummary
 from worker.services import batches, feeds, full_text
+from worker.services import jobs as job_service
 from worker.settings import Settings, get_settings
-from worker.storage import jobs
 
 log = structlog.get_logger(__name__)
 
@@ -30,14 +30,10 @@ def run_part(
     """Do one part of a job. Safe to call any number of times: only the first delivery that
     commits has an effect. Returns None when there was nothing (left) to do."""
     settings = settings or get_settings()
-    with engine.begin() as connection:
-        claim = jobs.claim_part(
-            connection=connection, job_id=job_id, part_no=part_no, count_delivery=count_delivery
-        )
+    claim = job_service.claim_open_part(
+        engine=engine, job_id=job_id, part_no=part_no, count_delivery=count_delivery
+    )
     if claim is None:
-        log.warning("unknown job part", job_id=job_id, part_no=part_no)
-        return None
-    if claim.status in FINISHED_STATUSES:
         return None
     if claim.payload.get("source"):
         structlog.contextvars.bind_contextvars(source=claim.payload["source"])
