@@ -184,7 +184,7 @@ def insert_sightings(
                 sightings.c.id, sightings.c.article_id, sightings.c.source_id, sightings.c.location
             ).where(condition)
             for found in connection.execute(query):
-                key = _place(dict(found._mapping))
+                key = _place(found._mapping)
                 if key in maybe_seen:
                     seen.append({"sighting_id": found.id, **maybe_seen.pop(key)})
         fresh.extend(maybe_seen.values())
@@ -236,7 +236,7 @@ def _update_seen_places(connection: Connection, seen: Sequence[dict[str, Any]]) 
     )
 
 
-def _place(row: Mapping[str, Any]) -> tuple[int, int, str]:
+def _place(row: Mapping[Any, Any]) -> tuple[int, int, str]:
     """The unique key of a sighting, as the `uq_sightings_place` index compares it."""
     return (int(row["article_id"]), row["source_id"] or 0, row["location"] or "")
 
