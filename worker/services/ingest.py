@@ -18,6 +18,7 @@ from schemas import IngestSummary
 from worker.errors import RejectedInput
 from worker.pipeline.candidates import Candidates, StoryText
 from worker.pipeline.identity import Identity, KnownArticle, KnownArticles, content_hash
+from worker.pipeline.metadata import ArticleMetadata, metadata_columns
 from worker.pipeline.normalize import (
     NormalizedArticle,
     normalize_as_configured,
@@ -42,6 +43,8 @@ class _Prepared:
     text: StoryText
     # Packed only when the article is not an exact copy of a stored one.
     packed_raw: bytes | None = None
+    # Read from the raw input once: the stored columns and the event both carry it.
+    stored_metadata: ArticleMetadata | None = None
 
     def prepare_as_new(self, settings: Settings) -> None:
         """Sketch the text and pack the raw input: what storing it as new needs."""
@@ -56,6 +59,12 @@ class _Prepared:
                 self.arrival.raw.model_dump_json(exclude_defaults=True)
             )
         return self.packed_raw
+
+    def metadata(self) -> ArticleMetadata:
+        """The article's metadata columns (`pipeline.metadata`), read once."""
+        if self.stored_metadata is None:
+            self.stored_metadata = metadata_columns(self.arrival.raw)
+        return self.stored_metadata
 
 
 @dataclass(slots=True)
@@ -299,7 +308,7 @@ def _event(
     similarity: float | None,
 ) -> NewEvent:
     return article_event_row(
-        event_type, article=item.article, raw=item.arrival.raw, source=item.arrival.source,
+        event_type, article=item.article, metadata=item.metadata(), source=item.arrival.source,
         content_hash=item.content_hash, article_id=article_id, story_id=story_id,
         duplicate_of=duplicate_of, similarity=similarity, occurred_at=now,
     )  # fmt: skip
@@ -307,7 +316,7 @@ def _event(
 
 def _text_values(item: _Prepared) -> article_rows.TextValues:
     return article_rows.text_columns(
-        article=item.article, raw=item.arrival.raw, content_hash=item.content_hash,
+        article=item.article, metadata=item.metadata(), content_hash=item.content_hash,
         sketch=item.text.sketch, packed_raw=item.raw_bytes(),
     )  # fmt: skip
 

@@ -13,9 +13,8 @@ from typing import Any, TypedDict
 import zstandard
 from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, update
 
-from schemas import RawArticle
 from worker.pipeline.dedup import Sketch
-from worker.pipeline.metadata import ArticleMetadata, metadata_columns
+from worker.pipeline.metadata import ArticleMetadata
 from worker.pipeline.normalize import NORMALIZER_VERSION, NormalizedArticle
 from worker.settings import get_settings
 from worker.storage.models import (
@@ -407,7 +406,7 @@ def sightings_for(*, connection: Connection, article_ids: Sequence[int]) -> dict
 def text_columns(
     *,
     article: NormalizedArticle,
-    raw: RawArticle | None,
+    metadata: ArticleMetadata,
     content_hash: str,
     sketch: Sketch,
     packed_raw: bytes,
@@ -424,5 +423,5 @@ def text_columns(
         "normalizer_version": NORMALIZER_VERSION,
         "warnings": list(article.warnings) or None,
         "raw": packed_raw,
-        **metadata_columns(raw),
+        **metadata,
     }

@@ -11,8 +11,8 @@ from typing import Any, Literal, TypedDict
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
-from schemas import ArticleEvent, RawArticle
-from worker.pipeline.metadata import metadata_columns, public_metadata
+from schemas import ArticleEvent
+from worker.pipeline.metadata import ArticleMetadata, public_metadata
 from worker.pipeline.normalize import NormalizedArticle
 from worker.storage.models import OutboxEvent, Subscriber, table_of
 from worker.storage.sql import is_postgres
@@ -66,7 +66,7 @@ def article_event_row(
     event_type: Literal["article.created", "article.updated"],
     *,
     article: NormalizedArticle,
-    raw: RawArticle | None,
+    metadata: ArticleMetadata,
     source: str | None,
     content_hash: str,
     article_id: int,
@@ -76,7 +76,6 @@ def article_event_row(
     occurred_at: datetime,
 ) -> NewEvent:
     """The outbox row of an article stored (`article.created`) or updated by ingest."""
-    metadata = public_metadata(metadata_columns(raw), fields=ArticleEvent.METADATA_FIELDS)
     event = ArticleEvent(
         type=event_type,
         idempotency_key=event_key(event_type, article_id=article_id, content_hash=content_hash),
@@ -90,7 +89,7 @@ def article_event_row(
         published_at=article.published_at,
         source=source,
         occurred_at=occurred_at,
-        **metadata,
+        **public_metadata(metadata, fields=ArticleEvent.METADATA_FIELDS),
     )
     return outbox_row(event)
 
