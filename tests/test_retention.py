@@ -12,7 +12,6 @@ from tests.store import store_articles
 from worker.app import app as celery_app
 from worker.services.retention import prune
 from worker.settings import Settings
-from worker.storage.articles import insert_rejects
 from worker.storage.models import (
     Article,
     ArticleRevision,
@@ -23,6 +22,7 @@ from worker.storage.models import (
     table_of,
     utcnow,
 )
+from worker.storage.rejects import insert_rejects
 
 jobs, parts = table_of(IngestJob), table_of(IngestJobPart)
 

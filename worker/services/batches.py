@@ -20,8 +20,7 @@ from worker.services.isolation import store_part
 from worker.services.jobs import claim_open_part
 from worker.settings import Settings, get_settings
 from worker.storage import jobs
-from worker.storage.articles import insert_rejects
-from worker.storage.rejects import reject_row
+from worker.storage.rejects import insert_rejects, reject_row
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,7 @@ from worker.storage import articles as article_rows
 from worker.storage import index, jobs
 from worker.storage.models import utcnow
 from worker.storage.outbox import NewEvent, article_event_row
-from worker.storage.rejects import NewReject, reject_row
+from worker.storage.rejects import NewReject, insert_rejects, reject_row
 from worker.storage.sources import ensure_sources, lookup_sources
 
 log = structlog.get_logger(__name__)
@@ -292,7 +292,7 @@ def _write(connection: Connection, decision: _Decision, candidates: Candidates) 
     )
     for story_id, into in decision.story_merges:
         article_rows.merge_story(connection=connection, story_id=story_id, into=into)
-    article_rows.insert_rejects(connection=connection, rows=decision.rejects)
+    insert_rejects(connection=connection, rows=decision.rejects)
     # The transactional outbox: events commit with the articles or not at all.
     article_rows.insert_events(connection=connection, rows=decision.events)
 

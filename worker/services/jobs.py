@@ -20,9 +20,8 @@ from schemas import FINISHED_STATUSES, IngestJobPublic, IngestSummary, JobStatus
 from worker.settings import Settings, get_settings
 from worker.sources.seeds import iter_seed_files
 from worker.storage import jobs
-from worker.storage.articles import insert_rejects
 from worker.storage.feeds import without_credentials
-from worker.storage.rejects import reject_row
+from worker.storage.rejects import insert_rejects, reject_row
 
 log = structlog.get_logger(__name__)
 

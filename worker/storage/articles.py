@@ -16,26 +16,22 @@ from sqlalchemy import Connection, bindparam, func, insert, literal, select, tex
 from worker.pipeline.dedup import Sketch
 from worker.pipeline.metadata import ArticleMetadata
 from worker.pipeline.normalize import NORMALIZER_VERSION, NormalizedArticle
-from worker.settings import get_settings
 from worker.storage.models import (
     Article,
     ArticleRevision,
     OutboxEvent,
-    Reject,
     Sighting,
     Source,
     UTCDateTime,
     table_of,
 )
 from worker.storage.outbox import NewEvent
-from worker.storage.rejects import NewReject
 from worker.storage.sql import copy_rows, in_chunks, is_postgres
 from worker.storage.sql import insert as insert_on_conflict
 
 articles = table_of(Article)
 sightings = table_of(Sighting)
 revisions = table_of(ArticleRevision)
-rejects = table_of(Reject)
 sources = table_of(Source)
 outbox = table_of(OutboxEvent)
 
@@ -238,22 +234,6 @@ def _update_seen_places(connection: Connection, seen: Sequence[dict[str, Any]]) 
 def _place(row: Mapping[Any, Any]) -> tuple[int, int, str]:
     """The unique key of a sighting, as the `uq_sightings_place` index compares it."""
     return (int(row["article_id"]), row["source_id"] or 0, row["location"] or "")
-
-
-def insert_rejects(
-    *, connection: Connection, rows: Sequence[NewReject], raw_max_bytes: int | None = None
-) -> None:
-    """Store rejects, their raw bytes cut at `raw_max_bytes` (NEWS_INGEST_REJECT_RAW_MAX_BYTES
-    by default): enough to see what arrived, never a copy of a huge hostile input."""
-    if not rows:
-        return
-    limit = get_settings().reject_raw_max_bytes if raw_max_bytes is None else raw_max_bytes
-    connection.execute(insert(rejects), [_raw_cut(row, limit) for row in rows])
-
-
-def _raw_cut(row: NewReject, limit: int) -> NewReject:
-    raw = row["raw"]
-    return {**row, "raw": raw[:limit]} if raw is not None and len(raw) > limit else row
 
 
 def insert_events(*, connection: Connection, rows: Sequence[NewEvent]) -> None:

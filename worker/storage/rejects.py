@@ -3,13 +3,15 @@ written with the batch, `reject_row`, and read back)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import Connection, String, cast, func, select
+from sqlalchemy import Connection, String, cast, func, insert, select
 
-from worker.storage.models import Article, Reject, Sighting, utcnow
+from worker.settings import get_settings
+from worker.storage.models import Article, Reject, Sighting, table_of, utcnow
 
 rejects = Reject.__table__
 articles = Article.__table__
@@ -55,7 +57,7 @@ def reject_row(
     source_id: int | None = None,
     created_at: datetime | None = None,
 ) -> NewReject:
-    """One row for `articles.insert_rejects` (which cuts `raw` to its stored size)."""
+    """One row for `insert_rejects` (which cuts `raw` to its stored size)."""
     return {
         "job_id": job_id,
         "source_id": source_id,
@@ -64,6 +66,22 @@ def reject_row(
         "raw": raw,
         "created_at": created_at or utcnow(),
     }
+
+
+def insert_rejects(
+    *, connection: Connection, rows: Sequence[NewReject], raw_max_bytes: int | None = None
+) -> None:
+    """Store rejects, their raw bytes cut at `raw_max_bytes` (NEWS_INGEST_REJECT_RAW_MAX_BYTES
+    by default): enough to see what arrived, never a copy of a huge hostile input."""
+    if not rows:
+        return
+    limit = get_settings().reject_raw_max_bytes if raw_max_bytes is None else raw_max_bytes
+    connection.execute(insert(table_of(Reject)), [_raw_cut(row, limit) for row in rows])
+
+
+def _raw_cut(row: NewReject, limit: int) -> NewReject:
+    raw = row["raw"]
+    return {**row, "raw": raw[:limit]} if raw is not None and len(raw) > limit else row
 
 
 def list_rejects(
