@@ -91,7 +91,7 @@ def add(
     """Register a feed; it is fetched at the next scheduling tick. A site's address is
     looked up for its feeds (its <link rel="alternate">, then the usual paths)."""
     from worker.services.discovery import subscribe
-    from worker.services.feeds import full_text_modes
+    from worker.services.feed_registry import full_text_modes
 
     seconds = _interval(interval)
     engine = database_engine()
@@ -154,7 +154,7 @@ def list_feeds(
     include_removed: Annotated[bool, typer.Option("--all", help="Include removed feeds.")] = False,
 ) -> None:
     """Registered feeds with their fetch state and last error."""
-    from worker.services.feeds import list_feeds as registered_feeds
+    from worker.services.feed_registry import list_feeds as registered_feeds
 
     feeds = registered_feeds(engine=database_engine(), include_removed=include_removed)
     if json_output:
@@ -183,7 +183,7 @@ def remove(
     feed_id: Annotated[int, typer.Argument(help="The feed's id (see `feeds list`).")],
 ) -> None:
     """Stop fetching a feed. Its stored articles stay; a feed without any is deleted."""
-    from worker.services.feeds import remove_feed
+    from worker.services.feed_registry import remove_feed
 
     outcome = remove_feed(engine=database_engine(), feed_id=feed_id)
     if outcome is None:
@@ -202,7 +202,7 @@ def import_opml(
     json_output: JsonOpt = False,
 ) -> None:
     """Register every feed listed in an OPML file."""
-    from worker.services.feeds import add_feeds
+    from worker.services.feed_registry import add_feeds
 
     try:
         listed = parse_opml(file.read_bytes())
@@ -255,7 +255,7 @@ def export(
     ] = None,
 ) -> None:
     """The enabled feeds as an OPML 2.0 subscription list."""
-    from worker.services.feeds import list_feeds as registered_feeds
+    from worker.services.feed_registry import list_feeds as registered_feeds
 
     feeds = [feed for feed in registered_feeds(engine=database_engine()) if feed.enabled]
     document = render_opml((feed.url, feed.title) for feed in feeds)
@@ -281,13 +281,14 @@ def fetch(
 ) -> None:
     """Fetch feeds now, in this process (no broker needed). Never a disabled feed, never
     before a server's Retry-After; per-host limits apply."""
+    from worker.services import feed_registry
     from worker.services import feeds as feed_service
 
     if sum((feed_id is not None, all_feeds, due)) != 1:
         fail("say which feeds: --all, --due or a feed ID")
     selection: Any = "all" if all_feeds else "due" if due else feed_id
     engine = database_engine()
-    if feed_id is not None and feed_service.get_feed(engine=engine, feed_id=feed_id) is None:
+    if feed_id is not None and feed_registry.get_feed(engine=engine, feed_id=feed_id) is None:
         fail(f"no feed {feed_id}")
     with _progress() as advance:
         results = feed_service.fetch_feeds(

@@ -169,16 +169,17 @@ def _run_feed(
     reason it could not be read. The URL joins the feed registry only with `subscribe`
     (or if it was registered already); its fetch state is kept, so the next `run` of the
     same URL is a conditional GET."""
+    from worker.services import feed_registry
     from worker.services import feeds as feed_service
 
     try:
-        known = feed_service.get_feed_by_url(engine=engine, url=url)
+        known = feed_registry.get_feed_by_url(engine=engine, url=url)
     except ValueError:
         known = None  # ingest_feed_url says why the URL is not usable
     registered = known is not None and known.enabled and known.status != "removed"
     result = feed_service.ingest_feed_url(engine=engine, job_id=job_id, url=url, send_part=run_now)
     if result.feed_id is not None and not (registered or subscribe):
-        feed_service.remove_feed(engine=engine, feed_id=result.feed_id)
+        feed_registry.remove_feed(engine=engine, feed_id=result.feed_id)
     elif result.feed_id is not None and subscribe and not registered:
         note(
             f"subscribed to {result.url or url} (feed {result.feed_id}): "

@@ -1,5 +1,5 @@
 """`GET /feeds`, `POST /feeds`, `DELETE /feeds/{id}`: the feed registry
-(worker.services.feeds, the same one as `news-ingest feeds`) over HTTP."""
+(worker.services.feed_registry, the same one as `news-ingest feeds`) over HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from worker.api.models import FeedCreate, FeedPublic
 from worker.api.problems import ProblemError, problem_responses
 from worker.api.security import require_api_key
 from worker.errors import FetchError
-from worker.services import feeds as feed_service
+from worker.services import feed_registry
 from worker.services.discovery import discover
 
 router = APIRouter(tags=["feeds"])
@@ -26,7 +26,7 @@ FeedId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 def list_feeds(engine: EngineDep) -> list[FeedPublic]:
     """Every feed not removed, with its fetch state."""
     return [
-        FeedPublic.model_validate(feed.public()) for feed in feed_service.list_feeds(engine=engine)
+        FeedPublic.model_validate(feed.public()) for feed in feed_registry.list_feeds(engine=engine)
     ]
 
 
@@ -49,10 +49,10 @@ def add_feed(feed: FeedCreate, response: Response, engine: EngineDep) -> FeedPub
     # A URL with credentials names its feed itself: discovery would ask without them.
     target = feed.url if urlsplit(feed.url).username is not None else _feed_behind(feed.url)
     try:
-        registered = feed_service.register_feed(
+        registered = feed_registry.register_feed(
             engine=engine, url=target, title=feed.title, interval_s=feed.interval_s
         )
-    except feed_service.SourceKindTaken as error:
+    except feed_registry.SourceKindTaken as error:
         raise ProblemError(409, str(error)) from None
     except ValueError as error:  # not a usable feed URL
         raise ProblemError(422, str(error)) from None
@@ -72,7 +72,7 @@ def add_feed(feed: FeedCreate, response: Response, engine: EngineDep) -> FeedPub
 def remove_feed(feed_id: FeedId, engine: EngineDep) -> Response:
     """Stop fetching a feed: deleted if nothing refers to it, else kept (disabled, status
     "removed") as the provenance of its articles."""
-    if feed_service.remove_feed(engine=engine, feed_id=feed_id) is None:
+    if feed_registry.remove_feed(engine=engine, feed_id=feed_id) is None:
         raise ProblemError(404, f"no feed {feed_id}")
     return Response(status_code=204)
 
